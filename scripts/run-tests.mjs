@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs every test suite with Node's test runner (TypeScript through tsx). Suites that need a service this
+// machine lacks (Redis, Chromium) skip with a loud notice here; CI (CI=true) makes them mandatory.
+// Usage: npm test [-- <file or directory> ...]
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test/unit', 'test/conformance', 'test/integration'];
+
+function collect(path) {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return [];
+  if (st.isFile()) return [path];
+  return readdirSync(path)
+    .sort()
+    .flatMap((name) => {
+      const p = join(path, name);
+      if (statSync(p).isDirectory()) return collect(p);
+      return /\.test\.m?ts$/.test(name) ? [p] : [];
+    });
+}
+
+const files = roots.flatMap(collect);
+if (files.length === 0) {
+  console.error('no test files found under', roots.join(', '));
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
+  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,216 @@
+/**
+ * JWT verification for connection and subscription tokens. The algorithm is pinned by the configured key, never
+ * taken on trust from the token header: an HMAC secret verifies HS256/384/512 only, an RSA public key RS256/384/512,
+ * an ECDSA key ES256/384/512, a JWKS endpoint RS*, ES* and EdDSA. `alg: none` is never accepted (jose refuses
+ * unsecured tokens). Failures are either `expired` (the SDK fetches a new token: error 109) or `invalid`.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  jwtVerify,
+} from 'jose';
+import type { TokenOptions } from '../config/schema.js';
+import type { RawJSON } from '../protocol/types.js';
+
+export class TokenError extends Error {
+  constructor(
+    readonly kind: 'expired' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ServerSubscription {
+  info?: RawJSON | undefined;
+  data?: RawJSON | undefined;
+}
+
+export interface ConnectClaims {
+  user: string;
+  /** Unix seconds; 0 means the connection does not expire. */
+  expireAt: number;
+  info?: RawJSON | undefined;
+  /** Server-side subscriptions: from `channels` and `subs`. */
+  subs: Map<string, ServerSubscription>;
+}
+
+export interface SubscribeClaims {
+  channel: string;
+  user: string;
+  /** When set, the token is bound to this connection id. */
+  client: string;
+  expireAt: number;
+  info?: RawJSON | undefined;
+  data?: RawJSON | undefined;
+}
+
+const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
+const RSA_ALGS = ['RS256', 'RS384', 'RS512'];
+const EC_ALGS = ['ES256', 'ES384', 'ES512'];
+const JWKS_ALGS = [...RSA_ALGS, ...EC_ALGS, 'EdDSA'];
+
+interface KeyChoice {
+  key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  algorithms: string[];
+}
+
+function importPublicKey(pem: string, type: 'rsa' | 'ec', key: string): KeyObject {
+  let k: KeyObject;
+  try {
+    k = createPublicKey(pem);
+  } catch (e) {
+    throw new Error(`${key}: not a PEM public key (${(e as Error).message})`);
+  }
+  if (k.asymmetricKeyType !== type) throw new Error(`${key}: expected an ${type.toUpperCase()} public key`);
+  return k;
+}
+
+export class TokenVerifier {
+  private readonly hmac: Uint8Array | undefined;
+  private readonly rsa: KeyObject | undefined;
+  private readonly ec: KeyObject | undefined;
+  private readonly jwks: JWTVerifyGetKey | undefined;
+  private readonly audienceRegex: RegExp | undefined;
+  private readonly issuerRegex: RegExp | undefined;
+
+  /** `section` names the config section in error messages, e.g. "client.token". */
+  constructor(
+    private readonly opts: TokenOptions,
+    section = 'client.token',
+  ) {
+    this.hmac = opts.hmac_secret_key ? new TextEncoder().encode(opts.hmac_secret_key) : undefined;
+    this.rsa = opts.rsa_public_key ? importPublicKey(opts.rsa_public_key, 'rsa', `${section}.rsa_public_key`) : undefined;
+    this.ec = opts.ecdsa_public_key
+      ? importPublicKey(opts.ecdsa_public_key, 'ec', `${section}.ecdsa_public_key`)
+      : undefined;
+    this.jwks = opts.jwks_public_endpoint ? createRemoteJWKSet(new URL(opts.jwks_public_endpoint)) : undefined;
+    this.audienceRegex = opts.audience_regex ? new RegExp(opts.audience_regex) : undefined;
+    this.issuerRegex = opts.issuer_regex ? new RegExp(opts.issuer_regex) : undefined;
+  }
+
+  /** Whether any key is configured: without one every token is invalid. */
+  get hasKeys(): boolean {
+    return this.hmac !== undefined || this.rsa !== undefined || this.ec !== undefined || this.jwks !== undefined;
+  }
+
+  private chooseKey(alg: string): KeyChoice | undefined {
+    if (HMAC_ALGS.includes(alg) && this.hmac) return { key: this.hmac, algorithms: HMAC_ALGS };
+    if (RSA_ALGS.includes(alg) && this.rsa) return { key: this.rsa, algorithms: RSA_ALGS };
+    if (EC_ALGS.includes(alg) && this.ec) return { key: this.ec, algorithms: EC_ALGS };
+    if (JWKS_ALGS.includes(alg) && this.jwks) return { key: this.jwks, algorithms: JWKS_ALGS };
+    return undefined;
+  }
+
+  private async verify(token: string): Promise<JWTPayload> {
+    let alg: string;
+    try {
+      alg = String(decodeProtectedHeader(token).alg ?? '');
+    } catch {
+      throw new TokenError('invalid', 'malformed token');
+    }
+    const choice = this.chooseKey(alg);
+    if (choice === undefined) throw new TokenError('invalid', `no key configured for algorithm "${alg}"`);
+    const options: JWTVerifyOptions = { algorithms: choice.algorithms };
+    if (this.opts.audience) options.audience = this.opts.audience;
+    if (this.opts.issuer) options.issuer = this.opts.issuer;
+    let payload: JWTPayload;
+    try {
+      // The overloads differ by key kind; both accept what chooseKey returns.
+      const result =
+        typeof choice.key === 'function'
+          ? await jwtVerify(token, choice.key, options)
+          : await jwtVerify(token, choice.key, options);
+      payload = result.payload;
+    } catch (e) {
+      if (e instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token expired');
+      throw new TokenError('invalid', (e as Error).message);
+    }
+    if (this.audienceRegex) {
+      const aud = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+      if (!aud.some((a) => this.audienceRegex?.test(a))) throw new TokenError('invalid', 'audience does not match');
+    }
+    if (this.issuerRegex && !(typeof payload.iss === 'string' && this.issuerRegex.test(payload.iss))) {
+      throw new TokenError('invalid', 'issuer does not match');
+    }
+    return payload;
+  }
+
+  async verifyConnect(token: string): Promise<ConnectClaims> {
+    const p = await this.verify(token);
+    if (p.channel !== undefined) throw new TokenError('invalid', 'a connection token must not carry a "channel" claim');
+    const subs = new Map<string, ServerSubscription>();
+    const channels = p.channels;
+    if (channels !== undefined) {
+      if (!Array.isArray(channels) || !channels.every((c) => typeof c === 'string')) {
+        throw new TokenError('invalid', '"channels" must be an array of strings');
+      }
+      for (const ch of channels) subs.set(ch, {});
+    }
+    if (p.subs !== undefined) {
+      if (!isObj(p.subs)) throw new TokenError('invalid', '"subs" must be an object');
+      for (const [ch, opts] of Object.entries(p.subs)) {
+        const o = isObj(opts) ? opts : {};
+        subs.set(ch, { info: rawClaim(o, 'info', 'b64info'), data: rawClaim(o, 'data', 'b64data') });
+      }
+    }
+    return { user: userClaim(p), expireAt: expireAt(p), info: rawClaim(p, 'info', 'b64info'), subs };
+  }
+
+  async verifySubscribe(token: string): Promise<SubscribeClaims> {
+    const p = await this.verify(token);
+    if (typeof p.channel !== 'string' || p.channel === '') {
+      throw new TokenError('invalid', 'a subscription token needs a "channel" claim');
+    }
+    const client = p.client === undefined ? '' : p.client;
+    if (typeof client !== 'string') throw new TokenError('invalid', '"client" must be a string');
+    return {
+      channel: p.channel,
+      user: userClaim(p),
+      client,
+      expireAt: expireAt(p),
+      info: rawClaim(p, 'info', 'b64info'),
+      data: rawClaim(p, 'data', 'b64data'),
+    };
+  }
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function userClaim(p: JWTPayload): string {
+  if (p.sub === undefined) return '';
+  if (typeof p.sub !== 'string') throw new TokenError('invalid', '"sub" must be a string');
+  return p.sub;
+}
+
+/** `expire_at` overrides `exp` for the connection's lifetime: above 0 it sets the expiry, 0 disables it. */
+function expireAt(p: JWTPayload): number {
+  const ea = p.expire_at;
+  if (ea !== undefined && ea !== null) {
+    if (typeof ea !== 'number' || !Number.isFinite(ea) || ea < 0) throw new TokenError('invalid', 'bad "expire_at"');
+    return Math.floor(ea);
+  }
+  return typeof p.exp === 'number' ? Math.floor(p.exp) : 0;
+}
+
+/** A JSON claim (`info`) or its base64 twin (`b64info`), as raw JSON text to embed in frames. */
+function rawClaim(o: Record<string, unknown>, key: string, b64key: string): RawJSON | undefined {
+  if (o[key] !== undefined && o[key] !== null) return JSON.stringify(o[key]);
+  const b64 = o[b64key];
+  if (b64 === undefined || b64 === null) return undefined;
+  if (typeof b64 !== 'string') throw new TokenError('invalid', `"${b64key}" must be a base64 string`);
+  const text = Buffer.from(b64, 'base64').toString('utf8');
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new TokenError('invalid', `"${b64key}" must hold base64-encoded JSON in the JSON protocol`);
+  }
+  return text;
+}

@@ -1,0 +1,210 @@
+/** The `chorus` command line: serve, gentoken, checkconfig, version. */
+import { parseArgs } from 'node:util';
+import { SignJWT } from 'jose';
+import { developmentPreset } from '../config/dev-preset.js';
+import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { VERSION } from '../core/node.js';
+import { createLogger, type LogLevel } from '../log.js';
+import { createChorusServer } from '../server.js';
+
+const HELP: Record<string, string> = {
+  main: `chorus ${VERSION} — a real-time messaging server speaking the Centrifugo client protocol v2
+
+Usage: chorus <command> [options]
+
+Commands:
+  serve         start the server
+  gentoken      print a connection token (HS256) signed with client.token.hmac_secret_key
+  checkconfig   validate a config file and exit
+  version       print the version
+
+Run "chorus <command> --help" for a command's options.`,
+  serve: `Usage: chorus serve [--config FILE] [--port N] [--address HOST] [--log-level LEVEL] [--dev]
+
+Starts the server. Settings come from the config file (JSON, Centrifugo v6 keys), then environment
+variables (CHORUS_<KEY_PATH> or CENTRIFUGO_<KEY_PATH>, e.g. CHORUS_HTTP_SERVER_PORT), then these flags.
+
+  -c, --config FILE      JSON config file
+  -p, --port N           http_server.port (default 8000)
+  -a, --address HOST     http_server.address (default: all interfaces)
+      --log-level LEVEL  log.level: trace, debug, info, warn, error, none
+      --dev              development preset: anonymous access, open channels, generated secret
+  -h, --help             this help`,
+  gentoken: `Usage: chorus gentoken --user ID [--ttl SECONDS] [--config FILE]
+
+Prints an HS256 connection token for user ID, signed with client.token.hmac_secret_key from the config
+file or the environment (CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY).
+
+  -u, --user ID          the token's sub claim ("" for anonymous)
+  -t, --ttl SECONDS      lifetime (default 3600; 0: no expiry)
+  -c, --config FILE      JSON config file
+  -h, --help             this help`,
+  checkconfig: `Usage: chorus checkconfig --config FILE
+
+Validates the config file (and environment overrides) and exits 0 when it is valid, 1 with the problems
+otherwise.
+
+  -c, --config FILE      JSON config file
+  -h, --help             this help`,
+  version: 'Usage: chorus version\n\nPrints the version.',
+};
+
+function fail(message: string): never {
+  process.stderr.write(`chorus: ${message}\n`);
+  process.exit(1);
+}
+
+function load(opts: Parameters<typeof loadConfig>[0]): LoadedConfig {
+  try {
+    return loadConfig(opts);
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function parse(
+  command: string,
+  args: string[],
+  options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>,
+): { values: Flags } {
+  try {
+    const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true });
+    return { values: values as Flags };
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${HELP[command]}`);
+  }
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parse('serve', args, {
+    config: { type: 'string', short: 'c' },
+    port: { type: 'string', short: 'p' },
+    address: { type: 'string', short: 'a' },
+    'log-level': { type: 'string' },
+    dev: { type: 'boolean' },
+  });
+  if (values.help) return void console.log(HELP.serve);
+  const overrides: Record<string, unknown> = {};
+  if (values.port !== undefined) {
+    const port = Number(values.port as string);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a number from 0 to 65535`);
+    overrides['http_server.port'] = port;
+  }
+  if (values.address !== undefined) overrides['http_server.address'] = values.address;
+  if (values['log-level'] !== undefined) overrides['log.level'] = values['log-level'];
+  const preset = values.dev ? developmentPreset() : undefined;
+  const loaded = load({
+    file: values.config as string | undefined,
+    env: process.env,
+    overrides,
+    base: preset,
+  });
+  const { config } = loaded;
+  const log = createLogger(config.log.level as LogLevel);
+  for (const w of loaded.warnings) log.warn({}, w);
+  const server = await createChorusServer({ config, log });
+  let address: Awaited<ReturnType<typeof server.listen>>;
+  try {
+    address = await server.listen();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    fail(
+      err.code === 'EADDRINUSE'
+        ? `port ${config.http_server.port} is already in use: stop the other server or choose another with --port`
+        : `cannot listen: ${err.message}`,
+    );
+  }
+  const host = !config.http_server.address || config.http_server.address === '0.0.0.0' ? 'localhost' : address.address;
+  const base = `http://${host}:${address.port}`;
+  log.info({ version: VERSION, engine: server.node.engine.name, sources: loaded.sources }, `chorus listening on ${base}`);
+  log.info({}, `WebSocket endpoint: ws://${host}:${address.port}/connection/websocket`);
+  if (preset !== undefined) {
+    const presetSecret = (preset.client as { token: { hmac_secret_key: string } }).token.hmac_secret_key;
+    log.warn({}, 'development preset (--dev): anonymous access and open channels; do not use in production');
+    if (config.client.token.hmac_secret_key === presetSecret) {
+      log.info({}, `generated HMAC secret for this run: ${presetSecret}`);
+    }
+  } else if (!config.client.insecure && !server.node.connectTokens.hasKeys && !config.client.allow_anonymous_connect_without_token) {
+    log.warn({}, 'no token key configured (client.token.*) and anonymous connections are off: no client can connect yet');
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, clients: server.node.sessions.size }, 'shutting down: closing clients with 3001');
+    const force = setTimeout(() => {
+      log.error({}, 'shutdown took longer than 15s: exiting anyway');
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    server.close().then(
+      () => {
+        log.info({}, 'stopped');
+        process.exit(0);
+      },
+      (e) => {
+        log.error({ err: e }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function gentoken(args: string[]): Promise<void> {
+  const { values } = parse('gentoken', args, {
+    user: { type: 'string', short: 'u' },
+    ttl: { type: 'string', short: 't' },
+    config: { type: 'string', short: 'c' },
+  });
+  if (values.help) return void console.log(HELP.gentoken);
+  if (values.user === undefined) fail(`--user is required\n\n${HELP.gentoken}`);
+  const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
+  if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)');
+  const { config } = load({ file: values.config as string | undefined, env: process.env });
+  const secret = config.client.token.hmac_secret_key;
+  if (secret === '') fail('no client.token.hmac_secret_key configured (config file or CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY)');
+  const now = Math.floor(Date.now() / 1000);
+  let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(String(values.user)).setIssuedAt(now);
+  if (ttl > 0) jwt = jwt.setExpirationTime(now + ttl);
+  if (config.client.token.audience) jwt = jwt.setAudience(config.client.token.audience);
+  if (config.client.token.issuer) jwt = jwt.setIssuer(config.client.token.issuer);
+  console.log(await jwt.sign(new TextEncoder().encode(secret)));
+}
+
+function checkconfig(args: string[]): void {
+  const { values } = parse('checkconfig', args, { config: { type: 'string', short: 'c' } });
+  if (values.help) return void console.log(HELP.checkconfig);
+  if (values.config === undefined) fail(`--config is required\n\n${HELP.checkconfig}`);
+  const loaded = load({ file: values.config as string, env: process.env });
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+  console.log(`${values.config}: valid`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'gentoken':
+      return gentoken(rest);
+    case 'checkconfig':
+      return checkconfig(rest);
+    case 'version':
+    case '--version':
+    case '-v':
+      if (rest.includes('--help') || rest.includes('-h')) return void console.log(HELP.version);
+      return void console.log(VERSION);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return void console.log(HELP.main);
+    default:
+      fail(`unknown command "${command}"\n\n${HELP.main}`);
+  }
+}

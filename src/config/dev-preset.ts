@@ -1,0 +1,34 @@
+/**
+ * The development preset that `npm start` (`chorus serve --dev`) puts below the config file: anonymous
+ * connections, an open namespace-less channel space with presence, join/leave, history and recovery, and a
+ * random HMAC secret (printed at start) when none is configured. Never meant for production: the start-up log
+ * says so.
+ */
+import { randomBytes } from 'node:crypto';
+
+export function developmentPreset(): Record<string, unknown> {
+  return {
+    client: {
+      allow_anonymous_connect_without_token: true,
+      allowed_origins: ['http://localhost:*', 'http://127.0.0.1:*'],
+      token: { hmac_secret_key: randomBytes(24).toString('base64url') },
+    },
+    channel: {
+      without_namespace: {
+        allow_subscribe_for_client: true,
+        allow_subscribe_for_anonymous: true,
+        allow_publish_for_subscriber: true,
+        allow_publish_for_anonymous: true,
+        allow_presence_for_subscriber: true,
+        allow_presence_for_anonymous: true,
+        allow_history_for_subscriber: true,
+        allow_history_for_anonymous: true,
+        presence: true,
+        join_leave: true,
+        history_size: 100,
+        history_ttl: '300s',
+        allow_recovery: true,
+      },
+    },
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * Loading the configuration: defaults < file (JSON) < environment (CHORUS_* or CENTRIFUGO_*) < flags. Validated
+ * once, then frozen. An unknown key fails with its name and a suggestion; a Centrifugo key Chorus does not
+ * support yet is dropped with a warning naming it.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CENTRIFUGO_KEYS } from './centrifugo-keys.js';
+import { type Config, channelOptionsShape, configSchema, crossFieldProblems } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export interface LoadOptions {
+  /** Path of a JSON config file. */
+  file?: string | undefined;
+  /** Environment to read CHORUS_* / CENTRIFUGO_* variables from (default: none). */
+  env?: Record<string, string | undefined>;
+  /** Values that take precedence over everything, by dotted key path (command-line flags). */
+  overrides?: Record<string, unknown>;
+  /** Values below the file (e.g. the development preset of `npm start`). */
+  base?: Record<string, unknown>;
+}
+
+export interface LoadedConfig {
+  config: Readonly<Config>;
+  warnings: string[];
+  /** Where each non-default value came from, for the start-up log. */
+  sources: string[];
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const DEFAULTS: Config = configSchema.parse({});
+const NAMESPACE_KEYS = new Set(['name', ...Object.keys(channelOptionsShape)]);
+
+/** Every supported leaf key path, e.g. "client.token.hmac_secret_key". */
+export const SUPPORTED_KEYS: readonly string[] = (() => {
+  const out: string[] = [];
+  const walk = (o: Obj, prefix: string) => {
+    for (const [k, v] of Object.entries(o)) {
+      const path = prefix + k;
+      if (isObj(v)) walk(v, `${path}.`);
+      else out.push(path);
+    }
+  };
+  walk(DEFAULTS as unknown as Obj, '');
+  for (const k of NAMESPACE_KEYS) out.push(`channel.namespaces[].${k}`);
+  return out.sort();
+})();
+
+const SUPPORTED_SET = new Set(SUPPORTED_KEYS);
+
+function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0] as number;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j] as number;
+      prev[j] = Math.min((prev[j] as number) + 1, (prev[j - 1] as number) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length] as number;
+}
+
+/** The supported key the user most likely meant, if any is close. */
+export function suggestKey(path: string): string | undefined {
+  const flat = path.replace(/\[\]/g, '').replace(/\./g, '_');
+  // Centrifugo v5 used flat names ("token_hmac_secret_key"); v6 nests them ("client.token.hmac_secret_key").
+  const byFlatName = SUPPORTED_KEYS.find((k) => k.replace(/\[\]/g, '').replace(/\./g, '_').endsWith(`_${flat}`));
+  if (byFlatName !== undefined) return byFlatName;
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of SUPPORTED_KEYS) {
+    const d = levenshtein(path, k);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(path.length / 4)) ? best : undefined;
+}
+
+function isCentrifugoKey(path: string): boolean {
+  if (CENTRIFUGO_KEYS.has(path)) return true;
+  // A whole section ("proxies", "redis.tls") or a map with arbitrary keys ("some.map.*").
+  for (const k of CENTRIFUGO_KEYS.keys()) {
+    if (k.startsWith(`${path}.`) || k.startsWith(`${path}[]`)) return true;
+    if (k.endsWith('.*') && path.startsWith(k.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** Removes keys Chorus does not know, collecting errors (typos) and warnings (Centrifugo keys not supported yet). */
+function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
+  const visit = (o: Obj, prefix: string, displayPrefix: string) => {
+    for (const key of Object.keys(o)) {
+      const path = prefix + key;
+      const display = displayPrefix + key;
+      const value = o[key];
+      const supportedLeaf = SUPPORTED_SET.has(path);
+      const supportedSection = SUPPORTED_KEYS.some((k) => k.startsWith(`${path}.`));
+      if (path === 'channel.namespaces' && Array.isArray(value)) {
+        value.forEach((ns, i) => {
+          if (isObj(ns)) visit(ns, 'channel.namespaces[].', `channel.namespaces[${i}].`);
+        });
+        continue;
+      }
+      if (supportedSection && isObj(value)) {
+        visit(value, `${path}.`, `${display}.`);
+        continue;
+      }
+      if (supportedLeaf || supportedSection) continue; // wrong types are reported by the schema
+      delete o[key];
+      if (isCentrifugoKey(path)) {
+        warnings.push(`config key "${display}" is a Centrifugo option Chorus does not support yet: it is ignored`);
+      } else {
+        const hint = suggestKey(path);
+        errors.push(`unknown config key "${display}"${hint ? ` — did you mean "${hint}"?` : ''}`);
+      }
+    }
+  };
+  visit(raw, '', '');
+}
+
+function setPath(o: Obj, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = o;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObj(cur[p])) cur[p] = {};
+    cur = cur[p] as Obj;
+  }
+  cur[parts[parts.length - 1] as string] = value;
+}
+
+function getPath(o: Obj, path: string): unknown {
+  let cur: unknown = o;
+  for (const p of path.split('.')) {
+    if (!isObj(cur)) return undefined;
+    cur = cur[p];
+  }
+  return cur;
+}
+
+function deepMerge(target: Obj, source: Obj): Obj {
+  for (const [k, v] of Object.entries(source)) {
+    if (isObj(v) && isObj(target[k])) deepMerge(target[k] as Obj, v);
+    else target[k] = structuredClone(v);
+  }
+  return target;
+}
+
+/** Parses an environment string according to the type of the key's default value. */
+function parseEnvValue(name: string, text: string, sample: unknown, errors: string[]): unknown {
+  if (typeof sample === 'boolean') {
+    if (/^(true|1|yes|on)$/i.test(text)) return true;
+    if (/^(false|0|no|off)$/i.test(text)) return false;
+    errors.push(`environment variable ${name}: expected true or false, got "${text}"`);
+    return undefined;
+  }
+  if (typeof sample === 'number') {
+    // Durations are numbers once parsed but strings in the file: pass strings with a unit through.
+    if (/^-?\d+$/.test(text)) return Number(text);
+    return text;
+  }
+  if (Array.isArray(sample)) {
+    const t = text.trim();
+    if (t.startsWith('[')) {
+      try {
+        return JSON.parse(t);
+      } catch {
+        errors.push(`environment variable ${name}: not a valid JSON array`);
+        return undefined;
+      }
+    }
+    return t === '' ? [] : t.split(/[\s,]+/).filter(Boolean);
+  }
+  return text;
+}
+
+const DURATION_KEYS = new Set(
+  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl)$/.test(k) && !k.includes('[]')),
+);
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const sources: string[] = [];
+  const raw: Obj = structuredClone(opts.base ?? {});
+  if (opts.base !== undefined) sources.push('development preset');
+
+  if (opts.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(opts.file, 'utf8');
+    } catch (e) {
+      throw new ConfigError([`cannot read config file ${opts.file}: ${(e as Error).message}`]);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError([`config file ${opts.file} is not valid JSON: ${(e as Error).message}`]);
+    }
+    if (!isObj(parsed)) throw new ConfigError([`config file ${opts.file} must hold a JSON object`]);
+    deepMerge(raw, parsed);
+    sources.push(`file ${opts.file}`);
+  }
+  checkKeys(raw, errors, warnings);
+
+  const env = opts.env ?? {};
+  for (const path of SUPPORTED_KEYS) {
+    if (path.includes('[]')) continue;
+    const suffix = path.replace(/\./g, '_').toUpperCase();
+    for (const prefix of ['CENTRIFUGO_', 'CHORUS_']) {
+      const name = prefix + suffix;
+      const text = env[name];
+      if (text === undefined) continue;
+      const sample = getPath(DEFAULTS as unknown as Obj, path);
+      let value: unknown;
+      if (path === 'channel.namespaces' || isObj(sample)) {
+        try {
+          value = JSON.parse(text);
+        } catch {
+          errors.push(`environment variable ${name}: not valid JSON`);
+          continue;
+        }
+      } else if (DURATION_KEYS.has(path)) {
+        value = text;
+      } else {
+        value = parseEnvValue(name, text, sample, errors);
+      }
+      if (value !== undefined) {
+        setPath(raw, path, value);
+        sources.push(`env ${name}`);
+      }
+    }
+  }
+
+  for (const [path, value] of Object.entries(opts.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, path, value);
+    sources.push(`flag for ${path}`);
+  }
+
+  if (errors.length > 0) throw new ConfigError(errors);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue));
+  const problems = crossFieldProblems(result.data);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config: deepFreeze(result.data), warnings, sources };
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.');
+  const where = path.replace(/\.\[/g, '[');
+  if (issue.code === 'unrecognized_keys') return `unknown config key(s) ${issue.keys.join(', ')} in "${where}"`;
+  return `${where || '(root)'}: ${issue.message}`;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+export const defaultConfig: Readonly<Config> = deepFreeze(configSchema.parse({}));

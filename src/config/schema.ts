@@ -1,0 +1,182 @@
+/**
+ * The configuration schema: Centrifugo v6 key names, nesting and meaning, with Chorus's defaults written beside
+ * each field. Durations are Go-style strings ("25s") in the file and milliseconds once parsed. Keys that are
+ * Chorus extensions are marked so (docs/configuration.md lists them).
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+function dur(def: string) {
+  return z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        const ms = parseDuration(s);
+        if (ms < 0) throw new Error(`negative duration "${s}"`);
+        return ms;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    })
+    .prefault(def);
+}
+
+const bool = (def = false) => z.boolean().default(def);
+const str = (def = '') => z.string().default(def);
+const uint = (def: number) => z.number().int().min(0).default(def);
+const strList = () => z.array(z.string()).default([]);
+
+/** Options of a channel namespace (also those of channels without a namespace). */
+export const channelOptionsShape = {
+  presence: bool(),
+  join_leave: bool(),
+  force_push_join_leave: bool(),
+  history_size: uint(0),
+  history_ttl: dur('0s'),
+  history_meta_ttl: dur('0s'),
+  force_positioning: bool(),
+  allow_positioning: bool(),
+  force_recovery: bool(),
+  allow_recovery: bool(),
+  allow_subscribe_for_client: bool(),
+  allow_subscribe_for_anonymous: bool(),
+  allow_publish_for_subscriber: bool(),
+  allow_publish_for_client: bool(),
+  allow_publish_for_anonymous: bool(),
+  allow_history_for_subscriber: bool(),
+  allow_history_for_client: bool(),
+  allow_history_for_anonymous: bool(),
+  allow_presence_for_subscriber: bool(),
+  allow_presence_for_client: bool(),
+  allow_presence_for_anonymous: bool(),
+  allow_user_limited_channels: bool(),
+  channel_regex: str(),
+};
+
+const channelOptions = z.strictObject(channelOptionsShape);
+
+const NAMESPACE_NAME = /^[-a-zA-Z0-9_.]{2,}$/;
+
+const namespace = z.strictObject({
+  name: z.string().regex(NAMESPACE_NAME, 'namespace name must match ^[-a-zA-Z0-9_.]{2,}$'),
+  ...channelOptionsShape,
+});
+
+const tokenOptionsShape = {
+  hmac_secret_key: str(),
+  rsa_public_key: str(),
+  ecdsa_public_key: str(),
+  jwks_public_endpoint: str(),
+  audience: str(),
+  audience_regex: str(),
+  issuer: str(),
+  issuer_regex: str(),
+};
+
+export const configSchema = z.strictObject({
+  http_server: z
+    .strictObject({
+      address: str(),
+      port: z.number().int().min(0).max(65535).default(8000),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'none']).default('info'),
+    })
+    .prefault({}),
+  engine: z
+    .strictObject({
+      type: z.enum(['memory']).default('memory'),
+    })
+    .prefault({}),
+  client: z
+    .strictObject({
+      insecure: bool(),
+      allowed_origins: strList(),
+      ping_interval: dur('25s'),
+      pong_timeout: dur('8s'),
+      expired_close_delay: dur('25s'),
+      expired_sub_close_delay: dur('25s'),
+      presence_update_interval: dur('27s'),
+      channel_position_check_delay: dur('40s'),
+      connect_include_server_time: bool(),
+      stale_close_delay: dur('10s'),
+      channel_limit: uint(128),
+      queue_max_size: uint(1_048_576),
+      connection_limit: uint(0),
+      user_connection_limit: uint(0),
+      history_max_publication_limit: uint(300),
+      recovery_max_publication_limit: uint(300),
+      disallow_anonymous_connection_tokens: bool(),
+      allow_anonymous_connect_without_token: bool(),
+      token: z.strictObject(tokenOptionsShape).prefault({}),
+      subscription_token: z.strictObject({ enabled: bool(), ...tokenOptionsShape }).prefault({}),
+      /** Chorus extension: commands a connection may send per second (token bucket), 0 = unlimited. */
+      command_rate_limit: uint(100),
+      /** Chorus extension: commands allowed in a burst above the rate. */
+      command_rate_burst: uint(200),
+    })
+    .prefault({}),
+  websocket: z
+    .strictObject({
+      message_size_limit: uint(65_536),
+      write_timeout: dur('1s'),
+      compression: bool(),
+    })
+    .prefault({}),
+  channel: z
+    .strictObject({
+      max_length: uint(255),
+      private_prefix: str('$'),
+      namespace_boundary: str(':'),
+      user_boundary: str('#'),
+      user_separator: str(','),
+      /** Default for namespaces that leave history_meta_ttl at 0. */
+      history_meta_ttl: dur('720h'),
+      without_namespace: channelOptions.prefault({}),
+      namespaces: z.array(namespace).default([]),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ChannelOptions = z.output<typeof channelOptions>;
+export type NamespaceConfig = z.output<typeof namespace>;
+export type TokenOptions = Config['client']['token'];
+
+/** Checks that span several fields; returns messages naming the keys. */
+export function crossFieldProblems(cfg: Config): string[] {
+  const problems: string[] = [];
+  const c = cfg.client;
+  if (c.ping_interval > 0 && c.pong_timeout >= c.ping_interval) {
+    problems.push('client.pong_timeout must be less than client.ping_interval');
+  }
+  const seen = new Set<string>();
+  const checkOpts = (path: string, o: ChannelOptions) => {
+    if (o.history_size > 0 && o.history_ttl === 0) {
+      problems.push(`${path}.history_ttl must be set when ${path}.history_size is set`);
+    }
+    if (o.history_ttl > 0 && o.history_size === 0) {
+      problems.push(`${path}.history_size must be set when ${path}.history_ttl is set`);
+    }
+    if ((o.force_recovery || o.allow_recovery || o.force_positioning) && o.history_size === 0) {
+      problems.push(`${path}: recovery and positioning need history (set history_size and history_ttl)`);
+    }
+    if (o.channel_regex !== '') {
+      try {
+        new RegExp(o.channel_regex);
+      } catch (e) {
+        problems.push(`${path}.channel_regex is not a valid regular expression: ${(e as Error).message}`);
+      }
+    }
+  };
+  checkOpts('channel.without_namespace', cfg.channel.without_namespace);
+  cfg.channel.namespaces.forEach((ns, i) => {
+    if (seen.has(ns.name)) problems.push(`channel.namespaces[${i}].name "${ns.name}" is used twice`);
+    seen.add(ns.name);
+    checkOpts(`channel.namespaces[${i}]`, ns);
+  });
+  return problems;
+}

@@ -1,0 +1,380 @@
+/**
+ * Channel commands of a client session: subscribe (with tokens, recovery and positioning), unsubscribe,
+ * publish, presence, presence_stats, history and sub_refresh. Permission rules are Centrifugo's (its
+ * client handler's OnSubscribe / OnPublish / OnPresence / OnHistory), documented in docs/protocol.md.
+ */
+import { TokenError } from '../auth/token-verifier.js';
+import type { ChannelOptions } from '../config/schema.js';
+import { DisconnectError, Disconnects, Errors, ReplyError } from '../protocol/codes.js';
+import {
+  encodeHistoryResult,
+  encodePresenceResult,
+  encodePresenceStatsResult,
+  encodeSubscribeResult,
+  type SubscribeResult,
+} from '../protocol/encode.js';
+import type {
+  ChannelRequest,
+  HistoryRequest,
+  PublishRequest,
+  RawJSON,
+  SubRefreshRequest,
+  SubscribeRequest,
+} from '../protocol/types.js';
+import type { ResolvedChannel } from './channel-resolver.js';
+import type { Client } from './client.js';
+import { SubFlag, Subscription } from './subscription.js';
+
+/** SDK 5.7+: subscribe flag asking for error 112 instead of `recovered: false`. */
+const FLAG_REJECT_UNRECOVERED = 2;
+
+function resolveOrFail(client: Client, channel: string): ResolvedChannel {
+  const r = client.node.resolver.resolve(channel);
+  if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
+  if (!client.node.resolver.validName(channel, r)) throw new ReplyError(Errors.badRequest, 'invalid channel name');
+  return r;
+}
+
+function isInsecure(client: Client): boolean {
+  return client.node.config.client.insecure;
+}
+
+function hasPresenceAccess(client: Client, channel: string, o: ChannelOptions, subscribed: boolean): boolean {
+  const userOk = client.user !== '' || o.allow_presence_for_anonymous;
+  if (o.allow_presence_for_client && userOk) return true;
+  if (o.allow_presence_for_subscriber && (subscribed || client.subs.has(channel)) && userOk) return true;
+  return isInsecure(client);
+}
+
+function hasHistoryAccess(client: Client, channel: string, o: ChannelOptions, subscribed: boolean): boolean {
+  const userOk = client.user !== '' || o.allow_history_for_anonymous;
+  if (o.allow_history_for_client && userOk) return true;
+  if (o.allow_history_for_subscriber && (subscribed || client.subs.has(channel)) && userOk) return true;
+  return isInsecure(client);
+}
+
+// --- subscribe ---------------------------------------------------------------------------------------------
+
+export function handleSubscribe(client: Client, id: number, req: SubscribeRequest): void | Promise<void> {
+  const node = client.node;
+  const ch = req.channel;
+  const maxLength = node.config.channel.max_length;
+  if (maxLength > 0 && ch.length > maxLength) throw new ReplyError(Errors.badRequest, 'channel name too long');
+  if (client.subs.has(ch) || client.subscribing.has(ch)) throw new ReplyError(Errors.alreadySubscribed);
+  const limit = node.config.client.channel_limit;
+  if (limit > 0 && client.subs.size + client.subscribing.size >= limit) {
+    throw new ReplyError(Errors.limitExceeded, `client.channel_limit ${limit} reached`);
+  }
+  const r = resolveOrFail(client, ch);
+  if (r.isPrivate && req.token === '') throw new ReplyError(Errors.permissionDenied, 'private channel needs a token');
+  if (req.token !== '') return subscribeWithToken(client, id, req, r);
+  const o = r.options;
+  const allowed =
+    (r.isUserLimited && client.user !== '' && node.resolver.userAllowed(ch, client.user)) ||
+    (!r.isUserLimited && o.allow_subscribe_for_client && (client.user !== '' || o.allow_subscribe_for_anonymous)) ||
+    isInsecure(client);
+  if (!allowed) throw new ReplyError(Errors.permissionDenied);
+  return subscribeClientSide(client, id, req, r, {});
+}
+
+async function subscribeWithToken(client: Client, id: number, req: SubscribeRequest, r: ResolvedChannel) {
+  client.subscribing.add(req.channel);
+  let grant: { info?: RawJSON | undefined; data?: RawJSON | undefined; expireAt: number };
+  try {
+    const claims = await client.node.subscribeTokens.verifySubscribe(req.token);
+    if (claims.channel !== req.channel) {
+      throw new DisconnectError(Disconnects.invalidToken, 'subscription token channel mismatch');
+    }
+    if (claims.user !== client.user) throw new DisconnectError(Disconnects.invalidToken, 'subscription token user mismatch');
+    if (claims.client !== '' && claims.client !== client.id) {
+      throw new DisconnectError(Disconnects.invalidToken, 'subscription token client mismatch');
+    }
+    grant = { info: claims.info, data: claims.data, expireAt: claims.expireAt };
+  } catch (e) {
+    if (e instanceof TokenError) {
+      throw new ReplyError(e.kind === 'expired' ? Errors.tokenExpired : Errors.permissionDenied, e.message);
+    }
+    throw e;
+  } finally {
+    client.subscribing.delete(req.channel);
+  }
+  if (!client.isConnected) return;
+  if (client.subs.has(req.channel)) throw new ReplyError(Errors.alreadySubscribed);
+  await subscribeClientSide(client, id, req, r, grant);
+}
+
+async function subscribeClientSide(
+  client: Client,
+  id: number,
+  req: SubscribeRequest,
+  r: ResolvedChannel,
+  grant: { info?: RawJSON | undefined; data?: RawJSON | undefined; expireAt?: number },
+): Promise<void> {
+  const o = r.options;
+  const sub = new Subscription(client, req.channel, o);
+  sub.chanInfo = grant.info;
+  sub.expireAt = grant.expireAt ?? 0;
+  let flags = 0;
+  if (o.presence) flags |= SubFlag.emitPresence;
+  if (o.join_leave) flags |= SubFlag.emitJoinLeave;
+  if (o.force_push_join_leave || (req.joinLeave && o.join_leave && hasPresenceAccess(client, req.channel, o, true))) {
+    flags |= SubFlag.pushJoinLeave;
+  }
+  const historyAccess = hasHistoryAccess(client, req.channel, o, true);
+  if (o.force_recovery || (req.recoverable && (o.allow_recovery || historyAccess))) flags |= SubFlag.recoverable;
+  if (o.force_positioning || (req.positioned && (o.allow_positioning || historyAccess))) flags |= SubFlag.positioned;
+  sub.flags = flags;
+  const result = await activate(client, sub, {
+    recover: req.recover,
+    offset: req.offset,
+    epoch: req.epoch,
+    rejectUnrecovered: (req.flag & FLAG_REJECT_UNRECOVERED) !== 0,
+  });
+  if (result === undefined) return;
+  result.data = grant.data;
+  client.reply(id, 'subscribe', encodeSubscribeResult(result));
+  afterSubscribed(client, sub);
+}
+
+/** A subscription the server makes at connect (token `channels`/`subs`, or allowed `connect.subs`). */
+export async function subscribeServerSide(
+  client: Client,
+  channel: string,
+  o: ChannelOptions,
+  grant: { info?: RawJSON | undefined; data?: RawJSON | undefined },
+  recover: { recover: boolean; offset: number; epoch: string } | undefined,
+): Promise<SubscribeResult> {
+  const sub = new Subscription(client, channel, o);
+  sub.chanInfo = grant.info;
+  let flags = SubFlag.serverSide;
+  if (o.presence) flags |= SubFlag.emitPresence;
+  if (o.join_leave) flags |= SubFlag.emitJoinLeave;
+  if (o.force_push_join_leave) flags |= SubFlag.pushJoinLeave;
+  if (o.force_recovery) flags |= SubFlag.recoverable;
+  if (o.force_positioning) flags |= SubFlag.positioned;
+  sub.flags = flags;
+  const result = await activate(client, sub, {
+    recover: recover?.recover ?? false,
+    offset: recover?.offset ?? 0,
+    epoch: recover?.epoch ?? '',
+    rejectUnrecovered: false,
+  });
+  // The connect reply carries it; the caller releases buffered publications after writing that reply.
+  if (result === undefined) return {};
+  result.data = grant.data;
+  return result;
+}
+
+interface RecoveryRequest {
+  recover: boolean;
+  offset: number;
+  epoch: string;
+  rejectUnrecovered: boolean;
+}
+
+/**
+ * Puts the subscription in place and works out its stream position and recovery. Live publications are
+ * buffered from the moment the node delivers them to this subscription until the reply is written, so none
+ * is lost between the history read and the reply, and none is delivered twice.
+ */
+async function activate(client: Client, sub: Subscription, rec: RecoveryRequest): Promise<SubscribeResult | undefined> {
+  const node = client.node;
+  const ch = sub.channel;
+  sub.buffer = [];
+  client.subscribing.add(ch);
+  client.subs.set(ch, sub);
+  try {
+    await node.addSubscription(sub);
+  } catch (e) {
+    client.subs.delete(ch);
+    node.log.error({ err: e, channel: ch }, 'broker subscribe failed');
+    throw new ReplyError(Errors.internal);
+  } finally {
+    client.subscribing.delete(ch);
+  }
+  if (!client.isConnected || client.subs.get(ch) !== sub) {
+    await node.removeSubscription(sub);
+    return undefined;
+  }
+  const result: SubscribeResult = {};
+  if (sub.expireAt > 0) {
+    result.expires = true;
+    result.ttl = Math.max(0, sub.expireAt - Math.floor(Date.now() / 1000));
+    client.trackSubscriptionExpiry();
+  }
+  const tracked = (sub.flags & (SubFlag.recoverable | SubFlag.positioned)) !== 0;
+  if (tracked) {
+    try {
+      await recoverInto(client, sub, rec, result);
+    } catch (e) {
+      await client.removeSubscription(sub, false);
+      throw e;
+    }
+  }
+  if (sub.has(SubFlag.emitPresence)) {
+    await node.engine.presence.addPresence(ch, client.id, client.clientInfo(sub.chanInfo), presenceTtl(client));
+  }
+  return result;
+}
+
+/** Entries outlive two refresh intervals, so one late refresh does not drop a live client. */
+export function presenceTtl(client: Client): number {
+  return client.node.config.client.presence_update_interval * 2 + 6_000;
+}
+
+async function recoverInto(client: Client, sub: Subscription, rec: RecoveryRequest, result: SubscribeResult) {
+  const node = client.node;
+  const metaTtl = node.historyMetaTtl(sub.options);
+  const max = node.config.client.recovery_max_publication_limit;
+  if (sub.has(SubFlag.recoverable)) result.recoverable = true;
+  if (sub.has(SubFlag.positioned)) result.positioned = true;
+  if (rec.recover && sub.has(SubFlag.recoverable)) {
+    const h = await node.engine.broker.history(sub.channel, {
+      since: { offset: rec.offset, epoch: rec.epoch },
+      limit: max > 0 ? max + 1 : -1,
+      reverse: false,
+      historyMetaTtlMs: metaTtl,
+    });
+    const top = h.position;
+    const epochOk = rec.epoch === '' || rec.epoch === top.epoch;
+    let pubs = h.publications;
+    let recovered: boolean;
+    if (max > 0 && pubs.length > max) recovered = false;
+    else if (pubs.length === 0) recovered = epochOk && top.offset === rec.offset;
+    else recovered = epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1;
+    if (!recovered) {
+      if (rec.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
+      pubs = [];
+    }
+    result.wasRecovering = true;
+    result.recovered = recovered;
+    result.publications = pubs;
+    result.position = top;
+    sub.offset = top.offset;
+    sub.epoch = top.epoch;
+    return;
+  }
+  const h = await node.engine.broker.history(sub.channel, {
+    limit: 0,
+    reverse: false,
+    historyMetaTtlMs: metaTtl,
+  });
+  result.position = h.position;
+  sub.offset = h.position.offset;
+  sub.epoch = h.position.epoch;
+}
+
+/** After the reply is queued: release buffered publications, then announce the join. */
+export function afterSubscribed(client: Client, sub: Subscription | undefined): void {
+  if (sub === undefined) return;
+  client.releaseBuffered(sub);
+  if (sub.has(SubFlag.emitJoinLeave) && client.subs.get(sub.channel) === sub) {
+    client.node.engine.broker.publishJoin(sub.channel, client.clientInfo(sub.chanInfo)).catch((e) => {
+      client.node.log.warn({ err: e, channel: sub.channel }, 'join event not published');
+    });
+  }
+}
+
+// --- other channel commands --------------------------------------------------------------------------------
+
+export async function handleUnsubscribe(client: Client, id: number, req: ChannelRequest): Promise<void> {
+  const sub = client.subs.get(req.channel);
+  if (sub !== undefined) await client.removeSubscription(sub, true);
+  client.reply(id, 'unsubscribe', '{}');
+}
+
+export async function handlePublish(client: Client, id: number, req: PublishRequest): Promise<void> {
+  const node = client.node;
+  const r = resolveOrFail(client, req.channel);
+  const o = r.options;
+  const userOk = client.user !== '' || o.allow_publish_for_anonymous;
+  const allowed =
+    (o.allow_publish_for_client && userOk) ||
+    (o.allow_publish_for_subscriber && client.subs.has(req.channel) && userOk) ||
+    isInsecure(client);
+  if (!allowed) throw new ReplyError(Errors.permissionDenied);
+  const sub = client.subs.get(req.channel);
+  try {
+    await node.engine.broker.publish(
+      req.channel,
+      { data: req.data, info: client.clientInfo(sub?.chanInfo) },
+      node.publicationOptions(o),
+    );
+  } catch (e) {
+    node.log.error({ err: e, channel: req.channel, client: client.id }, 'publish failed in the engine');
+    throw new ReplyError(Errors.internal);
+  }
+  client.reply(id, 'publish', '{}');
+}
+
+export async function handlePresence(client: Client, id: number, req: ChannelRequest): Promise<void> {
+  const r = resolveOrFail(client, req.channel);
+  if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
+  if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
+  const entries = await client.node.engine.presence.presence(req.channel);
+  client.reply(id, 'presence', encodePresenceResult(entries.values()));
+}
+
+export async function handlePresenceStats(client: Client, id: number, req: ChannelRequest): Promise<void> {
+  const r = resolveOrFail(client, req.channel);
+  if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
+  if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
+  const s = await client.node.engine.presence.presenceStats(req.channel);
+  client.reply(id, 'presence_stats', encodePresenceStatsResult(s.numClients, s.numUsers));
+}
+
+export async function handleHistory(client: Client, id: number, req: HistoryRequest): Promise<void> {
+  const node = client.node;
+  const r = resolveOrFail(client, req.channel);
+  const o = r.options;
+  if (o.history_size <= 0 || o.history_ttl <= 0) throw new ReplyError(Errors.notAvailable, 'history is off');
+  if (!hasHistoryAccess(client, req.channel, o, false)) throw new ReplyError(Errors.permissionDenied);
+  const max = node.config.client.history_max_publication_limit;
+  let limit = req.limit;
+  if (limit < 0 || (max > 0 && limit > max)) limit = max > 0 ? max : -1;
+  const h = await node.engine.broker.history(req.channel, {
+    since: req.since,
+    limit,
+    reverse: req.reverse,
+    historyMetaTtlMs: node.historyMetaTtl(o),
+  });
+  if (req.since !== undefined) {
+    const { offset, epoch } = req.since;
+    if (epoch !== '' && epoch !== h.position.epoch) {
+      throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
+    }
+    if (offset > h.position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
+    if (!req.reverse && limit !== 0 && offset < h.position.offset) {
+      const first = h.publications[0]?.offset ?? h.position.offset + 1;
+      if (first > offset + 1) throw new ReplyError(Errors.unrecoverablePosition, 'history was trimmed past that offset');
+    }
+  }
+  client.reply(id, 'history', encodeHistoryResult(h.publications, h.position));
+}
+
+export async function handleSubRefresh(client: Client, id: number, req: SubRefreshRequest): Promise<void> {
+  if (req.token === '') throw new DisconnectError(Disconnects.badRequest, 'sub_refresh without token');
+  const sub = client.subs.get(req.channel);
+  if (sub === undefined) throw new ReplyError(Errors.permissionDenied, 'not subscribed');
+  let expireAt: number;
+  try {
+    const claims = await client.node.subscribeTokens.verifySubscribe(req.token);
+    if (claims.channel !== req.channel || claims.user !== client.user) {
+      throw new DisconnectError(Disconnects.invalidToken, 'subscription token does not match');
+    }
+    if (claims.client !== '' && claims.client !== client.id) {
+      throw new DisconnectError(Disconnects.invalidToken, 'subscription token client mismatch');
+    }
+    expireAt = claims.expireAt;
+  } catch (e) {
+    if (e instanceof TokenError && e.kind === 'expired') throw new ReplyError(Errors.tokenExpired);
+    if (e instanceof TokenError) throw new DisconnectError(Disconnects.invalidToken, e.message);
+    throw e;
+  }
+  const nowSec = Math.floor(Date.now() / 1000);
+  if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
+  sub.expireAt = expireAt;
+  client.trackSubscriptionExpiry();
+  const body = expireAt > 0 ? `{"expires":true,"ttl":${expireAt - nowSec}}` : '{}';
+  client.reply(id, 'sub_refresh', body);
+}

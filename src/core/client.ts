@@ -1,0 +1,663 @@
+/**
+ * One client session: the protocol state machine between a transport and the node. Commands of a connection
+ * run one at a time in arrival order (a subscribe is complete before the publish that follows it); replies and
+ * pushes go through a bounded outbound queue that is written as one frame per event-loop turn.
+ */
+import { randomUUID } from 'node:crypto';
+import { TokenError } from '../auth/token-verifier.js';
+import {
+  type Disconnect,
+  DisconnectError,
+  Disconnects,
+  Errors,
+  type ProtocolError,
+  ReplyError,
+  UnsubscribeCodes,
+} from '../protocol/codes.js';
+import { decodeFrame } from '../protocol/decode.js';
+import {
+  encodeConnectResult,
+  encodeErrorReply,
+  encodeRefreshResult,
+  encodeReply,
+  encodeUnsubscribePush,
+  PING_FRAME,
+  type SubscribeResult,
+} from '../protocol/encode.js';
+import type { ClientInfo, Command, ConnectRequest, RawJSON } from '../protocol/types.js';
+import type { Transport } from '../transport/transport.js';
+import {
+  afterSubscribed,
+  handleHistory,
+  handlePresence,
+  handlePresenceStats,
+  handlePublish,
+  handleSubRefresh,
+  handleSubscribe,
+  handleUnsubscribe,
+  presenceTtl,
+  subscribeServerSide,
+} from './client-channels.js';
+import { type ClientContext, type Node, VERSION } from './node.js';
+import { SubFlag, type Subscription } from './subscription.js';
+import type { WheelItem } from './timer-wheel.js';
+
+const enum State {
+  Connecting = 0,
+  Connected = 1,
+  Closed = 2,
+}
+
+/** Frames decoded but not yet processed, per connection; more means the client floods us. */
+const MAX_PENDING_COMMANDS = 1024;
+const NEWLINE = Buffer.from('\n');
+
+// One flush pass per event-loop turn for every client that queued something during the turn.
+let dirty: Client[] = [];
+let flushScheduled = false;
+
+function flushAll(): void {
+  flushScheduled = false;
+  const list = dirty;
+  dirty = [];
+  for (const c of list) c.flush();
+}
+
+export interface ConnectionMeta {
+  /** Remote address, for logs only: a client is never identified by it. */
+  remote?: string | undefined;
+  transport: string;
+}
+
+export class Client implements WheelItem, ClientContext {
+  readonly id: string = randomUUID();
+  user = '';
+  info: RawJSON | undefined;
+  /** Unix seconds at which the connection expires unless refreshed (0: never). */
+  expireAt = 0;
+  readonly subs = new Map<string, Subscription>();
+  /** Channels with a subscribe in progress. */
+  readonly subscribing = new Set<string>();
+  wheelSlot = -1;
+  queued = false;
+
+  private state = State.Connecting;
+  private queue: Array<string | Buffer> = [];
+  private queueBytes = 0;
+  private pending: Command[] = [];
+  private busy = false;
+  private readonly createdAt = Date.now();
+  private pingSentAt = 0;
+  private nextPingAt = 0;
+  private tokens: number;
+  private tokensAt = Date.now();
+  private subExpiries = 0;
+  private nextPresenceAt = 0;
+
+  constructor(
+    readonly node: Node,
+    private readonly transport: Transport,
+    readonly meta: ConnectionMeta,
+  ) {
+    this.tokens = node.config.client.command_rate_burst;
+    node.sessions.add(this);
+    node.wheel.schedule(this, this.createdAt + node.config.client.stale_close_delay);
+  }
+
+  get client(): string {
+    return this.id;
+  }
+
+  get isConnected(): boolean {
+    return this.state === State.Connected;
+  }
+
+  get isClosed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  clientInfo(chanInfo?: RawJSON): ClientInfo {
+    return { user: this.user, client: this.id, connInfo: this.info, chanInfo };
+  }
+
+  // --- input ---------------------------------------------------------------------------------------------
+
+  /** A text frame from the transport. */
+  handleFrame(text: string): void {
+    if (this.state === State.Closed) return;
+    let commands: Command[];
+    try {
+      commands = decodeFrame(text);
+      if (commands.length > 1) checkUniqueIds(commands);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (this.pending.length + commands.length > MAX_PENDING_COMMANDS) {
+      this.close(Disconnects.tooManyRequests, 'too many commands waiting');
+      return;
+    }
+    for (const c of commands) this.pending.push(c);
+    this.drain();
+  }
+
+  /** A binary frame: the JSON protocol has none. */
+  handleBinaryFrame(): void {
+    this.close(Disconnects.badRequest, 'binary frame in the JSON protocol');
+  }
+
+  /** The transport went away (peer closed, network error). */
+  handleTransportClosed(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.cleanup(Disconnects.connectionClosed);
+  }
+
+  private drain(): void {
+    while (!this.busy && this.pending.length > 0 && this.state !== State.Closed) {
+      const cmd = this.pending.shift() as Command;
+      let result: void | Promise<void>;
+      try {
+        result = this.dispatch(cmd);
+      } catch (e) {
+        this.replyFailure(cmd, e);
+        continue;
+      }
+      if (result !== undefined) {
+        this.busy = true;
+        result
+          .catch((e) => this.replyFailure(cmd, e))
+          .finally(() => {
+            this.busy = false;
+            this.drain();
+          });
+      }
+    }
+  }
+
+  private dispatch(cmd: Command): void | Promise<void> {
+    if (this.state === State.Connecting && cmd.method !== 'connect') {
+      throw new DisconnectError(Disconnects.badRequest, `"${cmd.method}" before connect`);
+    }
+    if (cmd.method === 'pong') return this.handlePong();
+    if (cmd.id === 0 && cmd.method !== 'send') throw new DisconnectError(Disconnects.badRequest, 'command without id');
+    if (cmd.method !== 'connect' && !this.takeToken()) {
+      if (this.tokens < -this.node.config.client.command_rate_burst) {
+        throw new DisconnectError(Disconnects.tooManyRequests, 'command rate limit exceeded repeatedly');
+      }
+      throw new ReplyError(Errors.tooManyRequests);
+    }
+    switch (cmd.method) {
+      case 'connect':
+        return this.handleConnect(cmd.id, cmd.req);
+      case 'subscribe':
+        return handleSubscribe(this, cmd.id, cmd.req);
+      case 'unsubscribe':
+        return handleUnsubscribe(this, cmd.id, cmd.req);
+      case 'publish':
+        return handlePublish(this, cmd.id, cmd.req);
+      case 'presence':
+        return handlePresence(this, cmd.id, cmd.req);
+      case 'presence_stats':
+        return handlePresenceStats(this, cmd.id, cmd.req);
+      case 'history':
+        return handleHistory(this, cmd.id, cmd.req);
+      case 'sub_refresh':
+        return handleSubRefresh(this, cmd.id, cmd.req);
+      case 'refresh':
+        return this.handleRefresh(cmd.id, cmd.req.token);
+      case 'rpc':
+        return this.handleRPC(cmd.id, cmd.req.method, cmd.req.data);
+      case 'send':
+        return this.handleSend(cmd.req.data);
+      case 'ping':
+        this.reply(cmd.id, 'ping', '{}');
+        return;
+      case 'unknown':
+        throw new ReplyError(Errors.methodNotFound);
+    }
+  }
+
+  /** Token bucket: `command_rate_limit` per second, `command_rate_burst` deep. Goes negative while abused. */
+  private takeToken(): boolean {
+    const { command_rate_limit: rate, command_rate_burst: burst } = this.node.config.client;
+    if (rate === 0) return true;
+    const now = Date.now();
+    this.tokens = Math.min(burst, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    this.tokens -= 1;
+    return this.tokens >= 0;
+  }
+
+  private replyFailure(cmd: Command, e: unknown): void {
+    if (e instanceof ReplyError) {
+      if (cmd.id > 0) this.replyError(cmd.id, e.error);
+      this.node.log.debug({ client: this.id, user: this.user, method: cmd.method, code: e.error.code }, e.message);
+      return;
+    }
+    if (e instanceof DisconnectError) {
+      this.close(e.disconnect, e.detail);
+      return;
+    }
+    this.node.log.error({ err: e, client: this.id, method: cmd.method }, 'command failed with an unexpected error');
+    if (cmd.id > 0) this.replyError(cmd.id, Errors.internal);
+  }
+
+  private fail(e: unknown): void {
+    if (e instanceof DisconnectError) this.close(e.disconnect, e.detail);
+    else {
+      this.node.log.error({ err: e, client: this.id }, 'unexpected error reading a frame');
+      this.close(Disconnects.serverError);
+    }
+  }
+
+  // --- output --------------------------------------------------------------------------------------------
+
+  reply(id: number, method: string, result: string): void {
+    this.enqueue(encodeReply(id, method, result));
+  }
+
+  replyError(id: number, error: ProtocolError): void {
+    this.enqueue(encodeErrorReply(id, error));
+  }
+
+  /**
+   * Queues one message. The queue and the transport's own buffer together are bounded by
+   * `client.queue_max_size`: a client that cannot keep up is disconnected with 3008 (slow) and its memory freed,
+   * so one slow reader never grows the server's memory or delays others.
+   */
+  enqueue(msg: string | Buffer): void {
+    if (this.state === State.Closed) return;
+    const max = this.node.config.client.queue_max_size;
+    this.queueBytes += msg.length;
+    if (max > 0 && this.queueBytes + this.transport.bufferedAmount > max) {
+      this.close(Disconnects.slow, `outbound queue over ${max} bytes`);
+      return;
+    }
+    this.queue.push(msg);
+    if (!this.queued) {
+      this.queued = true;
+      dirty.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushAll);
+      }
+    }
+  }
+
+  /** Writes everything queued as one frame (messages joined by newlines, as the protocol allows). */
+  flush(): void {
+    this.queued = false;
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.queue = [];
+    this.queueBytes = 0;
+    if (q.length === 1) {
+      this.transport.write(q[0] as string | Buffer);
+      return;
+    }
+    const parts: Buffer[] = [];
+    for (let i = 0; i < q.length; i++) {
+      if (i > 0) parts.push(NEWLINE);
+      const m = q[i] as string | Buffer;
+      parts.push(typeof m === 'string' ? Buffer.from(m) : m);
+    }
+    this.transport.write(Buffer.concat(parts));
+  }
+
+  // --- timers --------------------------------------------------------------------------------------------
+
+  onTimer(now: number): void {
+    if (this.state === State.Closed) return;
+    const cfg = this.node.config.client;
+    if (this.state === State.Connecting) {
+      const deadline = this.createdAt + cfg.stale_close_delay;
+      if (now >= deadline) this.close(Disconnects.stale, 'no connect command in time');
+      else this.node.wheel.schedule(this, deadline);
+      return;
+    }
+    let next = Number.POSITIVE_INFINITY;
+    if (this.pingSentAt > 0) {
+      const pongDeadline = this.pingSentAt + cfg.pong_timeout;
+      if (now >= pongDeadline) {
+        this.close(Disconnects.noPong, `no pong within ${cfg.pong_timeout} ms`);
+        return;
+      }
+      next = pongDeadline;
+    }
+    if (this.nextPingAt > 0) {
+      if (now >= this.nextPingAt) {
+        this.enqueue(PING_FRAME);
+        if (cfg.pong_timeout > 0 && this.pingSentAt === 0) {
+          this.pingSentAt = now;
+          next = Math.min(next, now + cfg.pong_timeout);
+        }
+        this.nextPingAt = now + cfg.ping_interval;
+      }
+      next = Math.min(next, this.nextPingAt);
+    }
+    if (this.expireAt > 0) {
+      const closeAt = this.expireAt * 1000 + cfg.expired_close_delay;
+      if (now >= closeAt) {
+        this.close(Disconnects.expired, 'connection token expired and was not refreshed');
+        return;
+      }
+      next = Math.min(next, closeAt);
+    }
+    if (this.subExpiries > 0) next = Math.min(next, this.checkSubscriptionExpiry(now));
+    if (this.nextPresenceAt > 0) {
+      if (now >= this.nextPresenceAt) {
+        this.refreshPresence();
+        this.nextPresenceAt = now + cfg.presence_update_interval;
+      }
+      next = Math.min(next, this.nextPresenceAt);
+    }
+    if (this.state !== State.Connected) return;
+    if (next !== Number.POSITIVE_INFINITY) this.node.wheel.schedule(this, next);
+  }
+
+  /** Ends subscriptions whose token ran out (unsubscribe 2501: the SDK fetches a new token and resubscribes). */
+  private checkSubscriptionExpiry(now: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    const delay = this.node.config.client.expired_sub_close_delay;
+    for (const sub of [...this.subs.values()]) {
+      if (sub.expireAt === 0) continue;
+      const at = sub.expireAt * 1000 + delay;
+      if (now >= at) {
+        if (sub.has(SubFlag.serverSide)) {
+          this.close(Disconnects.subExpired);
+          return next;
+        }
+        this.enqueue(
+          encodeUnsubscribePush(sub.channel, UnsubscribeCodes.expired.code, UnsubscribeCodes.expired.reason),
+        );
+        void this.removeSubscription(sub, true);
+      } else next = Math.min(next, at);
+    }
+    return next;
+  }
+
+  /** Presence entries expire unless refreshed: this keeps a live client's entries alive in a shared store. */
+  private refreshPresence(): void {
+    const ttl = presenceTtl(this);
+    for (const sub of this.subs.values()) {
+      if (!sub.has(SubFlag.emitPresence) || sub.buffer !== undefined) continue;
+      this.node.engine.presence.addPresence(sub.channel, this.id, this.clientInfo(sub.chanInfo), ttl).catch((e) => {
+        this.node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
+      });
+    }
+  }
+
+  /** Called when a subscription's token expiry changes. */
+  trackSubscriptionExpiry(): void {
+    let n = 0;
+    for (const s of this.subs.values()) if (s.expireAt > 0) n++;
+    this.subExpiries = n;
+    this.reschedule();
+  }
+
+  private reschedule(): void {
+    if (this.state !== State.Connected) return;
+    this.node.wheel.cancel(this);
+    this.onTimer(Date.now());
+  }
+
+  private handlePong(): void {
+    if (this.pingSentAt === 0) throw new DisconnectError(Disconnects.badRequest, 'pong without a ping');
+    this.pingSentAt = 0;
+  }
+
+  // --- connection commands -------------------------------------------------------------------------------
+
+  private async handleConnect(id: number, req: ConnectRequest): Promise<void> {
+    if (this.state !== State.Connecting) throw new DisconnectError(Disconnects.badRequest, 'already connected');
+    const node = this.node;
+    const cfg = node.config.client;
+    let user = '';
+    let expireAt = 0;
+    let info: RawJSON | undefined;
+    let grants = new Map<string, { info?: RawJSON | undefined; data?: RawJSON | undefined }>();
+    if (req.token !== '') {
+      try {
+        const claims = await node.connectTokens.verifyConnect(req.token);
+        user = claims.user;
+        expireAt = cfg.insecure ? 0 : claims.expireAt;
+        info = claims.info;
+        grants = claims.subs;
+      } catch (e) {
+        if (e instanceof TokenError && e.kind === 'expired') throw new ReplyError(Errors.tokenExpired);
+        if (e instanceof TokenError) throw new DisconnectError(Disconnects.invalidToken, e.message);
+        throw e;
+      }
+      if (user === '' && cfg.disallow_anonymous_connection_tokens) {
+        throw new DisconnectError(Disconnects.permissionDenied, 'anonymous connection tokens are disallowed');
+      }
+    } else if (!cfg.insecure && !cfg.allow_anonymous_connect_without_token) {
+      throw new DisconnectError(
+        Disconnects.badRequest,
+        'connection without token: send a token, or enable client.allow_anonymous_connect_without_token',
+      );
+    }
+    if (this.state !== State.Connecting) return;
+    if (node.isClosing) throw new DisconnectError(Disconnects.shutdown);
+    if (cfg.connection_limit > 0 && node.clients.size >= cfg.connection_limit) {
+      throw new DisconnectError(Disconnects.connectionLimit, `client.connection_limit ${cfg.connection_limit} reached`);
+    }
+    if (cfg.user_connection_limit > 0 && user !== '' && node.userConnections(user) >= cfg.user_connection_limit) {
+      throw new DisconnectError(
+        Disconnects.connectionLimit,
+        `client.user_connection_limit ${cfg.user_connection_limit} reached for user`,
+      );
+    }
+    const nowSec = Math.floor(Date.now() / 1000);
+    if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
+
+    // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
+    // client could subscribe to them itself; the token's grants need no further check.
+    const wanted = new Map(grants);
+    for (const ch of req.subs.keys()) {
+      if (!wanted.has(ch) && this.mayAutoSubscribe(ch, user)) wanted.set(ch, {});
+    }
+    if (cfg.channel_limit > 0 && wanted.size > cfg.channel_limit) {
+      throw new DisconnectError(Disconnects.channelLimit, `more than client.channel_limit server-side channels`);
+    }
+
+    this.user = user;
+    this.info = info;
+    this.expireAt = expireAt;
+    this.state = State.Connected;
+    node.registerClient(this);
+
+    const subs = new Map<string, SubscribeResult>();
+    for (const [ch, grant] of wanted) {
+      const resolved = node.resolver.resolve(ch);
+      if (resolved === undefined) {
+        node.log.warn({ client: this.id, user, channel: ch }, 'server-side channel in an unknown namespace: skipped');
+        continue;
+      }
+      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch));
+      if (this.state !== State.Connected) return;
+      subs.set(ch, result);
+    }
+    const pingMs = cfg.ping_interval;
+    this.reply(
+      id,
+      'connect',
+      encodeConnectResult({
+        client: this.id,
+        version: VERSION,
+        expires: expireAt > 0,
+        ttl: expireAt > 0 ? expireAt - nowSec : 0,
+        subs,
+        ping: Math.round(pingMs / 1000),
+        pong: pingMs > 0,
+      }),
+    );
+    for (const ch of subs.keys()) afterSubscribed(this, this.subs.get(ch));
+    this.nextPresenceAt = Date.now() + cfg.presence_update_interval;
+    if (pingMs > 0) this.nextPingAt = Date.now() + pingMs / 2 + Math.random() * (pingMs / 2);
+    this.reschedule();
+    node.log.debug({ client: this.id, user, transport: this.meta.transport }, 'client connected');
+  }
+
+  /** Centrifugo's rule for channels a connect request asks for: what the client could subscribe to itself. */
+  private mayAutoSubscribe(channel: string, user: string): boolean {
+    const r = this.node.resolver.resolve(channel);
+    if (r === undefined || r.isPrivate || !this.node.resolver.validName(channel, r)) return false;
+    if (r.isUserLimited) return user !== '' && this.node.resolver.userAllowed(channel, user);
+    if (r.options.allow_subscribe_for_client && (user !== '' || r.options.allow_subscribe_for_anonymous)) return true;
+    return this.node.config.client.insecure;
+  }
+
+  private async handleRefresh(id: number, token: string): Promise<void> {
+    if (token === '') throw new DisconnectError(Disconnects.badRequest, 'refresh without token');
+    const cfg = this.node.config.client;
+    let expireAt = 0;
+    try {
+      const claims = await this.node.connectTokens.verifyConnect(token);
+      if (claims.user !== this.user) throw new DisconnectError(Disconnects.invalidToken, 'refresh token user mismatch');
+      expireAt = cfg.insecure ? 0 : claims.expireAt;
+      if (claims.info !== undefined) this.info = claims.info;
+    } catch (e) {
+      if (e instanceof TokenError && e.kind === 'expired') throw new DisconnectError(Disconnects.expired);
+      if (e instanceof TokenError) throw new DisconnectError(Disconnects.invalidToken, e.message);
+      throw e;
+    }
+    const nowSec = Math.floor(Date.now() / 1000);
+    if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
+    this.expireAt = expireAt;
+    this.reschedule();
+    const ttl = expireAt > 0 ? expireAt - nowSec : 0;
+    this.reply(id, 'refresh', encodeRefreshResult({ client: this.id, version: VERSION, expires: expireAt > 0, ttl }));
+  }
+
+  private async handleRPC(id: number, method: string, data: RawJSON | undefined): Promise<void> {
+    const handler = this.node.hooks.rpc.get(method);
+    if (handler === undefined) throw new ReplyError(Errors.notAvailable);
+    const result = await handler(this, data === undefined ? undefined : JSON.parse(data));
+    this.reply(id, 'rpc', result === undefined ? '{}' : `{"data":${JSON.stringify(result)}}`);
+  }
+
+  private async handleSend(data: RawJSON | undefined): Promise<void> {
+    const handler = this.node.hooks.onSend;
+    if (handler === undefined) throw new DisconnectError(Disconnects.notAvailable, 'no handler for send');
+    await handler(this, data === undefined ? undefined : JSON.parse(data));
+  }
+
+  // --- subscriptions -------------------------------------------------------------------------------------
+
+  /**
+   * Moves a recoverable or positioned subscription's position forward. Returns false when the publication must
+   * not be delivered: a duplicate, or a gap (the client is then told its state is insufficient, so it
+   * resubscribes and recovers from history instead of silently missing publications).
+   */
+  advancePosition(sub: Subscription, offset: number, epoch: string): boolean {
+    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch) {
+      this.insufficientState(sub, 'stream epoch changed');
+      return false;
+    }
+    if (offset <= sub.offset) return false;
+    if (sub.offset > 0 && offset !== sub.offset + 1) {
+      this.insufficientState(sub, `publication gap: at ${sub.offset}, got ${offset}`);
+      return false;
+    }
+    sub.offset = offset;
+    if (epoch !== '') sub.epoch = epoch;
+    return true;
+  }
+
+  insufficientState(sub: Subscription, why: string): void {
+    this.node.log.info({ client: this.id, channel: sub.channel, why }, 'insufficient state: client must recover');
+    if (sub.has(SubFlag.serverSide)) {
+      this.close(Disconnects.insufficientState, why);
+      return;
+    }
+    const u = UnsubscribeCodes.insufficientState;
+    this.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
+    void this.removeSubscription(sub, true);
+  }
+
+  /** Queues what arrived for a subscription while its reply was prepared, skipping what the reply carried. */
+  releaseBuffered(sub: Subscription | undefined): void {
+    if (sub === undefined || sub.buffer === undefined) return;
+    const buffered = sub.buffer;
+    sub.buffer = undefined;
+    const tracked = (sub.flags & (SubFlag.positioned | SubFlag.recoverable)) !== 0;
+    for (const b of buffered) {
+      if (this.state === State.Closed || !this.subs.has(sub.channel)) return;
+      if (tracked && b.offset > 0 && !this.advancePosition(sub, b.offset, b.epoch)) continue;
+      this.enqueue(b.frame);
+    }
+  }
+
+  /** Removes a subscription from this client and the node, with presence and leave events. */
+  async removeSubscription(sub: Subscription, emitLeave: boolean): Promise<void> {
+    if (this.subs.get(sub.channel) !== sub) return;
+    this.subs.delete(sub.channel);
+    if (sub.expireAt > 0) this.subExpiries--;
+    const node = this.node;
+    const tasks: Promise<unknown>[] = [node.removeSubscription(sub)];
+    if (sub.has(SubFlag.emitPresence)) tasks.push(node.engine.presence.removePresence(sub.channel, this.id, this.user));
+    if (emitLeave && sub.has(SubFlag.emitJoinLeave)) {
+      tasks.push(node.engine.broker.publishLeave(sub.channel, this.clientInfo(sub.chanInfo)));
+    }
+    const results = await Promise.allSettled(tasks);
+    for (const r of results) {
+      if (r.status === 'rejected') node.log.warn({ err: r.reason, channel: sub.channel }, 'unsubscribe cleanup failed');
+    }
+  }
+
+  // --- closing -------------------------------------------------------------------------------------------
+
+  /**
+   * Closes the connection with a disconnect code. What was queued before is written first, except for a slow
+   * client, whose queue is dropped.
+   */
+  close(d: Disconnect, detail?: string): void {
+    if (this.state === State.Closed) return;
+    const wasConnected = this.state === State.Connected;
+    if (d.code === Disconnects.slow.code) {
+      this.queue = [];
+      this.queueBytes = 0;
+    } else {
+      this.flush();
+    }
+    this.state = State.Closed;
+    const level = d.code === Disconnects.shutdown.code || d.code === Disconnects.connectionClosed.code ? 'debug' : 'info';
+    this.node.log[level](
+      { client: this.id, user: this.user, code: d.code, reason: d.reason, detail, connected: wasConnected },
+      'closing client connection',
+    );
+    this.transport.close(d.code, d.reason);
+    if (d.code === Disconnects.slow.code) this.transport.terminate();
+    this.cleanup(d);
+  }
+
+  private cleanup(d: Disconnect): void {
+    const node = this.node;
+    node.wheel.cancel(this);
+    node.sessions.delete(this);
+    this.queue = [];
+    this.queueBytes = 0;
+    this.pending = [];
+    const wasRegistered = node.clients.get(this.id) === this;
+    node.unregisterClient(this);
+    for (const sub of [...this.subs.values()]) void this.removeSubscription(sub, true);
+    if (wasRegistered && node.hooks.onDisconnect) {
+      try {
+        node.hooks.onDisconnect(this, d);
+      } catch (e) {
+        node.log.error({ err: e, client: this.id }, 'onDisconnect hook threw');
+      }
+    }
+  }
+}
+
+function checkUniqueIds(commands: Command[]): void {
+  const seen = new Set<number>();
+  for (const c of commands) {
+    if (c.id === 0) continue;
+    if (seen.has(c.id)) throw new DisconnectError(Disconnects.badRequest, `command id ${c.id} repeated in a frame`);
+    seen.add(c.id);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Local fan-out: which of this node's clients are subscribed to which channel. Each event is encoded once and
+ * the same bytes are queued to every subscriber; a subscriber whose stream position shows a gap is told
+ * (insufficient state) rather than left with a silent hole.
+ */
+import { encodeJoinPush, encodeLeavePush, encodePublicationPush } from '../protocol/encode.js';
+import type { ClientInfo, Publication } from '../protocol/types.js';
+import { SubFlag, type Subscription } from './subscription.js';
+
+export class Hub {
+  private readonly channels = new Map<string, Map<string, Subscription>>();
+  private subscriptionCount = 0;
+
+  /** Returns true when this is the channel's first local subscriber. */
+  add(sub: Subscription): boolean {
+    let subs = this.channels.get(sub.channel);
+    const first = subs === undefined;
+    if (subs === undefined) {
+      subs = new Map();
+      this.channels.set(sub.channel, subs);
+    }
+    if (!subs.has(sub.client.id)) this.subscriptionCount++;
+    subs.set(sub.client.id, sub);
+    return first;
+  }
+
+  /** Returns true when the channel has no local subscriber left. */
+  remove(sub: Subscription): boolean {
+    const subs = this.channels.get(sub.channel);
+    if (subs === undefined) return true;
+    if (subs.get(sub.client.id) === sub) {
+      subs.delete(sub.client.id);
+      this.subscriptionCount--;
+    }
+    if (subs.size === 0) {
+      this.channels.delete(sub.channel);
+      return true;
+    }
+    return false;
+  }
+
+  hasSubscribers(channel: string): boolean {
+    return this.channels.has(channel);
+  }
+
+  subscribers(channel: string): Iterable<Subscription> {
+    return this.channels.get(channel)?.values() ?? [];
+  }
+
+  get numChannels(): number {
+    return this.channels.size;
+  }
+
+  get numSubscriptions(): number {
+    return this.subscriptionCount;
+  }
+
+  channelNames(): IterableIterator<string> {
+    return this.channels.keys();
+  }
+
+  numSubscribers(channel: string): number {
+    return this.channels.get(channel)?.size ?? 0;
+  }
+
+  broadcastPublication(channel: string, pub: Publication, epoch: string): void {
+    const subs = this.channels.get(channel);
+    if (subs === undefined) return;
+    const frame = Buffer.from(encodePublicationPush(channel, pub));
+    const offset = pub.offset;
+    for (const sub of subs.values()) {
+      if (sub.buffer !== undefined) {
+        sub.buffer.push({ frame, offset, epoch });
+        continue;
+      }
+      if (offset > 0 && (sub.flags & (SubFlag.positioned | SubFlag.recoverable)) !== 0) {
+        if (!sub.client.advancePosition(sub, offset, epoch)) continue;
+      }
+      sub.client.enqueue(frame);
+    }
+  }
+
+  broadcastJoin(channel: string, info: ClientInfo): void {
+    this.broadcastPresenceEvent(channel, encodeJoinPush(channel, info));
+  }
+
+  broadcastLeave(channel: string, info: ClientInfo): void {
+    this.broadcastPresenceEvent(channel, encodeLeavePush(channel, info));
+  }
+
+  private broadcastPresenceEvent(channel: string, text: string): void {
+    const subs = this.channels.get(channel);
+    if (subs === undefined) return;
+    let frame: Buffer | undefined;
+    for (const sub of subs.values()) {
+      if ((sub.flags & SubFlag.pushJoinLeave) === 0) continue;
+      frame ??= Buffer.from(text);
+      sub.client.enqueue(frame);
+    }
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The node: one Chorus process's core. Owns the hub (local fan-out), the client registry, the timer wheel and
+ * the engine connection, and reference-counts channels between them: the first local subscriber subscribes
+ * the node to the broker (undone if that fails), the last one leaving unsubscribes it after re-checking.
+ * It knows nothing of WebSocket, JSON or Redis.
+ */
+import { TokenVerifier } from '../auth/token-verifier.js';
+import type { ChannelOptions, Config } from '../config/schema.js';
+import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
+import { Disconnects, type Disconnect } from '../protocol/codes.js';
+import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
+import { ChannelResolver } from './channel-resolver.js';
+import type { Client } from './client.js';
+import { Hub } from './hub.js';
+import type { Subscription } from './subscription.js';
+import { TimerWheel } from './timer-wheel.js';
+
+export const VERSION = '0.1.0';
+
+export interface Log {
+  trace(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const silentLog: Log = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+/** What hooks learn about the connection that triggered them. */
+export interface ClientContext {
+  readonly client: string;
+  readonly user: string;
+  readonly info: RawJSON | undefined;
+}
+
+export type RPCHandler = (ctx: ClientContext, data: unknown) => unknown | Promise<unknown>;
+
+export interface NodeHooks {
+  /** RPC handlers by method name; a method without a handler answers 108 (not available). */
+  rpc: Map<string, RPCHandler>;
+  /** Receives the client's asynchronous `send` messages; without it the client is closed with 3508. */
+  onSend?: ((ctx: ClientContext, data: unknown) => void | Promise<void>) | undefined;
+  onDisconnect?: ((ctx: ClientContext, disconnect: Disconnect) => void) | undefined;
+}
+
+export interface NodeOptions {
+  config: Readonly<Config>;
+  engine: Engine;
+  log?: Log;
+  name?: string;
+}
+
+export class Node implements BrokerEventHandler {
+  readonly config: Readonly<Config>;
+  readonly engine: Engine;
+  readonly log: Log;
+  readonly name: string;
+  readonly hub = new Hub();
+  readonly resolver: ChannelResolver;
+  readonly wheel = new TimerWheel(100);
+  readonly connectTokens: TokenVerifier;
+  readonly subscribeTokens: TokenVerifier;
+  readonly hooks: NodeHooks = { rpc: new Map() };
+  /** Authenticated clients by id. */
+  readonly clients = new Map<string, Client>();
+  /** Every open session, authenticated or not (shutdown closes them all). */
+  readonly sessions = new Set<Client>();
+  private readonly users = new Map<string, Set<Client>>();
+  /** Channels whose broker subscription is being set up: later subscribers wait for the same promise. */
+  private readonly pendingBrokerSubs = new Map<string, Promise<void>>();
+  private readonly startedAt = Date.now();
+  private closing = false;
+
+  constructor(opts: NodeOptions) {
+    this.config = opts.config;
+    this.engine = opts.engine;
+    this.log = opts.log ?? silentLog;
+    this.name = opts.name ?? 'chorus';
+    this.resolver = new ChannelResolver(opts.config.channel);
+    this.connectTokens = new TokenVerifier(opts.config.client.token, 'client.token');
+    const st = opts.config.client.subscription_token;
+    this.subscribeTokens = st.enabled ? new TokenVerifier(st, 'client.subscription_token') : this.connectTokens;
+  }
+
+  async start(): Promise<void> {
+    await this.engine.broker.start(this);
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  get uptimeSeconds(): number {
+    return Math.floor((Date.now() - this.startedAt) / 1000);
+  }
+
+  // --- client registry -------------------------------------------------------------------------------------
+
+  get numUsers(): number {
+    return this.users.size;
+  }
+
+  userConnections(user: string): number {
+    return this.users.get(user)?.size ?? 0;
+  }
+
+  registerClient(client: Client): void {
+    this.clients.set(client.id, client);
+    let set = this.users.get(client.user);
+    if (set === undefined) {
+      set = new Set();
+      this.users.set(client.user, set);
+    }
+    set.add(client);
+  }
+
+  unregisterClient(client: Client): void {
+    if (this.clients.get(client.id) !== client) return;
+    this.clients.delete(client.id);
+    const set = this.users.get(client.user);
+    if (set !== undefined) {
+      set.delete(client);
+      if (set.size === 0) this.users.delete(client.user);
+    }
+  }
+
+  // --- channels ----------------------------------------------------------------------------------------------
+
+  /** Adds a subscription to the hub, subscribing the node to the broker for the channel's first subscriber. */
+  async addSubscription(sub: Subscription): Promise<void> {
+    const first = this.hub.add(sub);
+    const pending = this.pendingBrokerSubs.get(sub.channel);
+    if (pending !== undefined) {
+      await pending;
+      return;
+    }
+    if (!first) return;
+    const p = this.engine.broker.subscribe(sub.channel);
+    this.pendingBrokerSubs.set(sub.channel, p);
+    try {
+      await p;
+    } catch (e) {
+      // Undo: nobody may stay in the hub for a channel the broker will not deliver.
+      for (const s of [...this.hub.subscribers(sub.channel)]) this.hub.remove(s);
+      throw e;
+    } finally {
+      this.pendingBrokerSubs.delete(sub.channel);
+    }
+  }
+
+  async removeSubscription(sub: Subscription): Promise<void> {
+    const last = this.hub.remove(sub);
+    if (!last || this.pendingBrokerSubs.has(sub.channel)) return;
+    // Re-check after the await points of others: a new subscriber may have arrived meanwhile.
+    if (this.hub.hasSubscribers(sub.channel)) return;
+    try {
+      await this.engine.broker.unsubscribe(sub.channel);
+    } catch (e) {
+      this.log.warn({ err: e, channel: sub.channel }, 'broker unsubscribe failed; the channel stays subscribed');
+    }
+  }
+
+  publicationOptions(opts: ChannelOptions) {
+    return {
+      historySize: opts.history_size,
+      historyTtlMs: opts.history_ttl,
+      historyMetaTtlMs: this.historyMetaTtl(opts),
+    };
+  }
+
+  historyMetaTtl(opts: ChannelOptions): number {
+    return opts.history_meta_ttl > 0 ? opts.history_meta_ttl : this.config.channel.history_meta_ttl;
+  }
+
+  /** Publishes from the server side (HTTP API, embedding code): no permission checks. */
+  async publish(
+    channel: string,
+    data: RawJSON,
+    opts: { info?: ClientInfo; tags?: Record<string, string>; skipHistory?: boolean; idempotencyKey?: string } = {},
+  ): Promise<PublishResult> {
+    const resolved = this.resolver.resolve(channel);
+    const chOpts = resolved?.options ?? this.config.channel.without_namespace;
+    const history = this.publicationOptions(chOpts);
+    if (opts.skipHistory) history.historySize = 0;
+    return this.engine.broker.publish(
+      channel,
+      { data, info: opts.info, tags: opts.tags },
+      { ...history, idempotencyKey: opts.idempotencyKey },
+    );
+  }
+
+  // --- broker events -----------------------------------------------------------------------------------------
+
+  onPublication(channel: string, pub: Publication, epoch: string): void {
+    this.hub.broadcastPublication(channel, pub, epoch);
+  }
+
+  onJoin(channel: string, info: ClientInfo): void {
+    this.hub.broadcastJoin(channel, info);
+  }
+
+  onLeave(channel: string, info: ClientInfo): void {
+    this.hub.broadcastLeave(channel, info);
+  }
+
+  onControl(_payload: string): void {
+    // Single-node: nothing is routed between nodes yet.
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------------------------
+
+  /**
+   * Stops the node: every client is closed with 3001 (shutdown: the SDKs reconnect, to another node if there is
+   * one) in batches so a large node does not stall its event loop, then the engine is closed.
+   */
+  async shutdown(batchSize = 1000, disconnect: Disconnect = Disconnects.shutdown): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const all = [...this.sessions];
+    for (let i = 0; i < all.length; i += batchSize) {
+      for (const c of all.slice(i, i + batchSize)) c.close(disconnect);
+      await new Promise((r) => setImmediate(r));
+    }
+    this.wheel.stop();
+    await this.engine.close();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The engine: the seam between this process's fan-out and everything that must be shared between nodes
+ * (publications, join/leave, control messages, history streams, presence). Memory is the default
+ * implementation; Redis drops in behind the same interfaces. Contracts every implementation keeps, checked by
+ * the conformance suites in test/conformance:
+ *
+ * - Publish and history append are one atomic step per channel: a publication never reaches subscribers
+ *   without its offset, offsets in a stream grow by exactly one per publication, and every node sees a
+ *   channel's publications in offset order.
+ * - A stream has an epoch. The epoch changes whenever the stream's continuity is lost (metadata expired,
+ *   storage wiped); a client that kept an old epoch can then never be told "recovered".
+ * - `subscribe(channel)` is called when the first local subscriber arrives and `unsubscribe` when the last one
+ *   leaves (the hub reference-counts). After a broker reconnect an implementation resubscribes by itself and
+ *   reports the gap through `onReconnect` so the node can signal clients that may have missed publications.
+ * - Presence entries carry an expiry refreshed by the owning node; entries of a dead node disappear once it
+ *   passes.
+ */
+import type { ClientInfo, Publication, RawJSON, StreamPosition } from '../protocol/types.js';
+
+export interface PublishOptions {
+  /** Keep the publication in the channel's history stream (0: no history, offset 0). */
+  historySize: number;
+  historyTtlMs: number;
+  /** How long the stream's position (offset, epoch) outlives its last publication. */
+  historyMetaTtlMs: number;
+  /** Publications with the same key within the dedup window are published once (HTTP API). */
+  idempotencyKey?: string | undefined;
+  idempotencyTtlMs?: number | undefined;
+}
+
+export interface PublishResult {
+  /** 0 when the channel keeps no history. */
+  offset: number;
+  epoch: string;
+  /** True when an idempotency key matched an earlier publication, which was not published again. */
+  suppressed?: boolean;
+}
+
+export interface HistoryQuery {
+  /** Return publications after this position (forward) or before it (reverse). */
+  since?: StreamPosition | undefined;
+  /** 0: only the stream position; -1: no limit. */
+  limit: number;
+  reverse: boolean;
+  historyMetaTtlMs: number;
+}
+
+export interface HistoryResult {
+  publications: Publication[];
+  position: StreamPosition;
+}
+
+export interface PublicationInput {
+  data: RawJSON;
+  info?: ClientInfo | undefined;
+  tags?: Readonly<Record<string, string>> | undefined;
+}
+
+export interface BrokerEventHandler {
+  /** A publication for a channel this node subscribed to. `pub.offset` is 0 without history. */
+  onPublication(channel: string, pub: Publication, epoch: string): void;
+  onJoin(channel: string, info: ClientInfo): void;
+  onLeave(channel: string, info: ClientInfo): void;
+  /** A node-to-node control message (routing of disconnect, send, subscribe … to the node holding a client). */
+  onControl(payload: string): void;
+}
+
+export interface Broker {
+  start(handler: BrokerEventHandler): Promise<void>;
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  publish(channel: string, pub: PublicationInput, opts: PublishOptions): Promise<PublishResult>;
+  publishJoin(channel: string, info: ClientInfo): Promise<void>;
+  publishLeave(channel: string, info: ClientInfo): Promise<void>;
+  publishControl(payload: string): Promise<void>;
+  history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
+  removeHistory(channel: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PresenceStats {
+  numClients: number;
+  numUsers: number;
+}
+
+export interface PresenceManager {
+  addPresence(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void>;
+  removePresence(channel: string, clientId: string, user: string): Promise<void>;
+  presence(channel: string): Promise<Map<string, ClientInfo>>;
+  presenceStats(channel: string): Promise<PresenceStats>;
+  close(): Promise<void>;
+}
+
+export interface Engine {
+  readonly name: string;
+  readonly broker: Broker;
+  readonly presence: PresenceManager;
+  close(): Promise<void>;
+}

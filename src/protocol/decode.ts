@@ -1,0 +1,203 @@
+/**
+ * Decoding of client frames (Centrifugo protocol v2, JSON). Pure: text in, typed commands out. Any malformed
+ * input throws a DisconnectError with 3501 (bad request), which is what Centrifugo does for a frame it cannot
+ * decode. Unknown fields are ignored, as protobuf-JSON decoding does; fields of the wrong type are bad requests.
+ */
+import { DisconnectError, Disconnects } from './codes.js';
+import type { Command, ConnectRequest, RawJSON } from './types.js';
+
+const MAX_UINT32 = 0xffffffff;
+
+function bad(what: string): never {
+  throw new DisconnectError(Disconnects.badRequest, what);
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(o: Obj, key: string): string {
+  const v = o[key];
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') bad(`${key} must be a string`);
+  return v;
+}
+
+function bool(o: Obj, key: string): boolean {
+  const v = o[key];
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') bad(`${key} must be a boolean`);
+  return v;
+}
+
+/** A non-negative integer. Protobuf-JSON also accepts 64-bit integers as decimal strings. */
+function uint(o: Obj, key: string, max = Number.MAX_SAFE_INTEGER): number {
+  const v = o[key];
+  if (v === undefined || v === null) return 0;
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && /^\d{1,20}$/.test(v)) n = Number(v);
+  else bad(`${key} must be a non-negative integer`);
+  if (!Number.isInteger(n) || n < 0 || n > max) bad(`${key} out of range`);
+  return n;
+}
+
+function int(o: Obj, key: string): number {
+  const v = o[key];
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) > MAX_UINT32) bad(`${key} must be an integer`);
+  return v;
+}
+
+function rawData(o: Obj, key: string): RawJSON | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  return JSON.stringify(v);
+}
+
+function params(o: Obj, method: string): Obj {
+  const p = o[method];
+  if (p === null) return {};
+  if (!isObj(p)) bad(`${method} must be an object`);
+  return p;
+}
+
+function channel(p: Obj, method: string): string {
+  const ch = str(p, 'channel');
+  if (ch === '') bad(`channel required for ${method}`);
+  return ch;
+}
+
+function decodeConnect(p: Obj): ConnectRequest {
+  const subs: ConnectRequest['subs'] = new Map();
+  const rawSubs = p.subs;
+  if (rawSubs !== undefined && rawSubs !== null) {
+    if (!isObj(rawSubs)) bad('subs must be an object');
+    for (const ch of Object.keys(rawSubs)) {
+      const s = rawSubs[ch];
+      if (!isObj(s)) bad('subs entries must be objects');
+      subs.set(ch, { recover: bool(s, 'recover'), offset: uint(s, 'offset'), epoch: str(s, 'epoch') });
+    }
+  }
+  return {
+    token: str(p, 'token'),
+    data: rawData(p, 'data'),
+    subs,
+    name: str(p, 'name'),
+    version: str(p, 'version'),
+  };
+}
+
+const METHODS = [
+  'connect',
+  'subscribe',
+  'unsubscribe',
+  'publish',
+  'presence',
+  'presence_stats',
+  'history',
+  'ping',
+  'send',
+  'rpc',
+  'refresh',
+  'sub_refresh',
+] as const;
+
+/** Decodes one JSON command (one line of a frame). */
+export function decodeCommand(line: string): Command {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    bad('malformed JSON');
+  }
+  if (!isObj(o)) bad('command must be a JSON object');
+  const id = uint(o, 'id', MAX_UINT32);
+  let method: (typeof METHODS)[number] | undefined;
+  for (const m of METHODS) {
+    if (o[m] !== undefined) {
+      if (method !== undefined) bad('more than one method in a command');
+      method = m;
+    }
+  }
+  if (method === undefined) {
+    if (id === 0) return { id: 0, method: 'pong', req: {} };
+    return { id, method: 'unknown', req: {} };
+  }
+  const p = params(o, method);
+  switch (method) {
+    case 'connect':
+      return { id, method, req: decodeConnect(p) };
+    case 'subscribe':
+      return {
+        id,
+        method,
+        req: {
+          channel: channel(p, method),
+          token: str(p, 'token'),
+          recover: bool(p, 'recover'),
+          offset: uint(p, 'offset'),
+          epoch: str(p, 'epoch'),
+          data: rawData(p, 'data'),
+          positioned: bool(p, 'positioned'),
+          recoverable: bool(p, 'recoverable'),
+          joinLeave: bool(p, 'join_leave'),
+          flag: int(p, 'flag'),
+        },
+      };
+    case 'unsubscribe':
+    case 'presence':
+    case 'presence_stats':
+      return { id, method, req: { channel: channel(p, method) } };
+    case 'publish': {
+      const ch = channel(p, method);
+      const data = rawData(p, 'data');
+      if (data === undefined) bad('data required for publish');
+      return { id, method, req: { channel: ch, data } };
+    }
+    case 'history': {
+      let since: { offset: number; epoch: string } | undefined;
+      if (p.since !== undefined && p.since !== null) {
+        if (!isObj(p.since)) bad('since must be an object');
+        since = { offset: uint(p.since, 'offset'), epoch: str(p.since, 'epoch') };
+      }
+      return {
+        id,
+        method,
+        req: { channel: channel(p, method), limit: int(p, 'limit'), since, reverse: bool(p, 'reverse') },
+      };
+    }
+    case 'rpc':
+      return { id, method, req: { method: str(p, 'method'), data: rawData(p, 'data') } };
+    case 'send':
+      return { id, method, req: { data: rawData(p, 'data') } };
+    case 'refresh':
+      return { id, method, req: { token: str(p, 'token') } };
+    case 'sub_refresh':
+      return { id, method, req: { channel: channel(p, method), token: str(p, 'token') } };
+    case 'ping':
+      return { id, method, req: {} };
+  }
+}
+
+/**
+ * Splits a text frame into commands: one JSON object per line. Blank lines (a trailing newline, CRLF) are
+ * skipped. At most `maxCommands` per frame so one frame cannot queue unbounded work.
+ */
+export function decodeFrame(text: string, maxCommands = 1024): Command[] {
+  const commands: Command[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end).trim();
+    if (line !== '') {
+      if (commands.length >= maxCommands) bad('too many commands in one frame');
+      commands.push(decodeCommand(line));
+    }
+    start = end + 1;
+  }
+  return commands;
+}

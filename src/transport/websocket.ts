@@ -1,0 +1,129 @@
+/**
+ * The WebSocket transport (`/connection/websocket`, JSON protocol) on top of `ws`. Checks the Origin at the
+ * upgrade (HTTP 403 when not allowed), enforces `websocket.message_size_limit` (ws closes with 1009, which the
+ * SDKs treat as terminal), and hands text frames to the client session. Listeners are module-level functions
+ * shared by every socket rather than closures per connection.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { Client } from '../core/client.js';
+import type { Node } from '../core/node.js';
+import { compileOrigins, originAllowed } from './origin.js';
+import type { Transport } from './transport.js';
+
+const kClient = Symbol('chorus.client');
+
+type ChorusSocket = WebSocket & { [kClient]?: Client };
+
+class WebSocketTransport implements Transport {
+  readonly name = 'websocket';
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly closeGraceMs: number,
+  ) {}
+
+  write(frame: string | Buffer): void {
+    if (this.ws.readyState !== 1) return;
+    this.ws.send(frame, { binary: false });
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    const ws = this.ws;
+    if (ws.readyState === 2 || ws.readyState === 3) return;
+    ws.close(code, reason);
+    // A peer that never answers the close frame is cut off after the grace period.
+    const t = setTimeout(() => ws.terminate(), this.closeGraceMs);
+    t.unref();
+    ws.once('close', () => clearTimeout(t));
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+function onMessage(this: ChorusSocket, data: RawData, isBinary: boolean): void {
+  const client = this[kClient];
+  if (client === undefined) return;
+  if (isBinary) {
+    client.handleBinaryFrame();
+    return;
+  }
+  client.handleFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+}
+
+function onClose(this: ChorusSocket): void {
+  const client = this[kClient];
+  this[kClient] = undefined;
+  client?.handleTransportClosed();
+}
+
+function onError(this: ChorusSocket, err: Error): void {
+  const client = this[kClient];
+  client?.node.log.debug({ client: client.id, err: err.message }, 'websocket error');
+}
+
+export class WebSocketHandler {
+  private readonly wss: WebSocketServer;
+  private readonly origins: RegExp[];
+
+  constructor(
+    private readonly node: Node,
+    readonly path = '/connection/websocket',
+  ) {
+    const cfg = node.config;
+    this.origins = compileOrigins(cfg.client.allowed_origins);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: cfg.websocket.message_size_limit > 0 ? cfg.websocket.message_size_limit : 100 * 1024 * 1024,
+      perMessageDeflate: cfg.websocket.compression,
+    });
+  }
+
+  /** Handles an HTTP upgrade if it is for this endpoint; returns false otherwise (the caller answers 404). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    if ((q === -1 ? url : url.slice(0, q)) !== this.path) return false;
+    if (!originAllowed(req.headers.origin, req.headers.host, this.origins)) {
+      this.node.log.info({ origin: req.headers.origin }, 'websocket upgrade refused: origin not allowed (client.allowed_origins)');
+      abort(socket, 403, 'Forbidden', 'request origin is not allowed (see client.allowed_origins)');
+      return true;
+    }
+    if (this.node.isClosing) {
+      abort(socket, 503, 'Service Unavailable', 'server is shutting down');
+      return true;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as ChorusSocket, req));
+    return true;
+  }
+
+  private accept(ws: ChorusSocket, req: IncomingMessage): void {
+    const grace = Math.max(1000, this.node.config.websocket.write_timeout);
+    const client = new Client(this.node, new WebSocketTransport(ws, grace), {
+      remote: req.socket.remoteAddress,
+      transport: 'websocket',
+    });
+    ws[kClient] = client;
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+  }
+
+  close(): void {
+    this.wss.close();
+  }
+}
+
+function abort(socket: Duplex, status: number, text: string, body: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body) + 1}\r\n\r\n${body}\n`,
+  );
+}
