@@ -8,6 +8,7 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'none';
 export function createLogger(level: LogLevel, opts: { pretty?: boolean } = {}): Log & { level: string } {
   const usePretty = opts.pretty ?? process.stdout.isTTY === true;
   const options = { level: level === 'none' ? 'silent' : level, base: undefined };
-  if (usePretty) return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  if (usePretty)
+    return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
   return pino(options);
 }

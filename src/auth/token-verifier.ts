@@ -8,10 +8,10 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
-  errors as joseErrors,
   type JWTPayload,
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
+  errors as joseErrors,
   jwtVerify,
 } from 'jose';
 import type { TokenOptions } from '../config/schema.js';
@@ -85,7 +85,9 @@ export class TokenVerifier {
     section = 'client.token',
   ) {
     this.hmac = opts.hmac_secret_key ? new TextEncoder().encode(opts.hmac_secret_key) : undefined;
-    this.rsa = opts.rsa_public_key ? importPublicKey(opts.rsa_public_key, 'rsa', `${section}.rsa_public_key`) : undefined;
+    this.rsa = opts.rsa_public_key
+      ? importPublicKey(opts.rsa_public_key, 'rsa', `${section}.rsa_public_key`)
+      : undefined;
     this.ec = opts.ecdsa_public_key
       ? importPublicKey(opts.ecdsa_public_key, 'ec', `${section}.ecdsa_public_key`)
       : undefined;

@@ -71,7 +71,11 @@ function parse(
   options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>,
 ): { values: Flags } {
   try {
-    const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true });
+    const { values } = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
     return { values: values as Flags };
   } catch (e) {
     fail(`${(e as Error).message}\n\n${HELP[command]}`);
@@ -119,7 +123,10 @@ async function serve(args: string[]): Promise<void> {
   }
   const host = !config.http_server.address || config.http_server.address === '0.0.0.0' ? 'localhost' : address.address;
   const base = `http://${host}:${address.port}`;
-  log.info({ version: VERSION, engine: server.node.engine.name, sources: loaded.sources }, `chorus listening on ${base}`);
+  log.info(
+    { version: VERSION, engine: server.node.engine.name, sources: loaded.sources },
+    `chorus listening on ${base}`,
+  );
   log.info({}, `WebSocket endpoint: ws://${host}:${address.port}/connection/websocket`);
   if (preset !== undefined) {
     const presetSecret = (preset.client as { token: { hmac_secret_key: string } }).token.hmac_secret_key;
@@ -127,8 +134,15 @@ async function serve(args: string[]): Promise<void> {
     if (config.client.token.hmac_secret_key === presetSecret) {
       log.info({}, `generated HMAC secret for this run: ${presetSecret}`);
     }
-  } else if (!config.client.insecure && !server.node.connectTokens.hasKeys && !config.client.allow_anonymous_connect_without_token) {
-    log.warn({}, 'no token key configured (client.token.*) and anonymous connections are off: no client can connect yet');
+  } else if (
+    !config.client.insecure &&
+    !server.node.connectTokens.hasKeys &&
+    !config.client.allow_anonymous_connect_without_token
+  ) {
+    log.warn(
+      {},
+      'no token key configured (client.token.*) and anonymous connections are off: no client can connect yet',
+    );
   }
   let stopping = false;
   const stop = (signal: string) => {
@@ -167,9 +181,13 @@ async function gentoken(args: string[]): Promise<void> {
   if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)');
   const { config } = load({ file: values.config as string | undefined, env: process.env });
   const secret = config.client.token.hmac_secret_key;
-  if (secret === '') fail('no client.token.hmac_secret_key configured (config file or CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY)');
+  if (secret === '')
+    fail('no client.token.hmac_secret_key configured (config file or CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY)');
   const now = Math.floor(Date.now() / 1000);
-  let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(String(values.user)).setIssuedAt(now);
+  let jwt = new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(String(values.user))
+    .setIssuedAt(now);
   if (ttl > 0) jwt = jwt.setExpirationTime(now + ttl);
   if (config.client.token.audience) jwt = jwt.setAudience(config.client.token.audience);
   if (config.client.token.issuer) jwt = jwt.setIssuer(config.client.token.issuer);

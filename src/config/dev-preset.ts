@@ -17,6 +17,7 @@ export function developmentPreset(): Record<string, unknown> {
       without_namespace: {
         allow_subscribe_for_client: true,
         allow_subscribe_for_anonymous: true,
+        allow_publish_for_client: true,
         allow_publish_for_subscriber: true,
         allow_publish_for_anonymous: true,
         allow_presence_for_subscriber: true,

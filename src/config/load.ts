@@ -4,7 +4,7 @@
  * support yet is dropped with a warning naming it.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CENTRIFUGO_KEYS } from './centrifugo-keys.js';
 import { type Config, channelOptionsShape, configSchema, crossFieldProblems } from './schema.js';
 
@@ -55,6 +55,16 @@ export const SUPPORTED_KEYS: readonly string[] = (() => {
 
 const SUPPORTED_SET = new Set(SUPPORTED_KEYS);
 
+/** Every section path ("client", "client.token", …), so a misspelt section gets a suggestion too. */
+const SUPPORTED_SECTIONS: readonly string[] = [
+  ...new Set(
+    SUPPORTED_KEYS.flatMap((k) => {
+      const parts = k.split('.');
+      return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('.'));
+    }),
+  ),
+];
+
 function levenshtein(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
@@ -73,11 +83,16 @@ function levenshtein(a: string, b: string): number {
 export function suggestKey(path: string): string | undefined {
   const flat = path.replace(/\[\]/g, '').replace(/\./g, '_');
   // Centrifugo v5 used flat names ("token_hmac_secret_key"); v6 nests them ("client.token.hmac_secret_key").
-  const byFlatName = SUPPORTED_KEYS.find((k) => k.replace(/\[\]/g, '').replace(/\./g, '_').endsWith(`_${flat}`));
+  // Prefer plain keys over namespace-array keys ("history_size" means channel.without_namespace.history_size),
+  // then the shortest ("token_hmac_secret_key" means client.token…, not client.subscription_token…).
+  const candidates = [...SUPPORTED_KEYS].sort(
+    (a, b) => Number(a.includes('[]')) - Number(b.includes('[]')) || a.length - b.length,
+  );
+  const byFlatName = candidates.find((k) => k.replace(/\[\]/g, '').replace(/\./g, '_').endsWith(`_${flat}`));
   if (byFlatName !== undefined) return byFlatName;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
-  for (const k of SUPPORTED_KEYS) {
+  for (const k of [...SUPPORTED_SECTIONS, ...SUPPORTED_KEYS]) {
     const d = levenshtein(path, k);
     if (d < bestDistance) {
       bestDistance = d;
@@ -165,9 +180,9 @@ function parseEnvValue(name: string, text: string, sample: unknown, errors: stri
     return undefined;
   }
   if (typeof sample === 'number') {
-    // Durations are numbers once parsed but strings in the file: pass strings with a unit through.
-    if (/^-?\d+$/.test(text)) return Number(text);
-    return text;
+    if (/^-?\d+$/.test(text.trim())) return Number(text);
+    errors.push(`environment variable ${name}: expected a whole number, got "${text}"`);
+    return undefined;
   }
   if (Array.isArray(sample)) {
     const t = text.trim();

@@ -85,7 +85,8 @@ async function subscribeWithToken(client: Client, id: number, req: SubscribeRequ
     if (claims.channel !== req.channel) {
       throw new DisconnectError(Disconnects.invalidToken, 'subscription token channel mismatch');
     }
-    if (claims.user !== client.user) throw new DisconnectError(Disconnects.invalidToken, 'subscription token user mismatch');
+    if (claims.user !== client.user)
+      throw new DisconnectError(Disconnects.invalidToken, 'subscription token user mismatch');
     if (claims.client !== '' && claims.client !== client.id) {
       throw new DisconnectError(Disconnects.invalidToken, 'subscription token client mismatch');
     }
@@ -346,7 +347,8 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
     if (offset > h.position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
     if (!req.reverse && limit !== 0 && offset < h.position.offset) {
       const first = h.publications[0]?.offset ?? h.position.offset + 1;
-      if (first > offset + 1) throw new ReplyError(Errors.unrecoverablePosition, 'history was trimmed past that offset');
+      if (first > offset + 1)
+        throw new ReplyError(Errors.unrecoverablePosition, 'history was trimmed past that offset');
     }
   }
   client.reply(id, 'history', encodeHistoryResult(h.publications, h.position));

@@ -42,7 +42,7 @@ import { type ClientContext, type Node, VERSION } from './node.js';
 import { SubFlag, type Subscription } from './subscription.js';
 import type { WheelItem } from './timer-wheel.js';
 
-const enum State {
+enum State {
   Connecting = 0,
   Connected = 1,
   Closed = 2,
@@ -623,7 +623,8 @@ export class Client implements WheelItem, ClientContext {
       this.flush();
     }
     this.state = State.Closed;
-    const level = d.code === Disconnects.shutdown.code || d.code === Disconnects.connectionClosed.code ? 'debug' : 'info';
+    const level =
+      d.code === Disconnects.shutdown.code || d.code === Disconnects.connectionClosed.code ? 'debug' : 'info';
     this.node.log[level](
       { client: this.id, user: this.user, code: d.code, reason: d.reason, detail, connected: wasConnected },
       'closing client connection',

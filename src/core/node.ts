@@ -7,7 +7,7 @@
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { ChannelOptions, Config } from '../config/schema.js';
 import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
-import { Disconnects, type Disconnect } from '../protocol/codes.js';
+import { type Disconnect, Disconnects } from '../protocol/codes.js';
 import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
 import { ChannelResolver } from './channel-resolver.js';
 import type { Client } from './client.js';

@@ -92,7 +92,10 @@ export class WebSocketHandler {
     const q = url.indexOf('?');
     if ((q === -1 ? url : url.slice(0, q)) !== this.path) return false;
     if (!originAllowed(req.headers.origin, req.headers.host, this.origins)) {
-      this.node.log.info({ origin: req.headers.origin }, 'websocket upgrade refused: origin not allowed (client.allowed_origins)');
+      this.node.log.info(
+        { origin: req.headers.origin },
+        'websocket upgrade refused: origin not allowed (client.allowed_origins)',
+      );
       abort(socket, 403, 'Forbidden', 'request origin is not allowed (see client.allowed_origins)');
       return true;
     }

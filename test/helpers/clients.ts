@@ -84,9 +84,9 @@ export class RawClient {
 
   /** Waits for the reply with this id. */
   async reply(id: number, ms = 5000): Promise<Record<string, unknown>> {
-    let found: Record<string, unknown> | undefined;
-    await waitFor(() => (found = this.messages.find((m) => m.id === id)) !== undefined, ms, `reply ${id}`);
-    return found as Record<string, unknown>;
+    const find = () => this.messages.find((m) => m.id === id);
+    await waitFor(() => find() !== undefined, ms, `reply ${id}`);
+    return find() as Record<string, unknown>;
   }
 
   async connect(params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
@@ -106,4 +106,43 @@ export class RawClient {
   close(): void {
     this.ws.close();
   }
+}
+
+/**
+ * A WebSocket client on a bare TCP socket that connects, subscribes, and then never reads: the server's
+ * writes pile up as they would for a client on a stalled network.
+ */
+export async function stalledSubscriber(port: number, channel: string): Promise<import('node:net').Socket> {
+  const net = await import('node:net');
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('error', reject);
+  });
+  socket.write(
+    'GET /connection/websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const frame = (text: string) => {
+    const payload = Buffer.from(text);
+    const mask = Buffer.from([9, 8, 7, 6]);
+    const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] as number)));
+    return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+  };
+  socket.write(frame(`{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":${JSON.stringify(channel)}}}`));
+  socket.on('error', () => {});
+  // Read the handshake and the replies once, then stop reading for good.
+  await new Promise<void>((resolve) => {
+    let seen = '';
+    const onData = (d: Buffer) => {
+      seen += d.toString('latin1');
+      if (seen.includes('"id":2')) {
+        socket.off('data', onData);
+        socket.pause();
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+  });
+  return socket;
 }

@@ -1,0 +1,357 @@
+/**
+ * End to end with the real `centrifuge` SDK over a real port: what an application developer does with Chorus.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Centrifuge, PublicationContext, SubscribedContext } from 'centrifuge';
+import { hsToken, once, SECRET, sdk, sleep, waitFor } from '../helpers/clients.js';
+import { openChannels, startServer, type TestServer } from '../helpers/server.js';
+
+const clients: Centrifuge[] = [];
+function client(url: string, opts: Parameters<typeof sdk>[1] = {}): Centrifuge {
+  const c = sdk(url, opts);
+  clients.push(c);
+  return c;
+}
+function disconnectAll(): void {
+  for (const c of clients.splice(0)) c.disconnect();
+}
+
+describe('with tokens (secure mode)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({
+      client: { token: { hmac_secret_key: SECRET } },
+      channel: {
+        without_namespace: { allow_subscribe_for_client: true, allow_publish_for_subscriber: true },
+        namespaces: [
+          { name: 'news', allow_subscribe_for_client: true, allow_publish_for_client: true },
+          { name: 'secret' },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    disconnectAll();
+    await s.close();
+  });
+
+  test('two clients with tokens exchange messages; the publication carries the publisher identity', async () => {
+    const alice = client(s.wsUrl, { token: await hsToken({ sub: 'alice', info: { name: 'Alice' } }) });
+    const bob = client(s.wsUrl, { token: await hsToken({ sub: 'bob' }) });
+    alice.connect();
+    bob.connect();
+    const [ctxA] = await Promise.all([once<{ client: string }>(alice, 'connected'), once(bob, 'connected')]);
+    assert.match(ctxA.client, /^[0-9a-f-]{36}$/);
+    const subA = alice.newSubscription('room');
+    const subB = bob.newSubscription('room');
+    subA.subscribe();
+    subB.subscribe();
+    await Promise.all([once(subA, 'subscribed'), once(subB, 'subscribed')]);
+    const received = once<PublicationContext>(subB, 'publication');
+    await subA.publish({ text: 'hello bob' });
+    const pub = await received;
+    assert.deepEqual(pub.data, { text: 'hello bob' });
+    assert.equal(pub.info?.user, 'alice');
+    assert.equal(pub.info?.client, ctxA.client);
+    assert.deepEqual(pub.info?.connInfo, { name: 'Alice' });
+  });
+
+  test('every connection gets its own client id, even for the same user', async () => {
+    const token = await hsToken({ sub: 'same' });
+    const a = client(s.wsUrl, { token });
+    const b = client(s.wsUrl, { token });
+    a.connect();
+    b.connect();
+    const [ca, cb] = await Promise.all([
+      once<{ client: string }>(a, 'connected'),
+      once<{ client: string }>(b, 'connected'),
+    ]);
+    assert.notEqual(ca.client, cb.client);
+  });
+
+  test('a connection without a token is refused when anonymous access is off', async () => {
+    const c = client(s.wsUrl);
+    c.connect();
+    const ctx = await once<{ code: number }>(c, 'disconnected');
+    assert.equal(ctx.code, 3501);
+  });
+
+  test('an invalid token closes with 3500 and the SDK does not reconnect', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'x' }, 'wrong-secret-wrong-secret-wrong-secret') });
+    c.connect();
+    const ctx = await once<{ code: number }>(c, 'disconnected');
+    assert.equal(ctx.code, 3500);
+    assert.equal(c.state, 'disconnected');
+  });
+
+  test('an expired token is answered with 109 and the SDK gets a fresh one from getToken', async () => {
+    let calls = 0;
+    const c = client(s.wsUrl, {
+      token: await hsToken({ sub: 'late', exp: Math.floor(Date.now() / 1000) - 10 }),
+      getToken: async () => {
+        calls++;
+        return hsToken({ sub: 'late', exp: Math.floor(Date.now() / 1000) + 3600 });
+      },
+    });
+    c.connect();
+    await once(c, 'connected');
+    assert.equal(calls, 1);
+  });
+
+  test('the connect result carries the token expiry and the SDK refreshes before it runs out', async () => {
+    let refreshes = 0;
+    const c = client(s.wsUrl, {
+      token: await hsToken({ sub: 'short', exp: Math.floor(Date.now() / 1000) + 2 }),
+      getToken: async () => {
+        refreshes++;
+        return hsToken({ sub: 'short', exp: Math.floor(Date.now() / 1000) + 3600 });
+      },
+    });
+    c.connect();
+    await once(c, 'connected');
+    await waitFor(() => refreshes > 0, 6000, 'a token refresh');
+    await sleep(300);
+    assert.equal(c.state, 'connected');
+  });
+
+  test('server-side subscriptions from the channels claim deliver to the client-level publication event', async () => {
+    const watcher = client(s.wsUrl, { token: await hsToken({ sub: 'w', channels: ['news:alerts'] }) });
+    const subscribed = once<SubscribedContext>(watcher, 'subscribed');
+    watcher.connect();
+    const sctx = await subscribed;
+    assert.equal(sctx.channel, 'news:alerts');
+    const received = once<PublicationContext>(watcher, 'publication');
+    const publisher = client(s.wsUrl, { token: await hsToken({ sub: 'p' }) });
+    publisher.connect();
+    await once(publisher, 'connected');
+    await publisher.publish('news:alerts', { level: 'high' });
+    const pub = await received;
+    assert.equal(pub.channel, 'news:alerts');
+    assert.deepEqual(pub.data, { level: 'high' });
+  });
+
+  test('a private $ channel needs a subscription token bound to the user', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'carol' }) });
+    c.connect();
+    await once(c, 'connected');
+    const noToken = c.newSubscription('$secret:plans');
+    // A terminal subscribe error ends the subscription: the SDK reports it as 'unsubscribed' with the code.
+    const refused = once<{ code: number }>(noToken, 'unsubscribed');
+    noToken.subscribe();
+    assert.equal((await refused).code, 103);
+    c.removeSubscription(noToken);
+
+    const withToken = c.newSubscription('$secret:plans', {
+      getToken: async () => hsToken({ sub: 'carol', channel: '$secret:plans', info: { role: 'owner' } }),
+    });
+    withToken.subscribe();
+    await once(withToken, 'subscribed');
+    const received = once<PublicationContext>(withToken, 'publication');
+    await s.server.node.publish('$secret:plans', JSON.stringify({ step: 1 }));
+    assert.deepEqual((await received).data, { step: 1 });
+  });
+
+  test('a subscription token for another user is refused with 3500 (the SDK stops)', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'dave' }) });
+    c.connect();
+    await once(c, 'connected');
+    const sub = c.newSubscription('$secret:x', {
+      getToken: async () => hsToken({ sub: 'mallory', channel: '$secret:x' }),
+    });
+    sub.subscribe();
+    const ctx = await once<{ code: number }>(c, 'disconnected');
+    assert.equal(ctx.code, 3500);
+  });
+
+  test('an expiring subscription token is refreshed through sub_refresh', async () => {
+    let calls = 0;
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'erin' }) });
+    c.connect();
+    await once(c, 'connected');
+    const sub = c.newSubscription('$secret:live', {
+      getToken: async () => {
+        calls++;
+        return hsToken({ sub: 'erin', channel: '$secret:live', exp: Math.floor(Date.now() / 1000) + 2 });
+      },
+    });
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    await waitFor(() => calls >= 2, 6000, 'subscription token refresh');
+    assert.equal(sub.state, 'subscribed');
+  });
+
+  test('subscribing to an unknown namespace fails with 102; permission is checked per namespace', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'frank' }) });
+    c.connect();
+    await once(c, 'connected');
+    const unknown = c.newSubscription('nope:x');
+    const unknownEnd = once<{ code: number }>(unknown, 'unsubscribed');
+    unknown.subscribe();
+    assert.equal((await unknownEnd).code, 102);
+    const closed = c.newSubscription('secret:x');
+    const closedEnd = once<{ code: number }>(closed, 'unsubscribed');
+    closed.subscribe();
+    assert.equal((await closedEnd).code, 103);
+  });
+
+  test('publish needs permission: subscriber-only channel refuses non-subscribers with 103', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'gina' }) });
+    c.connect();
+    await once(c, 'connected');
+    await assert.rejects(c.publish('room', { x: 1 }), (e: { code: number }) => e.code === 103);
+    await c.publish('news:open', { x: 1 });
+  });
+
+  test('rpc without a registered handler answers 108; with one it returns its result', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'hal' }) });
+    c.connect();
+    await once(c, 'connected');
+    await assert.rejects(c.rpc('unknown', {}), (e: { code: number }) => e.code === 108);
+    s.server.node.hooks.rpc.set('sum', (ctx, data) => ({
+      user: ctx.user,
+      sum: (data as number[]).reduce((a, b) => a + b),
+    }));
+    const res = await c.rpc('sum', [1, 2, 3]);
+    assert.deepEqual(res.data, { user: 'hal', sum: 6 });
+    s.server.node.hooks.rpc.delete('sum');
+  });
+
+  test('presence and history answer 108 where the namespace does not enable them', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'ivy' }) });
+    c.connect();
+    await once(c, 'connected');
+    const sub = c.newSubscription('room');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    await assert.rejects(sub.presence(), (e: { code: number }) => e.code === 108);
+    await assert.rejects(sub.history({ limit: 10 }), (e: { code: number }) => e.code === 108);
+  });
+});
+
+describe('insecure mode (as the centrifuge-js test suite runs Centrifugo)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({
+      client: { insecure: true },
+      channel: { without_namespace: { presence: true } },
+    });
+  });
+  after(async () => {
+    disconnectAll();
+    await s.close();
+  });
+
+  test('anonymous clients connect without a token, subscribe and receive their own publication', async () => {
+    const c = client(s.wsUrl);
+    c.connect();
+    await once(c, 'connected');
+    const sub = c.newSubscription('test');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    const received = once<PublicationContext>(sub, 'publication');
+    await sub.publish({ echo: true });
+    assert.deepEqual((await received).data, { echo: true });
+  });
+
+  test('presence and presence stats count the anonymous user and drop to 0 after unsubscribe', async () => {
+    const c = client(s.wsUrl);
+    c.connect();
+    await once(c, 'connected');
+    const sub = c.newSubscription('test-presence');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    const presence = await sub.presence();
+    assert.equal(Object.keys(presence.clients).length, 1);
+    const stats = await sub.presenceStats();
+    assert.equal(stats.numClients, 1);
+    assert.equal(stats.numUsers, 1);
+    const unsubscribed = once(sub, 'unsubscribed');
+    sub.unsubscribe();
+    await unsubscribed;
+    // Commands of a connection run in order: the unsubscribe is complete before the stats are read.
+    const after = await c.presenceStats('test-presence');
+    assert.equal(after.numClients, 0);
+    assert.equal(after.numUsers, 0);
+  });
+
+  test('a token in insecure mode sets the user but never expires the connection', async () => {
+    const c = client(s.wsUrl, { token: await hsToken({ sub: 'u1', exp: Math.floor(Date.now() / 1000) + 1 }) });
+    // Insecure mode skips nothing of the signature check when a key is set; without a key the token is invalid,
+    // so this server (no key) refuses it: insecure mode is for anonymous use.
+    c.connect();
+    const ctx = await once<{ code: number }>(c, 'disconnected');
+    assert.equal(ctx.code, 3500);
+  });
+});
+
+describe('open channels with presence, join/leave and history', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({
+      client: { allow_anonymous_connect_without_token: true, token: { hmac_secret_key: SECRET } },
+      channel: {
+        without_namespace: openChannels({
+          presence: true,
+          join_leave: true,
+          history_size: 10,
+          history_ttl: '60s',
+          allow_recovery: true,
+        }),
+      },
+    });
+  });
+  after(async () => {
+    disconnectAll();
+    await s.close();
+  });
+
+  test('join and leave events reach only subscribers that asked for them', async () => {
+    const asker = client(s.wsUrl);
+    const silent = client(s.wsUrl);
+    asker.connect();
+    silent.connect();
+    await Promise.all([once(asker, 'connected'), once(silent, 'connected')]);
+    const subAsk = asker.newSubscription('lobby', { joinLeave: true });
+    const subSilent = silent.newSubscription('lobby');
+    let silentJoins = 0;
+    subSilent.on('join', () => silentJoins++);
+    subAsk.subscribe();
+    subSilent.subscribe();
+    await Promise.all([once(subAsk, 'subscribed'), once(subSilent, 'subscribed')]);
+    const joined = once<{ info: { user: string } }>(subAsk, 'join');
+    const newcomer = client(s.wsUrl, { token: await hsToken({ sub: 'newbie' }) });
+    newcomer.connect();
+    const subNew = newcomer.newSubscription('lobby');
+    subNew.subscribe();
+    assert.equal((await joined).info.user, 'newbie');
+    const left = once<{ info: { user: string } }>(subAsk, 'leave');
+    newcomer.disconnect();
+    assert.equal((await left).info.user, 'newbie');
+    await sleep(100);
+    assert.equal(silentJoins, 0);
+  });
+
+  test('history returns the latest publications with offsets and the stream epoch', async () => {
+    const c = client(s.wsUrl);
+    c.connect();
+    await once(c, 'connected');
+    const sub = c.newSubscription('hist');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    for (let i = 1; i <= 12; i++) await sub.publish({ n: i });
+    const h = await sub.history({ limit: 100 });
+    assert.equal(h.publications.length, 10);
+    assert.deepEqual(
+      h.publications.map((p) => (p.data as { n: number }).n),
+      [3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    );
+    assert.equal(h.offset, 12);
+    assert.ok(h.epoch.length > 0);
+    const rev = await sub.history({ limit: 2, reverse: true });
+    assert.deepEqual(
+      rev.publications.map((p) => p.offset),
+      [12, 11],
+    );
+  });
+});

@@ -1,0 +1,716 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { formatDuration, parseDuration } from '../../src/config/duration.js';
+import {
+  ConfigError,
+  defaultConfig,
+  type LoadOptions,
+  loadConfig,
+  SUPPORTED_KEYS,
+  suggestKey,
+} from '../../src/config/load.js';
+
+const FIXTURE = new URL('../fixtures/centrifugo-v6-config.json', import.meta.url).pathname;
+
+const tmp = mkdtempSync(join(tmpdir(), 'chorus-config-test-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+let fileCounter = 0;
+/** Writes a config file (an object is JSON-encoded, a string written as is) and returns its path. */
+function writeConfig(content: unknown): string {
+  const path = join(tmp, `config-${++fileCounter}.json`);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return path;
+}
+
+/** Loads a config that must fail and returns the ConfigError's problems. */
+function problemsOf(opts: LoadOptions): string[] {
+  try {
+    loadConfig(opts);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    assert.ok(e.problems.length > 0, 'a ConfigError lists at least one problem');
+    for (const p of e.problems) assert.ok(e.message.includes(p), 'the message lists every problem');
+    return e.problems;
+  }
+  assert.fail(`expected loadConfig(${JSON.stringify(opts)}) to throw a ConfigError`);
+}
+
+/** Asserts that exactly one problem is reported and that it matches every pattern. */
+function assertOneProblem(opts: LoadOptions, ...patterns: (RegExp | string)[]): string {
+  const problems = problemsOf(opts);
+  assert.equal(problems.length, 1, `expected one problem, got ${JSON.stringify(problems)}`);
+  const problem = problems[0] as string;
+  for (const p of patterns) {
+    if (typeof p === 'string') assert.ok(problem.includes(p), `${JSON.stringify(problem)} should mention ${p}`);
+    else assert.match(problem, p);
+  }
+  return problem;
+}
+
+describe('parseDuration', () => {
+  test('parses Go duration notation to milliseconds', () => {
+    const cases: [string, number][] = [
+      ['25s', 25_000],
+      ['1m30s', 90_000],
+      ['720h', 2_592_000_000],
+      ['500ms', 500],
+      ['1.5h', 5_400_000],
+      ['0', 0],
+      ['0s', 0],
+      ['1h30m', 5_400_000],
+      ['2h45m10s500ms', 9_910_500],
+      ['.5s', 500],
+      ['1500us', 1.5],
+      ['1500µs', 1.5],
+      ['2000000ns', 2],
+      [' 25s ', 25_000],
+      ['+3s', 3000],
+      ['-5s', -5000],
+    ];
+    for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, `parseDuration(${JSON.stringify(text)})`);
+  });
+
+  test('rejects text that is not a duration', () => {
+    for (const text of ['', '   ', '10', '5x', '25 seconds', 's', '-', '1h 30m', '1.5', 'h1', '1d', '1e3s', 'abc']) {
+      assert.throws(() => parseDuration(text), Error, `parseDuration(${JSON.stringify(text)}) should throw`);
+    }
+  });
+
+  test('error messages quote the offending text', () => {
+    assert.throws(() => parseDuration('5x'), /"5x"/);
+    assert.throws(() => parseDuration('10'), /"10"/);
+    assert.throws(() => parseDuration(''), /empty duration/);
+  });
+
+  test('formatDuration writes the largest whole unit', () => {
+    assert.equal(formatDuration(0), '0s');
+    assert.equal(formatDuration(25_000), '25s');
+    assert.equal(formatDuration(90_000), '90s');
+    assert.equal(formatDuration(120_000), '2m');
+    assert.equal(formatDuration(2_592_000_000), '720h');
+    assert.equal(formatDuration(1500), '1500ms');
+    for (const ms of [0, 500, 25_000, 90_000, 5_400_000, 2_592_000_000]) {
+      assert.equal(parseDuration(formatDuration(ms)), ms, `round trip of ${ms} ms`);
+    }
+  });
+});
+
+describe('defaults', () => {
+  test('an empty configuration gets Centrifugo-compatible defaults', () => {
+    const { config, warnings, sources } = loadConfig({});
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(sources, []);
+
+    assert.equal(config.http_server.port, 8000);
+    assert.equal(config.http_server.address, '');
+    assert.equal(config.log.level, 'info');
+    assert.equal(config.engine.type, 'memory');
+
+    assert.equal(config.client.insecure, false);
+    assert.deepEqual(config.client.allowed_origins, []);
+    assert.equal(config.client.ping_interval, 25_000);
+    assert.equal(config.client.pong_timeout, 8000);
+    assert.equal(config.client.expired_close_delay, 25_000);
+    assert.equal(config.client.expired_sub_close_delay, 25_000);
+    assert.equal(config.client.presence_update_interval, 27_000);
+    assert.equal(config.client.channel_position_check_delay, 40_000);
+    assert.equal(config.client.stale_close_delay, 10_000);
+    assert.equal(config.client.channel_limit, 128);
+    assert.equal(config.client.queue_max_size, 1_048_576);
+    assert.equal(config.client.connection_limit, 0);
+    assert.equal(config.client.user_connection_limit, 0);
+    assert.equal(config.client.history_max_publication_limit, 300);
+    assert.equal(config.client.recovery_max_publication_limit, 300);
+    assert.equal(config.client.allow_anonymous_connect_without_token, false);
+    assert.equal(config.client.command_rate_limit, 100);
+    assert.equal(config.client.command_rate_burst, 200);
+    assert.deepEqual(config.client.token, {
+      hmac_secret_key: '',
+      rsa_public_key: '',
+      ecdsa_public_key: '',
+      jwks_public_endpoint: '',
+      audience: '',
+      audience_regex: '',
+      issuer: '',
+      issuer_regex: '',
+    });
+    assert.equal(config.client.subscription_token.enabled, false);
+    assert.equal(config.client.subscription_token.hmac_secret_key, '');
+
+    assert.equal(config.websocket.message_size_limit, 65_536);
+    assert.equal(config.websocket.write_timeout, 1000);
+    assert.equal(config.websocket.compression, false);
+
+    assert.equal(config.channel.max_length, 255);
+    assert.equal(config.channel.private_prefix, '$');
+    assert.equal(config.channel.namespace_boundary, ':');
+    assert.equal(config.channel.user_boundary, '#');
+    assert.equal(config.channel.user_separator, ',');
+    assert.equal(config.channel.history_meta_ttl, 2_592_000_000);
+    assert.deepEqual(config.channel.namespaces, []);
+    const wn = config.channel.without_namespace;
+    assert.equal(wn.presence, false);
+    assert.equal(wn.history_size, 0);
+    assert.equal(wn.history_ttl, 0);
+    assert.equal(wn.force_recovery, false);
+    assert.equal(wn.allow_subscribe_for_client, false);
+    assert.equal(wn.channel_regex, '');
+  });
+
+  test('defaultConfig equals the result of loading nothing', () => {
+    assert.deepEqual(defaultConfig, loadConfig().config);
+  });
+
+  test('loadConfig does not read process.env by itself', () => {
+    process.env.CHORUS_HTTP_SERVER_PORT = '9999';
+    process.env.CENTRIFUGO_CLIENT_INSECURE = 'true';
+    try {
+      const { config } = loadConfig({});
+      assert.equal(config.http_server.port, 8000);
+      assert.equal(config.client.insecure, false);
+    } finally {
+      delete process.env.CHORUS_HTTP_SERVER_PORT;
+      delete process.env.CENTRIFUGO_CLIENT_INSECURE;
+    }
+  });
+
+  test('SUPPORTED_KEYS lists leaf paths, namespace keys with []', () => {
+    assert.ok(SUPPORTED_KEYS.includes('http_server.port'));
+    assert.ok(SUPPORTED_KEYS.includes('client.token.hmac_secret_key'));
+    assert.ok(SUPPORTED_KEYS.includes('channel.without_namespace.history_ttl'));
+    assert.ok(SUPPORTED_KEYS.includes('channel.namespaces[].name'));
+    assert.ok(!SUPPORTED_KEYS.includes('client.token'), 'sections are not leaves');
+    assert.ok(!SUPPORTED_KEYS.includes('http_api.key'), 'an unsupported Centrifugo key is not listed');
+  });
+});
+
+describe('Centrifugo v6 config.json', () => {
+  test('supported keys take effect', () => {
+    const { config, sources } = loadConfig({ file: FIXTURE });
+    assert.deepEqual(sources, [`file ${FIXTURE}`]);
+    assert.equal(config.http_server.port, 8010);
+    assert.equal(config.log.level, 'debug');
+    assert.equal(config.engine.type, 'memory');
+    assert.equal(config.client.token.hmac_secret_key, 'f95bf295-bee6-4015-b7d4-0f0d0c9a7bd4');
+    assert.deepEqual(config.client.allowed_origins, ['https://app.example.com', 'http://localhost:3000']);
+    assert.equal(config.client.insecure, false);
+    assert.equal(config.client.ping_interval, 20_000);
+    assert.equal(config.client.pong_timeout, 5000);
+    assert.equal(config.client.channel_limit, 64);
+    // Keys the file leaves out keep their defaults.
+    assert.equal(config.client.queue_max_size, 1_048_576);
+    assert.equal(config.websocket.message_size_limit, 65_536);
+
+    const wn = config.channel.without_namespace;
+    assert.equal(wn.presence, true);
+    assert.equal(wn.join_leave, true);
+    assert.equal(wn.history_size, 10);
+    assert.equal(wn.history_ttl, 300_000);
+    assert.equal(wn.force_recovery, true);
+    assert.equal(wn.allow_subscribe_for_client, true);
+    assert.equal(wn.allow_publish_for_client, false);
+
+    assert.equal(config.channel.namespaces.length, 2);
+    const [chat, notifications] = config.channel.namespaces;
+    assert.equal(chat?.name, 'chat');
+    assert.equal(chat?.allow_subscribe_for_client, true);
+    assert.equal(chat?.allow_publish_for_subscriber, true);
+    assert.equal(chat?.allow_history_for_subscriber, true);
+    assert.equal(chat?.presence, true);
+    assert.equal(chat?.history_size, 100);
+    assert.equal(chat?.history_ttl, 3_600_000);
+    assert.equal(chat?.force_recovery, true);
+    assert.equal(chat?.join_leave, false);
+    assert.equal(notifications?.name, 'notifications');
+    assert.equal(notifications?.allow_user_limited_channels, true);
+    assert.equal(notifications?.presence, false);
+  });
+
+  test('real Centrifugo keys Chorus does not support are warnings naming the key, not errors', () => {
+    const { config, warnings } = loadConfig({ file: FIXTURE });
+    const expected = ['http_api', 'admin', 'prometheus', 'client.token.user_id_claim'];
+    expected.push('channel.namespaces[0].force_recovery_mode');
+    for (const key of expected) {
+      assert.ok(
+        warnings.some((w) => w.includes(`"${key}"`) && /not support/.test(w)),
+        `a warning names ${key}: ${JSON.stringify(warnings)}`,
+      );
+    }
+    assert.equal(warnings.length, expected.length, JSON.stringify(warnings));
+    // The unsupported keys are dropped, not carried into the config.
+    assert.ok(!('http_api' in config));
+    assert.ok(!('admin' in config));
+    assert.ok(!('user_id_claim' in config.client.token));
+    assert.ok(!('force_recovery_mode' in (config.channel.namespaces[0] as object)));
+  });
+
+  test('a nested unsupported key warns with its full path', () => {
+    const file = writeConfig({
+      client: { insecure_skip_token_signature_verify: true },
+      websocket: { read_buffer_size: 4 },
+    });
+    const { warnings } = loadConfig({ file });
+    assert.equal(warnings.length, 2, JSON.stringify(warnings));
+    assert.ok(warnings.some((w) => w.includes('"client.insecure_skip_token_signature_verify"')));
+    assert.ok(warnings.some((w) => w.includes('"websocket.read_buffer_size"')));
+  });
+
+  test('a typo in an otherwise valid v6 config fails and names the key', () => {
+    const file = writeConfig({
+      http_server: { port: 8010 },
+      client: { ping_intervall: '20s' },
+      http_api: { key: 'k' },
+    });
+    assertOneProblem({ file }, '"client.ping_intervall"', 'did you mean "client.ping_interval"?');
+  });
+});
+
+describe('config file errors', () => {
+  test('a missing file is a ConfigError naming the path', () => {
+    const missing = join(tmp, 'does-not-exist.json');
+    assertOneProblem({ file: missing }, 'cannot read config file', missing);
+  });
+
+  test('invalid JSON is a ConfigError naming the path', () => {
+    const file = writeConfig('{ "http_server": { "port": 8000, } }');
+    assertOneProblem({ file }, 'not valid JSON', file);
+  });
+
+  test('a file that is not a JSON object is rejected', () => {
+    assertOneProblem({ file: writeConfig('[1, 2]') }, 'must hold a JSON object');
+    assertOneProblem({ file: writeConfig('null') }, 'must hold a JSON object');
+  });
+});
+
+describe('unknown keys', () => {
+  test('a typo fails with the key and a suggestion', () => {
+    assertOneProblem(
+      { file: writeConfig({ client: { ping_intervall: '10s' } }) },
+      'unknown config key "client.ping_intervall"',
+      'did you mean "client.ping_interval"?',
+    );
+    assertOneProblem(
+      { file: writeConfig({ channel: { without_namespace: { presense: true } } }) },
+      '"channel.without_namespace.presense"',
+      'did you mean "channel.without_namespace.presence"?',
+    );
+    assertOneProblem(
+      { file: writeConfig({ client: { token: { hmac_secret: 'x' } } }) },
+      '"client.token.hmac_secret"',
+      'did you mean "client.token.hmac_secret_key"?',
+    );
+  });
+
+  test('a typo inside a namespace names the namespace by index', () => {
+    const file = writeConfig({
+      channel: { namespaces: [{ name: 'a1' }, { name: 'b1', allow_subscribe_for_clients: true }] },
+    });
+    assertOneProblem(
+      { file },
+      'unknown config key "channel.namespaces[1].allow_subscribe_for_clients"',
+      'did you mean "channel.namespaces[].allow_subscribe_for_client"?',
+    );
+  });
+
+  test('a misspelt section suggests the section', () => {
+    assertOneProblem(
+      { file: writeConfig({ client: { tokn: { hmac_secret_key: 'secret' } } }) },
+      'unknown config key "client.tokn"',
+      /did you mean "client\.token(\.hmac_secret_key)?"\?/,
+    );
+  });
+
+  test('a key far from every known key is reported without a suggestion', () => {
+    const problem = assertOneProblem(
+      { file: writeConfig({ zzzzzzzzzzzzzz: 1 }) },
+      'unknown config key "zzzzzzzzzzzzzz"',
+    );
+    assert.doesNotMatch(problem, /did you mean/);
+  });
+
+  test('every unknown key is reported at once', () => {
+    const problems = problemsOf({ file: writeConfig({ client: { ping_intervall: '10s', pong_timeot: '5s' } }) });
+    assert.equal(problems.length, 2, JSON.stringify(problems));
+    assert.ok(problems.some((p) => p.includes('"client.ping_intervall"')));
+    assert.ok(problems.some((p) => p.includes('"client.pong_timeot"') && p.includes('"client.pong_timeout"')));
+  });
+
+  test('Centrifugo v5 flat keys suggest their v6 nested names', () => {
+    assertOneProblem({ file: writeConfig({ allowed_origins: ['*'] }) }, 'did you mean "client.allowed_origins"?');
+    assertOneProblem({ file: writeConfig({ port: 8000 }) }, 'did you mean "http_server.port"?');
+    assertOneProblem(
+      { file: writeConfig({ subscription_token_hmac_secret_key: 'x' }) },
+      'did you mean "client.subscription_token.hmac_secret_key"?',
+    );
+    assert.equal(suggestKey('ping_interval'), 'client.ping_interval');
+  });
+
+  test('v5 token_hmac_secret_key suggests client.token.hmac_secret_key', () => {
+    assertOneProblem(
+      { file: writeConfig({ token_hmac_secret_key: 'secret' }) },
+      'unknown config key "token_hmac_secret_key"',
+      'did you mean "client.token.hmac_secret_key"?',
+    );
+    assert.equal(suggestKey('token_rsa_public_key'), 'client.token.rsa_public_key');
+  });
+
+  test('v5 top-level channel options suggest channel.without_namespace', () => {
+    // In Centrifugo v5 top-level channel options applied to channels without a namespace; v6 moved them to
+    // channel.without_namespace.*.
+    assert.equal(suggestKey('history_size'), 'channel.without_namespace.history_size');
+    assert.equal(suggestKey('presence'), 'channel.without_namespace.presence');
+  });
+
+  test('unknown keys given as overrides are rejected by the schema', () => {
+    assertOneProblem({ overrides: { 'http_server.prot': 1 } }, 'prot', 'http_server');
+  });
+});
+
+describe('type and value errors', () => {
+  test('a port given as a string fails naming http_server.port', () => {
+    assertOneProblem({ file: writeConfig({ http_server: { port: 'abc' } }) }, /^http_server\.port: /, 'number');
+  });
+
+  test('out-of-range and non-integer numbers fail naming the key', () => {
+    assertOneProblem({ file: writeConfig({ http_server: { port: 70000 } }) }, /^http_server\.port: /);
+    assertOneProblem({ file: writeConfig({ client: { channel_limit: -1 } }) }, /^client\.channel_limit: /);
+    assertOneProblem({ file: writeConfig({ client: { channel_limit: 1.5 } }) }, /^client\.channel_limit: /);
+  });
+
+  test('wrong types for booleans, lists and enums name the key', () => {
+    assertOneProblem({ file: writeConfig({ client: { insecure: 'yes' } }) }, /^client\.insecure: /);
+    assertOneProblem({ file: writeConfig({ client: { allowed_origins: '*' } }) }, /^client\.allowed_origins: /);
+    assertOneProblem({ file: writeConfig({ log: { level: 'verbose' } }) }, /^log\.level: /);
+    assertOneProblem({ file: writeConfig({ engine: { type: 'redis' } }) }, /^engine\.type: /);
+    assertOneProblem({ file: writeConfig({ client: 'x' }) }, /^client: /);
+  });
+
+  test('a bad duration fails naming the key', () => {
+    assertOneProblem(
+      { file: writeConfig({ client: { ping_interval: '25 seconds' } }) },
+      /^client\.ping_interval: /,
+      '25 seconds',
+    );
+    assertOneProblem({ file: writeConfig({ client: { ping_interval: 25 } }) }, /^client\.ping_interval: /);
+    assertOneProblem(
+      { file: writeConfig({ websocket: { write_timeout: '-1s' } }) },
+      /^websocket\.write_timeout: /,
+      'negative',
+    );
+    const file = writeConfig({ channel: { namespaces: [{ name: 'chat', history_size: 10, history_ttl: '1 hour' }] } });
+    assertOneProblem({ file }, /^channel\.namespaces\[0\]\.history_ttl: /);
+  });
+});
+
+describe('cross-field checks', () => {
+  test('pong_timeout must be less than ping_interval', () => {
+    assertOneProblem({ overrides: { 'client.pong_timeout': '25s' } }, 'client.pong_timeout', 'client.ping_interval');
+    assertOneProblem(
+      { file: writeConfig({ client: { ping_interval: '5s', pong_timeout: '10s' } }) },
+      'client.pong_timeout must be less than client.ping_interval',
+    );
+    assert.equal(loadConfig({ overrides: { 'client.pong_timeout': '24s' } }).config.client.pong_timeout, 24_000);
+  });
+
+  test('a zero ping_interval (pings disabled) skips the pong_timeout check', () => {
+    const { config } = loadConfig({ overrides: { 'client.ping_interval': '0' } });
+    assert.equal(config.client.ping_interval, 0);
+    assert.equal(config.client.pong_timeout, 8000);
+  });
+
+  test('history_size needs history_ttl and vice versa', () => {
+    assertOneProblem(
+      { file: writeConfig({ channel: { without_namespace: { history_size: 10 } } }) },
+      'channel.without_namespace.history_ttl must be set',
+    );
+    assertOneProblem(
+      { file: writeConfig({ channel: { without_namespace: { history_ttl: '60s' } } }) },
+      'channel.without_namespace.history_size must be set',
+    );
+    assertOneProblem(
+      { file: writeConfig({ channel: { namespaces: [{ name: 'chat', history_size: 10 }] } }) },
+      'channel.namespaces[0].history_ttl must be set',
+    );
+  });
+
+  test('recovery needs history', () => {
+    assertOneProblem(
+      { file: writeConfig({ channel: { namespaces: [{ name: 'chat', force_recovery: true }] } }) },
+      'channel.namespaces[0]',
+      'recovery',
+    );
+  });
+
+  test('duplicate namespace names fail', () => {
+    const file = writeConfig({ channel: { namespaces: [{ name: 'chat' }, { name: 'news' }, { name: 'chat' }] } });
+    assertOneProblem({ file }, 'channel.namespaces[2].name "chat" is used twice');
+  });
+
+  test('an invalid channel_regex fails naming the key', () => {
+    assertOneProblem(
+      { file: writeConfig({ channel: { namespaces: [{ name: 'chat', channel_regex: '^[a-z' }] } }) },
+      'channel.namespaces[0].channel_regex is not a valid regular expression',
+    );
+    assertOneProblem(
+      { file: writeConfig({ channel: { without_namespace: { channel_regex: '(' } } }) },
+      'channel.without_namespace.channel_regex',
+    );
+    const ok = loadConfig({
+      file: writeConfig({ channel: { namespaces: [{ name: 'chat', channel_regex: '^[a-z]+$' }] } }),
+    });
+    assert.equal(ok.config.channel.namespaces[0]?.channel_regex, '^[a-z]+$');
+  });
+
+  test('namespace names must match ^[-a-zA-Z0-9_.]{2,}$', () => {
+    for (const name of ['chat room', 'chat:room', 'x', '', 'чат', 'a/b']) {
+      assertOneProblem(
+        { file: writeConfig({ channel: { namespaces: [{ name }] } }) },
+        /^channel\.namespaces\[0\]\.name: /,
+      );
+    }
+    const ok = loadConfig({ file: writeConfig({ channel: { namespaces: [{ name: 'Chat_v2.room-1' }] } }) });
+    assert.equal(ok.config.channel.namespaces[0]?.name, 'Chat_v2.room-1');
+  });
+
+  test('a namespace without a name fails', () => {
+    assertOneProblem(
+      { file: writeConfig({ channel: { namespaces: [{ presence: true }] } }) },
+      'channel.namespaces[0].name',
+    );
+  });
+});
+
+describe('precedence: base < file < env < overrides', () => {
+  const base = { http_server: { port: 1000 }, client: { allowed_origins: ['https://base.example'], insecure: true } };
+  const fileContent = { http_server: { port: 2000 }, client: { channel_limit: 10 } };
+  const env = { CHORUS_HTTP_SERVER_PORT: '3000' };
+  const overrides = { 'http_server.port': 4000 };
+
+  test('each layer wins over the ones below it', () => {
+    const file = writeConfig(fileContent);
+    assert.equal(loadConfig({ base }).config.http_server.port, 1000);
+    assert.equal(loadConfig({ base, file }).config.http_server.port, 2000);
+    assert.equal(loadConfig({ base, file, env }).config.http_server.port, 3000);
+    assert.equal(loadConfig({ base, file, env, overrides }).config.http_server.port, 4000);
+    assert.equal(loadConfig({ base, overrides }).config.http_server.port, 4000);
+  });
+
+  test('layers merge deeply: keys a higher layer leaves out survive', () => {
+    const file = writeConfig(fileContent);
+    const { config, sources } = loadConfig({ base, file, env, overrides });
+    assert.deepEqual(config.client.allowed_origins, ['https://base.example']);
+    assert.equal(config.client.insecure, true);
+    assert.equal(config.client.channel_limit, 10);
+    assert.deepEqual(sources, [
+      'development preset',
+      `file ${file}`,
+      'env CHORUS_HTTP_SERVER_PORT',
+      'flag for http_server.port',
+    ]);
+  });
+
+  test('undefined overrides are ignored', () => {
+    const { config, sources } = loadConfig({ base, overrides: { 'http_server.port': undefined } });
+    assert.equal(config.http_server.port, 1000);
+    assert.deepEqual(sources, ['development preset']);
+  });
+
+  test('the file replaces arrays from the base instead of concatenating', () => {
+    const file = writeConfig({ client: { allowed_origins: ['https://file.example'] } });
+    assert.deepEqual(loadConfig({ base, file }).config.client.allowed_origins, ['https://file.example']);
+  });
+
+  test('inputs are not modified', () => {
+    const b = { http_api: { key: 'k' }, http_server: { port: 1 } };
+    const o = { 'client.allowed_origins': ['https://x.example'] };
+    const { warnings } = loadConfig({ base: b, overrides: o });
+    assert.equal(warnings.length, 1);
+    assert.deepEqual(b, { http_api: { key: 'k' }, http_server: { port: 1 } });
+    assert.ok(!Object.isFrozen(o['client.allowed_origins']), 'the caller’s array is not frozen');
+  });
+});
+
+describe('environment variables', () => {
+  test('numbers and strings from CHORUS_ and CENTRIFUGO_ variables', () => {
+    const { config, sources } = loadConfig({
+      env: { CHORUS_HTTP_SERVER_PORT: '9000', CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY: 'env-secret' },
+    });
+    assert.equal(config.http_server.port, 9000);
+    assert.equal(config.client.token.hmac_secret_key, 'env-secret');
+    assert.ok(sources.includes('env CHORUS_HTTP_SERVER_PORT'));
+    assert.ok(sources.includes('env CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY'));
+  });
+
+  test('booleans accept true/false, 1/0, yes/no, on/off', () => {
+    for (const t of ['true', 'TRUE', '1', 'yes', 'on']) {
+      assert.equal(loadConfig({ env: { CHORUS_CLIENT_INSECURE: t } }).config.client.insecure, true, t);
+    }
+    for (const f of ['false', '0', 'no', 'off']) {
+      const cfg = loadConfig({ base: { client: { insecure: true } }, env: { CHORUS_CLIENT_INSECURE: f } }).config;
+      assert.equal(cfg.client.insecure, false, f);
+    }
+    const wn = loadConfig({ env: { CHORUS_CHANNEL_WITHOUT_NAMESPACE_PRESENCE: 'true' } }).config.channel
+      .without_namespace;
+    assert.equal(wn.presence, true);
+  });
+
+  test('a bad boolean names the variable', () => {
+    assertOneProblem(
+      { env: { CHORUS_CLIENT_INSECURE: 'maybe' } },
+      'environment variable CHORUS_CLIENT_INSECURE',
+      'expected true or false',
+      'maybe',
+    );
+  });
+
+  test('lists: space/comma separated or a JSON array', () => {
+    const origins = ['https://a.example', 'https://b.example', 'http://localhost:*'];
+    for (const text of [
+      'https://a.example https://b.example http://localhost:*',
+      'https://a.example,https://b.example,http://localhost:*',
+      ' https://a.example, https://b.example ,http://localhost:* ',
+      JSON.stringify(origins),
+    ]) {
+      const { config } = loadConfig({ env: { CHORUS_CLIENT_ALLOWED_ORIGINS: text } });
+      assert.deepEqual(config.client.allowed_origins, origins, text);
+    }
+    const empty = loadConfig({
+      base: { client: { allowed_origins: ['*'] } },
+      env: { CHORUS_CLIENT_ALLOWED_ORIGINS: '' },
+    });
+    assert.deepEqual(empty.config.client.allowed_origins, []);
+  });
+
+  test('a broken JSON list names the variable', () => {
+    assertOneProblem(
+      { env: { CHORUS_CLIENT_ALLOWED_ORIGINS: '["https://a.example"' } },
+      'CHORUS_CLIENT_ALLOWED_ORIGINS',
+      'JSON',
+    );
+  });
+
+  test('durations', () => {
+    const { config } = loadConfig({
+      env: {
+        CHORUS_CLIENT_PING_INTERVAL: '10s',
+        CHORUS_CLIENT_PONG_TIMEOUT: '2500ms',
+        CHORUS_WEBSOCKET_WRITE_TIMEOUT: '1m',
+      },
+    });
+    assert.equal(config.client.ping_interval, 10_000);
+    assert.equal(config.client.pong_timeout, 2500);
+    assert.equal(config.websocket.write_timeout, 60_000);
+    assertOneProblem({ env: { CHORUS_CLIENT_PING_INTERVAL: '10' } }, /^client\.ping_interval: /);
+  });
+
+  test('env durations go through the cross-field checks', () => {
+    assertOneProblem({ env: { CHORUS_CLIENT_PING_INTERVAL: '5s' } }, 'client.pong_timeout must be less than');
+  });
+
+  test('namespaces as JSON', () => {
+    const namespaces = [
+      { name: 'chat', presence: true, history_size: 20, history_ttl: '10m' },
+      { name: 'news', allow_subscribe_for_anonymous: true },
+    ];
+    const { config } = loadConfig({ env: { CHORUS_CHANNEL_NAMESPACES: JSON.stringify(namespaces) } });
+    assert.equal(config.channel.namespaces.length, 2);
+    assert.equal(config.channel.namespaces[0]?.name, 'chat');
+    assert.equal(config.channel.namespaces[0]?.presence, true);
+    assert.equal(config.channel.namespaces[0]?.history_ttl, 600_000);
+    assert.equal(config.channel.namespaces[1]?.allow_subscribe_for_anonymous, true);
+    assertOneProblem({ env: { CHORUS_CHANNEL_NAMESPACES: '[{name: chat}]' } }, 'CHORUS_CHANNEL_NAMESPACES', 'JSON');
+    assertOneProblem({ env: { CHORUS_CHANNEL_NAMESPACES: '[{"name":"x y"}]' } }, /^channel\.namespaces\[0\]\.name: /);
+  });
+
+  test('env namespaces replace those of the file', () => {
+    const file = writeConfig({ channel: { namespaces: [{ name: 'from_file' }] } });
+    const { config } = loadConfig({ file, env: { CHORUS_CHANNEL_NAMESPACES: '[{"name":"from_env"}]' } });
+    assert.deepEqual(
+      config.channel.namespaces.map((n) => n.name),
+      ['from_env'],
+    );
+  });
+
+  test('CHORUS_ wins over CENTRIFUGO_ when both are set', () => {
+    const env = {
+      CHORUS_HTTP_SERVER_PORT: '7000',
+      CENTRIFUGO_HTTP_SERVER_PORT: '6000',
+      CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY: 'centrifugo',
+      CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY: 'chorus',
+    };
+    const { config } = loadConfig({ env });
+    assert.equal(config.http_server.port, 7000);
+    assert.equal(config.client.token.hmac_secret_key, 'chorus');
+    assert.equal(loadConfig({ env: { CENTRIFUGO_HTTP_SERVER_PORT: '6000' } }).config.http_server.port, 6000);
+  });
+
+  test('unrelated and unknown variables are ignored', () => {
+    const { config, sources, warnings } = loadConfig({
+      env: { PATH: '/usr/bin', CHORUS_NOT_A_KEY: '1', CENTRIFUGO_HTTP_API_KEY: 'k', HTTP_SERVER_PORT: '1' },
+    });
+    assert.equal(config.http_server.port, 8000);
+    assert.deepEqual(sources, []);
+    assert.deepEqual(warnings, []);
+  });
+
+  test('a non-numeric port from the environment fails naming the variable', () => {
+    assertOneProblem({ env: { CHORUS_HTTP_SERVER_PORT: 'abc' } }, /CHORUS_HTTP_SERVER_PORT: expected a whole number/);
+  });
+});
+
+describe('frozen result', () => {
+  test('the loaded configuration is deeply frozen', () => {
+    const { config } = loadConfig({ file: FIXTURE });
+    const ns = config.channel.namespaces[0];
+    assert.ok(ns);
+    for (const o of [
+      config,
+      config.http_server,
+      config.client,
+      config.client.token,
+      config.client.subscription_token,
+      config.client.allowed_origins,
+      config.channel,
+      config.channel.without_namespace,
+      config.channel.namespaces,
+      ns,
+    ]) {
+      assert.ok(Object.isFrozen(o), JSON.stringify(o).slice(0, 60));
+    }
+    const mutable = config as unknown as {
+      http_server: { port: number };
+      client: { allowed_origins: string[] };
+      channel: { namespaces: { presence: boolean }[] };
+    };
+    assert.throws(() => {
+      mutable.http_server.port = 1;
+    }, TypeError);
+    assert.throws(() => {
+      mutable.client.allowed_origins.push('*');
+    }, TypeError);
+    assert.throws(() => {
+      (mutable.channel.namespaces[0] as { presence: boolean }).presence = false;
+    }, TypeError);
+    assert.equal(config.http_server.port, 8010);
+    assert.equal(config.client.allowed_origins.length, 2);
+  });
+
+  test('defaultConfig is deeply frozen and independent of loaded configs', () => {
+    assert.ok(Object.isFrozen(defaultConfig));
+    assert.ok(Object.isFrozen(defaultConfig.client.token));
+    assert.ok(Object.isFrozen(defaultConfig.channel.without_namespace));
+    loadConfig({ overrides: { 'http_server.port': 1234 } });
+    assert.equal(defaultConfig.http_server.port, 8000);
+  });
+
+  test('two loads do not share state', () => {
+    const a = loadConfig({ overrides: { 'client.allowed_origins': ['https://a.example'] } }).config;
+    const b = loadConfig({}).config;
+    assert.deepEqual(a.client.allowed_origins, ['https://a.example']);
+    assert.deepEqual(b.client.allowed_origins, []);
+  });
+});
