@@ -166,7 +166,7 @@ export function crossFieldProblems(cfg: Config): string[] {
     }
     if (o.channel_regex !== '') {
       try {
-        new RegExp(o.channel_regex);
+        compileChannelRegex(o.channel_regex);
       } catch (e) {
         problems.push(`${path}.channel_regex is not a valid regular expression: ${(e as Error).message}`);
       }
@@ -179,4 +179,16 @@ export function crossFieldProblems(cfg: Config): string[] {
     checkOpts(`channel.namespaces[${i}]`, ns);
   });
   return problems;
+}
+
+/**
+ * Centrifugo's regexes are Go's (RE2), where `\p{L}` and friends are Unicode classes: compile with the `u` flag,
+ * and without it only for patterns that JavaScript's Unicode mode refuses (e.g. needless escapes like `\-`).
+ */
+export function compileChannelRegex(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern, 'u');
+  } catch {
+    return new RegExp(pattern);
+  }
 }

@@ -3,7 +3,7 @@
  * before the first namespace boundary (":") names the namespace, user-limited channels end with
  * "#user1,user2". Options are looked up once per namespace and shared (frozen config objects).
  */
-import type { ChannelOptions, Config } from '../config/schema.js';
+import { type ChannelOptions, type Config, compileChannelRegex } from '../config/schema.js';
 
 export interface ResolvedChannel {
   /** "" for channels without a namespace. */
@@ -24,7 +24,7 @@ export class ChannelResolver {
   constructor(private readonly cfg: Config['channel']) {
     for (const ns of cfg.namespaces) this.namespaces.set(ns.name, ns);
     for (const opts of [cfg.without_namespace, ...cfg.namespaces]) {
-      if (opts.channel_regex !== '') this.regexes.set(opts, new RegExp(opts.channel_regex));
+      if (opts.channel_regex !== '') this.regexes.set(opts, compileChannelRegex(opts.channel_regex));
     }
   }
 
@@ -39,7 +39,8 @@ export class ChannelResolver {
       if (i !== -1) {
         namespace = trimmed.slice(0, i);
         rest = trimmed.slice(i + nb.length);
-        options = this.namespaces.get(namespace);
+        // ":x" has an empty namespace name: Centrifugo gives it the options of channels without a namespace.
+        options = namespace === '' ? this.cfg.without_namespace : this.namespaces.get(namespace);
       }
     }
     if (options === undefined) return undefined;

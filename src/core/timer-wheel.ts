@@ -66,11 +66,15 @@ export class TimerWheel {
       current - this.lastSlot <= this.buckets.size
         ? Array.from({ length: current - this.lastSlot }, (_, i) => this.lastSlot + 1 + i)
         : [...this.buckets.keys()].filter((s) => s <= current).sort((a, b) => a - b);
+    // Advance first: an item rescheduled from onTimer for "now" lands in the next slot, not a walked one.
+    this.lastSlot = Math.max(this.lastSlot, current);
     for (const slot of slots) {
       const bucket = this.buckets.get(slot);
       if (bucket === undefined) continue;
       this.buckets.delete(slot);
       for (const item of bucket) {
+        // A neighbour's onTimer may have cancelled or moved this item meanwhile.
+        if (item.wheelSlot !== slot) continue;
         item.wheelSlot = -1;
         try {
           item.onTimer(now);
@@ -79,7 +83,6 @@ export class TimerWheel {
         }
       }
     }
-    this.lastSlot = Math.max(this.lastSlot, current);
     if (this.buckets.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;
@@ -89,6 +92,7 @@ export class TimerWheel {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    for (const bucket of this.buckets.values()) for (const item of bucket) item.wheelSlot = -1;
     this.buckets.clear();
   }
 }

@@ -4,6 +4,7 @@
  * decode. Unknown fields are ignored, as protobuf-JSON decoding does; fields of the wrong type are bad requests.
  */
 import { DisconnectError, Disconnects } from './codes.js';
+import { rawValueAt } from './raw-json.js';
 import type { Command, ConnectRequest, RawJSON } from './types.js';
 
 const MAX_UINT32 = 0xffffffff;
@@ -33,12 +34,12 @@ function bool(o: Obj, key: string): boolean {
 }
 
 /** A non-negative integer. Protobuf-JSON also accepts 64-bit integers as decimal strings. */
-function uint(o: Obj, key: string, max = Number.MAX_SAFE_INTEGER): number {
+function uint(o: Obj, key: string, max = Number.MAX_SAFE_INTEGER, allowString = true): number {
   const v = o[key];
   if (v === undefined || v === null) return 0;
   let n: number;
   if (typeof v === 'number') n = v;
-  else if (typeof v === 'string' && /^\d{1,20}$/.test(v)) n = Number(v);
+  else if (allowString && typeof v === 'string' && /^\d{1,20}$/.test(v)) n = Number(v);
   else bad(`${key} must be a non-negative integer`);
   if (!Number.isInteger(n) || n < 0 || n > max) bad(`${key} out of range`);
   return n;
@@ -51,10 +52,15 @@ function int(o: Obj, key: string): number {
   return v;
 }
 
-function rawData(o: Obj, key: string): RawJSON | undefined {
-  const v = o[key];
-  if (v === undefined) return undefined;
-  return JSON.stringify(v);
+/**
+ * The raw JSON text of `line[method][key]`, byte for byte (no re-serialisation: big integers and formatting
+ * survive, and deeply nested payloads cost no recursion).
+ */
+function rawData(o: Obj, key: string, line: string, method: string): RawJSON | undefined {
+  if (o[key] === undefined) return undefined;
+  const raw = rawValueAt(line, [method, key]);
+  if (raw === undefined) bad(`cannot read ${key}`);
+  return raw;
 }
 
 function params(o: Obj, method: string): Obj {
@@ -70,7 +76,7 @@ function channel(p: Obj, method: string): string {
   return ch;
 }
 
-function decodeConnect(p: Obj): ConnectRequest {
+function decodeConnect(p: Obj, line: string): ConnectRequest {
   const subs: ConnectRequest['subs'] = new Map();
   const rawSubs = p.subs;
   if (rawSubs !== undefined && rawSubs !== null) {
@@ -83,7 +89,7 @@ function decodeConnect(p: Obj): ConnectRequest {
   }
   return {
     token: str(p, 'token'),
-    data: rawData(p, 'data'),
+    data: rawData(p, 'data', line, 'connect'),
     subs,
     name: str(p, 'name'),
     version: str(p, 'version'),
@@ -110,11 +116,11 @@ export function decodeCommand(line: string): Command {
   let o: unknown;
   try {
     o = JSON.parse(line);
-  } catch {
-    bad('malformed JSON');
+  } catch (e) {
+    bad(e instanceof RangeError ? 'JSON nested too deeply' : 'malformed JSON');
   }
   if (!isObj(o)) bad('command must be a JSON object');
-  const id = uint(o, 'id', MAX_UINT32);
+  const id = uint(o, 'id', MAX_UINT32, false);
   let method: (typeof METHODS)[number] | undefined;
   for (const m of METHODS) {
     if (o[m] !== undefined) {
@@ -129,7 +135,7 @@ export function decodeCommand(line: string): Command {
   const p = params(o, method);
   switch (method) {
     case 'connect':
-      return { id, method, req: decodeConnect(p) };
+      return { id, method, req: decodeConnect(p, line) };
     case 'subscribe':
       return {
         id,
@@ -140,7 +146,7 @@ export function decodeCommand(line: string): Command {
           recover: bool(p, 'recover'),
           offset: uint(p, 'offset'),
           epoch: str(p, 'epoch'),
-          data: rawData(p, 'data'),
+          data: rawData(p, 'data', line, method),
           positioned: bool(p, 'positioned'),
           recoverable: bool(p, 'recoverable'),
           joinLeave: bool(p, 'join_leave'),
@@ -153,7 +159,7 @@ export function decodeCommand(line: string): Command {
       return { id, method, req: { channel: channel(p, method) } };
     case 'publish': {
       const ch = channel(p, method);
-      const data = rawData(p, 'data');
+      const data = rawData(p, 'data', line, method);
       if (data === undefined) bad('data required for publish');
       return { id, method, req: { channel: ch, data } };
     }
@@ -170,9 +176,9 @@ export function decodeCommand(line: string): Command {
       };
     }
     case 'rpc':
-      return { id, method, req: { method: str(p, 'method'), data: rawData(p, 'data') } };
+      return { id, method, req: { method: str(p, 'method'), data: rawData(p, 'data', line, method) } };
     case 'send':
-      return { id, method, req: { data: rawData(p, 'data') } };
+      return { id, method, req: { data: rawData(p, 'data', line, method) } };
     case 'refresh':
       return { id, method, req: { token: str(p, 'token') } };
     case 'sub_refresh':
