@@ -100,7 +100,6 @@ export const configSchema = z.strictObject({
       expired_close_delay: dur('25s'),
       expired_sub_close_delay: dur('25s'),
       presence_update_interval: dur('27s'),
-      channel_position_check_delay: dur('40s'),
       connect_include_server_time: bool(),
       stale_close_delay: dur('10s'),
       channel_limit: uint(128),

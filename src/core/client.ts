@@ -491,6 +491,7 @@ export class Client implements WheelItem, ClientContext {
         subs,
         ping: Math.round(pingMs / 1000),
         pong: pingMs > 0,
+        time: cfg.connect_include_server_time ? Date.now() : undefined,
       }),
     );
     for (const ch of subs.keys()) afterSubscribed(this, this.subs.get(ch));

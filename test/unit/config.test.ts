@@ -117,7 +117,6 @@ describe('defaults', () => {
     assert.equal(config.client.expired_close_delay, 25_000);
     assert.equal(config.client.expired_sub_close_delay, 25_000);
     assert.equal(config.client.presence_update_interval, 27_000);
-    assert.equal(config.client.channel_position_check_delay, 40_000);
     assert.equal(config.client.stale_close_delay, 10_000);
     assert.equal(config.client.channel_limit, 128);
     assert.equal(config.client.queue_max_size, 1_048_576);
@@ -712,5 +711,19 @@ describe('frozen result', () => {
     const b = loadConfig({}).config;
     assert.deepEqual(a.client.allowed_origins, ['https://a.example']);
     assert.deepEqual(b.client.allowed_origins, []);
+  });
+});
+
+describe('documentation', () => {
+  test('docs/configuration.md documents every supported key', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { SUPPORTED_KEYS } = await import('../../src/config/load.js');
+    const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const missing = SUPPORTED_KEYS.filter((k) => {
+      const leaf = k.startsWith('channel.namespaces[].') || k.startsWith('channel.without_namespace.');
+      const name = leaf ? k.slice(k.lastIndexOf('.') + 1) : k;
+      return !doc.includes(`\`${name}\``);
+    });
+    assert.deepEqual(missing, []);
   });
 });
