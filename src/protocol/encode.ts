@@ -16,12 +16,15 @@ export function encodeClientInfo(info: ClientInfo): string {
 }
 
 export function encodePublication(pub: Publication): string {
+  if (pub.encoded !== undefined) return pub.encoded;
   let s = `{"data":${pub.data}`;
   if (pub.info !== undefined) s += `,"info":${encodeClientInfo(pub.info)}`;
   if (pub.offset > 0) s += `,"offset":${pub.offset}`;
   if (pub.tags !== undefined && Object.keys(pub.tags).length > 0) s += `,"tags":${q(pub.tags)}`;
   if (pub.time !== undefined && pub.time > 0) s += `,"time":${pub.time}`;
-  return `${s}}`;
+  s += '}';
+  pub.encoded = s;
+  return s;
 }
 
 export function encodePublicationPush(channel: string, pub: Publication): string {

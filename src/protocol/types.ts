@@ -101,6 +101,11 @@ export interface Publication {
   tags?: Readonly<Record<string, string>> | undefined;
   /** Unix milliseconds, set when the channel keeps history. */
   time?: number | undefined;
+  /**
+   * The encoded JSON of this publication, memoised by the encoder: a publication replayed to a thousand
+   * recovering clients, or fanned out live, is serialised once. Set only once the publication is final.
+   */
+  encoded?: string | undefined;
 }
 
 export interface StreamPosition {

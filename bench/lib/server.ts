@@ -1,0 +1,71 @@
+/** Starts a Chorus server as its own process on loopback for a benchmark, and stops it by PID. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ServerProcess {
+  pid: number;
+  port: number;
+  wsUrl: string;
+  stop(): Promise<void>;
+}
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+export async function startChorus(config: Record<string, unknown>): Promise<ServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'chorus-bench-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify(config));
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin/chorus.js'),
+      'serve',
+      '--config',
+      file,
+      '--port',
+      '0',
+      '--address',
+      '127.0.0.1',
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CHORUS_LOG_LEVEL: undefined } },
+  );
+  const port = await listeningPort(child);
+  return {
+    pid: child.pid as number,
+    port,
+    wsUrl: `ws://127.0.0.1:${port}/connection/websocket`,
+    stop: () => stop(child),
+  };
+}
+
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);
+    child.stdout?.on('data', (d) => {
+      out += d;
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
