@@ -4,6 +4,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpApi } from './api/http-api.js';
 import type { Config } from './config/schema.js';
 import { type Log, Node, silentLog, VERSION } from './core/node.js';
 import { createMemoryEngine } from './engine/memory/memory-engine.js';
@@ -38,9 +39,20 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const node = new Node({ config, engine, log });
   await node.start();
   const ws = new WebSocketHandler(node);
+  const api = new HttpApi(node);
+  if (api.enabled && !config.http_api.insecure && config.http_api.key === '') {
+    log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
+  }
 
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (api.matches(path)) {
+      api.handle(req, res).catch((e) => {
+        log.error({ err: e }, 'server API request failed');
+        if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
+      });
+      return;
+    }
     if (path === '/health') {
       sendJSON(res, node.isClosing ? 503 : 200, node.isClosing ? { status: 'shutting down' } : {});
       return;

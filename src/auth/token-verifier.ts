@@ -29,6 +29,8 @@ export class TokenError extends Error {
 export interface ServerSubscription {
   info?: RawJSON | undefined;
   data?: RawJSON | undefined;
+  /** Namespace options overridden for this subscription (`subs.<ch>.override`). */
+  override?: Record<string, boolean> | undefined;
 }
 
 export interface ConnectClaims {
@@ -158,7 +160,11 @@ export class TokenVerifier {
       if (!isObj(p.subs)) throw new TokenError('invalid', '"subs" must be an object');
       for (const [ch, opts] of Object.entries(p.subs)) {
         const o = isObj(opts) ? opts : {};
-        subs.set(ch, { info: rawClaim(o, 'info', 'b64info'), data: rawClaim(o, 'data', 'b64data') });
+        subs.set(ch, {
+          info: rawClaim(o, 'info', 'b64info'),
+          data: rawClaim(o, 'data', 'b64data'),
+          override: overrideClaim(o.override),
+        });
       }
     }
     return { user: userClaim(p), expireAt: expireAt(p), info: rawClaim(p, 'info', 'b64info'), subs };
@@ -180,6 +186,20 @@ export class TokenVerifier {
       data: rawClaim(p, 'data', 'b64data'),
     };
   }
+}
+
+const OVERRIDABLE = ['presence', 'join_leave', 'force_push_join_leave', 'force_recovery', 'force_positioning'];
+
+/** `override: {"presence": {"value": true}, …}` as Centrifugo writes it (plain booleans are accepted too). */
+function overrideClaim(v: unknown): Record<string, boolean> | undefined {
+  if (!isObj(v)) return undefined;
+  const out: Record<string, boolean> = {};
+  for (const k of OVERRIDABLE) {
+    const x = v[k];
+    if (typeof x === 'boolean') out[k] = x;
+    else if (isObj(x) && typeof x.value === 'boolean') out[k] = x.value;
+  }
+  return out;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {

@@ -112,10 +112,46 @@ export const configSchema = z.strictObject({
       allow_anonymous_connect_without_token: bool(),
       token: z.strictObject(tokenOptionsShape).prefault({}),
       subscription_token: z.strictObject({ enabled: bool(), ...tokenOptionsShape }).prefault({}),
+      subscribe_to_user_personal_channel: z
+        .strictObject({
+          enabled: bool(),
+          /** Namespace of personal channels: "" gives "#<user>", "personal" gives "personal:#<user>". */
+          personal_channel_namespace: str(),
+          /** Keep one connection per user: a new one disconnects the user's others (3504). */
+          single_connection: bool(),
+        })
+        .prefault({}),
+      /**
+       * Chorus extension: client-to-client direct messages through a built-in RPC method. The receiver gets a
+       * `message` push {"from":{"user","client"},"data":…} whose sender identity the server fills in.
+       */
+      direct_messages: z
+        .strictObject({
+          enabled: bool(),
+          rpc_method: str('chorus.send'),
+          allow_anonymous: bool(),
+          /** Messages one connection may send per second. */
+          rate_limit: uint(10),
+        })
+        .prefault({}),
       /** Chorus extension: commands a connection may send per second (token bucket), 0 = unlimited. */
       command_rate_limit: uint(100),
       /** Chorus extension: commands allowed in a burst above the rate. */
       command_rate_burst: uint(200),
+    })
+    .prefault({}),
+  http_api: z
+    .strictObject({
+      /** The key every API request must carry (X-API-Key or Authorization: apikey). */
+      key: str(),
+      /** Serve the API without a key: only behind a trusted network boundary. */
+      insecure: bool(),
+      disabled: bool(),
+      handler_prefix: str('/api'),
+      /** "transport": errors as HTTP statuses for every request, as the X-Centrifugo-Error-Mode header does. */
+      error_mode: z.enum(['', 'transport']).default(''),
+      /** Chorus extension: largest request body in bytes (413 above). */
+      max_body_size: uint(4 * 1024 * 1024),
     })
     .prefault({}),
   websocket: z
@@ -171,6 +207,14 @@ export function crossFieldProblems(cfg: Config): string[] {
       }
     }
   };
+  const personal = c.subscribe_to_user_personal_channel;
+  if (personal.enabled && personal.personal_channel_namespace !== '') {
+    if (!cfg.channel.namespaces.some((ns) => ns.name === personal.personal_channel_namespace)) {
+      problems.push(
+        `client.subscribe_to_user_personal_channel.personal_channel_namespace "${personal.personal_channel_namespace}" is not in channel.namespaces`,
+      );
+    }
+  }
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {
     if (seen.has(ns.name)) problems.push(`channel.namespaces[${i}].name "${ns.name}" is used twice`);

@@ -137,22 +137,41 @@ async function subscribeClientSide(
   afterSubscribed(client, sub);
 }
 
-/** A subscription the server makes at connect (token `channels`/`subs`, or allowed `connect.subs`). */
+/** Per-subscription overrides of namespace options (token `subs` claims, server API subscribe). */
+export interface SubscriptionOverride {
+  presence?: boolean | undefined;
+  join_leave?: boolean | undefined;
+  force_push_join_leave?: boolean | undefined;
+  force_recovery?: boolean | undefined;
+  force_positioning?: boolean | undefined;
+}
+
+export interface ServerSideGrant {
+  info?: RawJSON | undefined;
+  data?: RawJSON | undefined;
+  override?: SubscriptionOverride | undefined;
+  /** Unix seconds (0: never). */
+  expireAt?: number | undefined;
+}
+
+/** A subscription the server makes: at connect (token `channels`/`subs`, allowed `connect.subs`) or by the API. */
 export async function subscribeServerSide(
   client: Client,
   channel: string,
   o: ChannelOptions,
-  grant: { info?: RawJSON | undefined; data?: RawJSON | undefined },
+  grant: ServerSideGrant,
   recover: { recover: boolean; offset: number; epoch: string } | undefined,
 ): Promise<SubscribeResult> {
   const sub = new Subscription(client, channel, o);
   sub.chanInfo = grant.info;
+  sub.expireAt = grant.expireAt ?? 0;
+  const ov = grant.override ?? {};
   let flags = SubFlag.serverSide;
-  if (o.presence) flags |= SubFlag.emitPresence;
-  if (o.join_leave) flags |= SubFlag.emitJoinLeave;
-  if (o.force_push_join_leave) flags |= SubFlag.pushJoinLeave;
-  if (o.force_recovery) flags |= SubFlag.recoverable;
-  if (o.force_positioning) flags |= SubFlag.positioned;
+  if (ov.presence ?? o.presence) flags |= SubFlag.emitPresence;
+  if (ov.join_leave ?? o.join_leave) flags |= SubFlag.emitJoinLeave;
+  if (ov.force_push_join_leave ?? o.force_push_join_leave) flags |= SubFlag.pushJoinLeave;
+  if (ov.force_recovery ?? o.force_recovery) flags |= SubFlag.recoverable;
+  if (ov.force_positioning ?? o.force_positioning) flags |= SubFlag.positioned;
   sub.flags = flags;
   const result = await activate(client, sub, {
     recover: recover?.recover ?? false,

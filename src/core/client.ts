@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { TokenError } from '../auth/token-verifier.js';
 import {
+  ChorusErrors,
   type Disconnect,
   DisconnectError,
   Disconnects,
@@ -24,6 +25,7 @@ import {
   PING_FRAME,
   type SubscribeResult,
 } from '../protocol/encode.js';
+import { rawValueAt } from '../protocol/raw-json.js';
 import type { ClientInfo, Command, ConnectRequest, RawJSON } from '../protocol/types.js';
 import type { Transport } from '../transport/transport.js';
 import {
@@ -36,6 +38,7 @@ import {
   handleSubscribe,
   handleUnsubscribe,
   presenceTtl,
+  type ServerSideGrant,
   subscribeServerSide,
 } from './client-channels.js';
 import { type ClientContext, type Node, VERSION } from './node.js';
@@ -416,7 +419,7 @@ export class Client implements WheelItem, ClientContext {
     let user = '';
     let expireAt = 0;
     let info: RawJSON | undefined;
-    let grants = new Map<string, { info?: RawJSON | undefined; data?: RawJSON | undefined }>();
+    let grants = new Map<string, ServerSideGrant>();
     if (req.token !== '') {
       try {
         const claims = await node.connectTokens.verifyConnect(req.token);
@@ -457,6 +460,16 @@ export class Client implements WheelItem, ClientContext {
     const wanted = new Map(grants);
     for (const ch of req.subs.keys()) {
       if (!wanted.has(ch) && this.mayAutoSubscribe(ch, user)) wanted.set(ch, {});
+    }
+    const personal = cfg.subscribe_to_user_personal_channel;
+    if (personal.enabled && user !== '') {
+      const ch = node.personalChannel(user);
+      if (!wanted.has(ch)) wanted.set(ch, {});
+      if (personal.single_connection) {
+        // One connection per user: the newest wins, the others are told why (3504, no reconnect).
+        await node.ops.disconnect({ user, whitelist: [this.id], disconnect: Disconnects.connectionLimit });
+        if (this.state !== State.Connecting) return;
+      }
     }
     if (cfg.channel_limit > 0 && wanted.size > cfg.channel_limit) {
       throw new DisconnectError(Disconnects.channelLimit, `more than client.channel_limit server-side channels`);
@@ -532,11 +545,60 @@ export class Client implements WheelItem, ClientContext {
     this.reply(id, 'refresh', encodeRefreshResult({ client: this.id, version: VERSION, expires: expireAt > 0, ttl }));
   }
 
+  /** A refresh decided by the server (API): new expiry and/or info. */
+  applyRefresh(expireAt: number | undefined, info: RawJSON | undefined): void {
+    if (expireAt !== undefined) this.expireAt = expireAt;
+    if (info !== undefined) this.info = info;
+    this.reschedule();
+  }
+
   private async handleRPC(id: number, method: string, data: RawJSON | undefined): Promise<void> {
+    const dm = this.node.config.client.direct_messages;
+    if (dm.enabled && method === dm.rpc_method) return this.handleDirectMessage(id, data);
     const handler = this.node.hooks.rpc.get(method);
     if (handler === undefined) throw new ReplyError(Errors.notAvailable);
     const result = await handler(this, data === undefined ? undefined : JSON.parse(data));
     this.reply(id, 'rpc', result === undefined ? '{}' : `{"data":${JSON.stringify(result)}}`);
+  }
+
+  /**
+   * Chorus's built-in client-to-client message: `rpc("chorus.send", {user | client, data})`. The receiver gets a
+   * `message` push carrying the sender's identity as the server knows it, so it cannot be forged.
+   */
+  private async handleDirectMessage(id: number, raw: RawJSON | undefined): Promise<void> {
+    const dm = this.node.config.client.direct_messages;
+    if (this.user === '' && !dm.allow_anonymous) throw new ReplyError(Errors.permissionDenied, 'anonymous sender');
+    if (!this.takeDirectMessageToken(dm.rate_limit)) throw new ReplyError(Errors.tooManyRequests);
+    const req = raw === undefined ? undefined : (JSON.parse(raw) as unknown);
+    if (typeof req !== 'object' || req === null || Array.isArray(req)) {
+      throw new ReplyError(Errors.badRequest, 'direct message needs {user or client, data}');
+    }
+    const { user, client } = req as { user?: unknown; client?: unknown };
+    if ((user !== undefined && typeof user !== 'string') || (client !== undefined && typeof client !== 'string')) {
+      throw new ReplyError(Errors.badRequest, 'user and client must be strings');
+    }
+    if ((user === undefined) === (client === undefined)) {
+      throw new ReplyError(Errors.badRequest, 'direct message needs exactly one of user or client');
+    }
+    const payload = rawValueAt(raw as string, ['data']) ?? 'null';
+    if (!this.node.ops.isOnline({ user, client })) throw new ReplyError(ChorusErrors.targetOffline);
+    const from = JSON.stringify({ user: this.user, client: this.id });
+    await this.node.ops.send({ user, client, data: `{"from":${from},"data":${payload}}` });
+    this.reply(id, 'rpc', '{"data":{}}');
+  }
+
+  private dmTokens = -1;
+  private dmTokensAt = 0;
+
+  private takeDirectMessageToken(rate: number): boolean {
+    if (rate === 0) return true;
+    const now = Date.now();
+    if (this.dmTokens < 0) this.dmTokens = rate;
+    this.dmTokens = Math.min(rate, this.dmTokens + ((now - this.dmTokensAt) * rate) / 1000);
+    this.dmTokensAt = now;
+    if (this.dmTokens < 1) return false;
+    this.dmTokens -= 1;
+    return true;
   }
 
   private async handleSend(data: RawJSON | undefined): Promise<void> {
@@ -558,7 +620,8 @@ export class Client implements WheelItem, ClientContext {
       return false;
     }
     if (offset <= sub.offset) return false;
-    if (sub.offset > 0 && offset !== sub.offset + 1) {
+    // The position is known once the subscription has an epoch (set at subscribe, even at offset 0).
+    if (sub.epoch !== '' && offset !== sub.offset + 1) {
       this.insufficientState(sub, `publication gap: at ${sub.offset}, got ${offset}`);
       return false;
     }

@@ -4,6 +4,7 @@
  * the node to the broker (undone if that fails), the last one leaving unsubscribes it after re-checking.
  * It knows nothing of WebSocket, JSON or Redis.
  */
+import { randomUUID } from 'node:crypto';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { ChannelOptions, Config } from '../config/schema.js';
 import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
@@ -12,6 +13,7 @@ import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
 import { ChannelResolver } from './channel-resolver.js';
 import type { Client } from './client.js';
 import { Hub } from './hub.js';
+import { ServerOps } from './server-ops.js';
 import type { Subscription } from './subscription.js';
 import { TimerWheel } from './timer-wheel.js';
 
@@ -56,12 +58,17 @@ export class Node implements BrokerEventHandler {
   readonly engine: Engine;
   readonly log: Log;
   readonly name: string;
+  /** Unique id of this node (process), as the info API reports it. */
+  readonly uid = randomUUID();
+  readonly version = VERSION;
   readonly hub = new Hub();
   readonly resolver: ChannelResolver;
   readonly wheel = new TimerWheel(100);
   readonly connectTokens: TokenVerifier;
   readonly subscribeTokens: TokenVerifier;
   readonly hooks: NodeHooks = { rpc: new Map() };
+  /** Server-side operations (HTTP API, embedding code): publish, subscribe/unsubscribe users, disconnect … */
+  readonly ops: ServerOps;
   /** Authenticated clients by id. */
   readonly clients = new Map<string, Client>();
   /** Every open session, authenticated or not (shutdown closes them all). */
@@ -81,6 +88,14 @@ export class Node implements BrokerEventHandler {
     this.connectTokens = new TokenVerifier(opts.config.client.token, 'client.token');
     const st = opts.config.client.subscription_token;
     this.subscribeTokens = st.enabled ? new TokenVerifier(st, 'client.subscription_token') : this.connectTokens;
+    this.ops = new ServerOps(this);
+  }
+
+  /** The personal channel of a user (client.subscribe_to_user_personal_channel), e.g. "#42" or "personal:#42". */
+  personalChannel(user: string): string {
+    const ns = this.config.client.subscribe_to_user_personal_channel.personal_channel_namespace;
+    const { namespace_boundary: nb, user_boundary: ub } = this.config.channel;
+    return ns === '' ? `${ub}${user}` : `${ns}${nb}${ub}${user}`;
   }
 
   async start(): Promise<void> {
@@ -103,6 +118,11 @@ export class Node implements BrokerEventHandler {
 
   userConnections(user: string): number {
     return this.users.get(user)?.size ?? 0;
+  }
+
+  connectionsOf(user: string): Client[] {
+    const set = this.users.get(user);
+    return set === undefined ? [] : [...set];
   }
 
   registerClient(client: Client): void {
@@ -204,8 +224,8 @@ export class Node implements BrokerEventHandler {
     this.hub.broadcastLeave(channel, info);
   }
 
-  onControl(_payload: string): void {
-    // Single-node: nothing is routed between nodes yet.
+  onControl(payload: string): void {
+    this.ops.handleControl(payload);
   }
 
   // --- lifecycle ---------------------------------------------------------------------------------------------

@@ -28,6 +28,14 @@ export const Errors = {
   concurrentPagination: { code: 113, message: 'concurrent pagination', temporary: true },
 } as const satisfies Record<string, ProtocolError>;
 
+/**
+ * Chorus's own reply errors, for its extensions. They sit in the range Centrifugo leaves to applications
+ * (400–1999), so the SDKs treat them as final errors of the call.
+ */
+export const ChorusErrors = {
+  targetOffline: { code: 404, message: 'target not connected' },
+} as const satisfies Record<string, ProtocolError>;
+
 export interface Disconnect {
   readonly code: number;
   readonly reason: string;

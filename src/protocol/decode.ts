@@ -45,6 +45,21 @@ function uint(o: Obj, key: string, max = Number.MAX_SAFE_INTEGER, allowString = 
   return n;
 }
 
+/**
+ * A stream offset: a protocol uint64. Values beyond what a double holds exactly cannot be a real position here
+ * (offsets grow by one per publication), so they are clamped: such a client simply cannot be recovered.
+ */
+function offset(o: Obj, key: string): number {
+  const v = o[key];
+  if (typeof v === 'number' && Number.isInteger(v) && v > Number.MAX_SAFE_INTEGER && v < 2 ** 64) {
+    return Number.MAX_SAFE_INTEGER;
+  }
+  if (typeof v === 'string' && /^\d{1,20}$/.test(v) && BigInt(v) < 2n ** 64n) {
+    return Math.min(Number(v), Number.MAX_SAFE_INTEGER);
+  }
+  return uint(o, key);
+}
+
 function int(o: Obj, key: string): number {
   const v = o[key];
   if (v === undefined || v === null) return 0;
@@ -84,7 +99,7 @@ function decodeConnect(p: Obj, line: string): ConnectRequest {
     for (const ch of Object.keys(rawSubs)) {
       const s = rawSubs[ch];
       if (!isObj(s)) bad('subs entries must be objects');
-      subs.set(ch, { recover: bool(s, 'recover'), offset: uint(s, 'offset'), epoch: str(s, 'epoch') });
+      subs.set(ch, { recover: bool(s, 'recover'), offset: offset(s, 'offset'), epoch: str(s, 'epoch') });
     }
   }
   return {
@@ -144,7 +159,7 @@ export function decodeCommand(line: string): Command {
           channel: channel(p, method),
           token: str(p, 'token'),
           recover: bool(p, 'recover'),
-          offset: uint(p, 'offset'),
+          offset: offset(p, 'offset'),
           epoch: str(p, 'epoch'),
           data: rawData(p, 'data', line, method),
           positioned: bool(p, 'positioned'),
@@ -167,7 +182,7 @@ export function decodeCommand(line: string): Command {
       let since: { offset: number; epoch: string } | undefined;
       if (p.since !== undefined && p.since !== null) {
         if (!isObj(p.since)) bad('since must be an object');
-        since = { offset: uint(p.since, 'offset'), epoch: str(p.since, 'epoch') };
+        since = { offset: offset(p.since, 'offset'), epoch: str(p.since, 'epoch') };
       }
       return {
         id,

@@ -78,11 +78,26 @@ function findKey(s: string, start: number, key: string): [number, number] | unde
   }
 }
 
-/** Raw text of `doc[path[0]][path[1]]…`, for a document JSON.parse accepted. */
-export function rawValueAt(doc: string, path: readonly string[]): string | undefined {
+/** The [start, end) span of element `index` of the array starting at `start`, or undefined. */
+function findIndex(s: string, start: number, index: number): [number, number] | undefined {
+  let i = skipWhitespace(s, start);
+  if (s.charCodeAt(i) !== 0x5b) return undefined;
+  i = skipWhitespace(s, i + 1);
+  for (let n = 0; i < s.length && s.charCodeAt(i) !== 0x5d; n++) {
+    const end = skipValue(s, i);
+    if (n === index) return [i, end];
+    i = skipWhitespace(s, end);
+    if (s.charCodeAt(i) !== 0x2c) return undefined;
+    i = skipWhitespace(s, i + 1);
+  }
+  return undefined;
+}
+
+/** Raw text of `doc[path[0]][path[1]]…` (numbers index arrays), for a document JSON.parse accepted. */
+export function rawValueAt(doc: string, path: readonly (string | number)[]): string | undefined {
   let span: [number, number] = [0, doc.length];
   for (const key of path) {
-    const next = findKey(doc, span[0], key);
+    const next = typeof key === 'number' ? findIndex(doc, span[0], key) : findKey(doc, span[0], key);
     if (next === undefined) return undefined;
     span = next;
   }

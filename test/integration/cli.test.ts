@@ -48,11 +48,14 @@ describe('chorus CLI', () => {
   });
 
   test('checkconfig accepts a valid file and names the key of an invalid one', () => {
-    const good = writeConfig('good.json', { client: { token: { hmac_secret_key: 'x' } }, http_api: { key: 'k' } });
+    const good = writeConfig('good.json', {
+      client: { token: { hmac_secret_key: 'x' } },
+      prometheus: { enabled: true },
+    });
     const ok = run(['checkconfig', '--config', good]);
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /valid/);
-    assert.match(ok.err, /"http_api" is a Centrifugo option Chorus does not support yet/);
+    assert.match(ok.err, /"prometheus" is a Centrifugo option Chorus does not support yet/);
     const bad = writeConfig('bad.json', { client: { ping_intervall: '10s' } });
     const r = run(['checkconfig', '--config', bad]);
     assert.equal(r.code, 1);

@@ -222,7 +222,10 @@ describe('decodeFrame: methods', () => {
     assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":"12a"}}', /offset must be a non-negative integer/);
     assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":"-1"}}', /offset must be a non-negative integer/);
     assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":-1}}', /offset out of range/);
-    assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":"9007199254740993"}}', /offset out of range/);
+    // A uint64 beyond 2^53 is valid protocol but no real position: clamped, so recovery reports recovered=false.
+    const huge = one('{"id":3,"subscribe":{"channel":"a","offset":"18446744073709551615"}}');
+    assert.ok(huge.method === 'subscribe' && huge.req.offset === Number.MAX_SAFE_INTEGER);
+    assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":"18446744073709551616"}}', /offset out of range/);
   });
 
   test('subscribe flag must be an integer', () => {

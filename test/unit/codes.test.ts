@@ -11,8 +11,10 @@ function table(heading: string): Array<[number, string, string]> {
   const start = doc.indexOf(heading);
   assert.ok(start >= 0, `heading "${heading}" in docs/protocol.md`);
   const rows: Array<[number, string, string]> = [];
+  let inTable = false;
   for (const line of doc.slice(start).split('\n').slice(1)) {
-    if (line.startsWith('#')) break;
+    if (line.startsWith('#') || (inTable && !line.startsWith('|'))) break;
+    if (line.startsWith('|')) inTable = true;
     const m = /^\| (\d+) \|([^|]+)\|([^|]*)\|/.exec(line);
     if (m) rows.push([Number(m[1]), (m[2] as string).trim(), (m[3] as string).trim()]);
   }
@@ -49,4 +51,22 @@ test('reconnect rule: transport codes reconnect except 1009; 35xx and 45xx are t
   assert.equal(shouldReconnect(4000), true);
   assert.equal(shouldReconnect(4500), false);
   assert.equal(shouldReconnect(5000), true);
+});
+
+test("Chorus's own reply errors match the document", async () => {
+  const { ChorusErrors } = await import('../../src/protocol/codes.js');
+  const start = doc.indexOf("Chorus's own reply errors");
+  assert.ok(start >= 0);
+  const rows = doc
+    .slice(start)
+    .split('\n')
+    .filter((l) => /^\| \d+ \|/.test(l))
+    .slice(0, Object.keys(ChorusErrors).length + 1)
+    .map((l) => l.split('|').map((c) => c.trim()))
+    .filter((cells) => Number(cells[1]) >= 400 && Number(cells[1]) < 2000)
+    .map((cells) => [Number(cells[1]), cells[2]]);
+  assert.deepEqual(
+    rows,
+    Object.values(ChorusErrors).map((e) => [e.code, e.message]),
+  );
 });

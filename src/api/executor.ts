@@ -1,0 +1,221 @@
+/**
+ * Executes server API commands against the node: validated params in, a JSON result (text, so raw payloads are
+ * embedded as they came) or a protocol error out. Shared by the HTTP endpoints, the legacy endpoint and batch.
+ */
+
+import type { Node } from '../core/node.js';
+import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { encodeClientInfo, encodeHistoryResult } from '../protocol/encode.js';
+import { rawValueAt } from '../protocol/raw-json.js';
+import { isMethod, type Method, type Params, schemas } from './schemas.js';
+
+export type ApiReply = { result: string } | { error: ProtocolError };
+
+/** Where the raw JSON text of the params sits, so payloads are taken byte for byte. */
+export interface RawSource {
+  text: string;
+  path: (string | number)[];
+}
+
+const q = JSON.stringify;
+
+function fail(error: ProtocolError, detail?: string): never {
+  throw new ReplyError(detail ? { ...error, message: `${error.message}: ${detail}` } : error);
+}
+
+/** The payload of a command: `data` taken raw, or `b64data` decoded (it must hold JSON for JSON clients). */
+function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): string | undefined {
+  const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;
+  if (b64 !== undefined && b64 !== '') {
+    const text = Buffer.from(b64, 'base64').toString('utf8');
+    try {
+      JSON.parse(text);
+    } catch {
+      fail(Errors.badRequest, `b64${key} must decode to JSON (clients here speak the JSON protocol)`);
+    }
+    return text;
+  }
+  const value = (p as Record<string, unknown>)[key];
+  if (value === undefined) return undefined;
+  return rawValueAt(raw.text, [...raw.path, key]) ?? q(value);
+}
+
+function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {
+  return typeof v === 'object' ? v.value : v;
+}
+
+export class ApiExecutor {
+  constructor(private readonly node: Node) {}
+
+  /** Validates and runs one command. Never throws: failures become error replies. */
+  async execute(method: string, params: unknown, raw: RawSource): Promise<ApiReply> {
+    try {
+      if (!isMethod(method)) fail(Errors.methodNotFound, `unknown method "${method}"`);
+      const parsed = schemas[method].safeParse(params ?? {});
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = issue?.path.join('.') || '(params)';
+        fail(Errors.badRequest, `${field}: ${issue?.message ?? 'invalid'}`);
+      }
+      return { result: await this.run(method, parsed.data as Params<Method>, raw) };
+    } catch (e) {
+      if (e instanceof ReplyError) return { error: e.error };
+      this.node.log.error({ err: e, method }, 'server API command failed');
+      return { error: Errors.internal };
+    }
+  }
+
+  private async run(method: Method, p: Params<Method>, raw: RawSource): Promise<string> {
+    const ops = this.node.ops;
+    switch (method) {
+      case 'publish': {
+        const x = p as Params<'publish'>;
+        const data = payload(x, raw);
+        if (data === undefined) fail(Errors.badRequest, 'data: required');
+        const r = await ops.publish({
+          channel: x.channel,
+          data,
+          skipHistory: x.skip_history,
+          tags: x.tags,
+          idempotencyKey: x.idempotency_key,
+        });
+        return positionJSON(r);
+      }
+      case 'broadcast': {
+        const x = p as Params<'broadcast'>;
+        const data = payload(x, raw);
+        if (data === undefined) fail(Errors.badRequest, 'data: required');
+        const replies = await Promise.all(
+          x.channels.map(async (channel) => {
+            try {
+              const r = await ops.publish({
+                channel,
+                data,
+                skipHistory: x.skip_history,
+                tags: x.tags,
+                idempotencyKey: x.idempotency_key,
+              });
+              return `{"result":${positionJSON(r)}}`;
+            } catch (e) {
+              if (e instanceof ReplyError) return `{"error":${errorJSON(e.error)}}`;
+              throw e;
+            }
+          }),
+        );
+        return `{"responses":[${replies.join(',')}]}`;
+      }
+      case 'subscribe': {
+        const x = p as Params<'subscribe'>;
+        await ops.subscribe({
+          user: x.user,
+          channel: x.channel,
+          client: x.client,
+          info: payload(x, raw, 'info'),
+          data: payload(x, raw),
+          expireAt: x.expire_at,
+          recoverSince: x.recover_since,
+          override: x.override && {
+            presence: boolOverride(x.override.presence),
+            join_leave: boolOverride(x.override.join_leave),
+            force_push_join_leave: boolOverride(x.override.force_push_join_leave),
+            force_recovery: boolOverride(x.override.force_recovery),
+            force_positioning: boolOverride(x.override.force_positioning),
+          },
+        });
+        return '{}';
+      }
+      case 'unsubscribe': {
+        const x = p as Params<'unsubscribe'>;
+        await ops.unsubscribe(x.user, x.channel, x.client);
+        return '{}';
+      }
+      case 'disconnect': {
+        const x = p as Params<'disconnect'>;
+        if (x.user === '' && (x.client === undefined || x.client === '')) fail(Errors.badRequest, 'user: required');
+        const d: Disconnect | undefined = x.disconnect && { code: x.disconnect.code, reason: x.disconnect.reason };
+        await ops.disconnect({ user: x.user || undefined, client: x.client, whitelist: x.whitelist, disconnect: d });
+        return '{}';
+      }
+      case 'refresh': {
+        const x = p as Params<'refresh'>;
+        await ops.refresh({
+          user: x.user,
+          client: x.client,
+          expired: x.expired,
+          expireAt: x.expire_at,
+          info: x.info === undefined ? undefined : payload(x, raw, 'info'),
+        });
+        return '{}';
+      }
+      case 'presence': {
+        const entries = await ops.presence((p as Params<'presence'>).channel);
+        const parts = [...entries.values()].map((info) => `${q(info.client)}:${encodeClientInfo(info)}`);
+        return `{"presence":{${parts.join(',')}}}`;
+      }
+      case 'presence_stats': {
+        const s = await ops.presenceStats((p as Params<'presence_stats'>).channel);
+        return `{"num_clients":${s.numClients},"num_users":${s.numUsers}}`;
+      }
+      case 'history': {
+        const x = p as Params<'history'>;
+        const h = await ops.history(x.channel, {
+          limit: x.limit === undefined ? 0 : x.limit,
+          since: x.since,
+          reverse: x.reverse ?? false,
+        });
+        return encodeHistoryResult(h.publications, h.position);
+      }
+      case 'history_remove':
+        await ops.historyRemove((p as Params<'history_remove'>).channel);
+        return '{}';
+      case 'channels': {
+        const chans = ops.channels((p as Params<'channels'>).pattern);
+        const parts = [...chans].map(([ch, n]) => `${q(ch)}:{"num_clients":${n}}`);
+        return `{"channels":{${parts.join(',')}}}`;
+      }
+      case 'info':
+        return `{"nodes":${q(ops.info())}}`;
+      case 'send': {
+        const x = p as Params<'send'>;
+        const data = payload(x, raw);
+        if (data === undefined) fail(Errors.badRequest, 'data: required');
+        await ops.send({ client: x.client, user: x.user, all: x.all, data });
+        return '{}';
+      }
+      case 'batch':
+        return this.batch(p as Params<'batch'>, raw);
+    }
+  }
+
+  /** `{commands: [{"publish": {...}}, ...], parallel}` → `{replies: [{"publish": {...}} | {"error": {...}}]}`. */
+  private async batch(p: Params<'batch'>, raw: RawSource): Promise<string> {
+    const one = async (cmd: Record<string, unknown>, i: number): Promise<string> => {
+      const keys = Object.keys(cmd);
+      if (keys.length !== 1)
+        return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: one method per command' })}}`;
+      const method = keys[0] as string;
+      if (method === 'batch')
+        return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: nested batch' })}}`;
+      const r = await this.execute(method, cmd[method], { text: raw.text, path: [...raw.path, 'commands', i, method] });
+      return 'result' in r ? `{${q(method)}:${r.result}}` : `{"error":${errorJSON(r.error)}}`;
+    };
+    let replies: string[];
+    if (p.parallel) replies = await Promise.all(p.commands.map(one));
+    else {
+      replies = [];
+      for (let i = 0; i < p.commands.length; i++) replies.push(await one(p.commands[i] as Record<string, unknown>, i));
+    }
+    return `{"replies":[${replies.join(',')}]}`;
+  }
+}
+
+function positionJSON(r: { offset: number; epoch: string }): string {
+  const parts: string[] = [];
+  if (r.offset > 0) parts.push(`"offset":${r.offset}`);
+  if (r.epoch !== '') parts.push(`"epoch":${q(r.epoch)}`);
+  return `{${parts.join(',')}}`;
+}
+
+export function errorJSON(e: ProtocolError): string {
+  return `{"code":${e.code},"message":${q(e.message)}}`;
+}

@@ -1,0 +1,172 @@
+/**
+ * The HTTP server API, Centrifugo v6 compatible: `POST /api/<method>` with a JSON body, and the legacy
+ * `POST /api` with newline-separated `{"method","params"}` commands (what cent.js's pipeline sends).
+ *
+ * - Authorised by `http_api.key` in `X-API-Key`, `Authorization: apikey <key>` or `?api_key=`, compared in
+ *   constant time; no key or a wrong one → 401. Without a configured key (and not `http_api.insecure`) every
+ *   request is refused: the API is never open by accident.
+ * - HTTP 200 with `{"result":…}` or `{"error":{"code","message"}}`. In transport error mode
+ *   (`X-Centrifugo-Error-Mode: transport` or `http_api.error_mode`) errors map to HTTP statuses as Centrifugo
+ *   does (100 → 500, 102/104 → 404, 107/108 → 400, 112 → 416, 113 → 409).
+ * - A body that is not JSON → 400 with error 107; over `http_api.max_body_size` → 413.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Node } from '../core/node.js';
+import { Errors, type ProtocolError } from '../protocol/codes.js';
+import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
+
+const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (limit > 0 && declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (limit > 0 && size > limit) {
+        reject(new BodyTooLarge());
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export class HttpApi {
+  readonly prefix: string;
+  private readonly executor: ApiExecutor;
+  private readonly keyDigest: Buffer | undefined;
+
+  constructor(private readonly node: Node) {
+    const cfg = node.config.http_api;
+    this.prefix = cfg.handler_prefix.replace(/\/+$/, '') || '/api';
+    this.executor = new ApiExecutor(node);
+    this.keyDigest = cfg.key !== '' ? digest(cfg.key) : undefined;
+  }
+
+  get enabled(): boolean {
+    return !this.node.config.http_api.disabled;
+  }
+
+  /** Whether the request's path belongs to the API. */
+  matches(path: string): boolean {
+    return this.enabled && (path === this.prefix || path.startsWith(`${this.prefix}/`));
+  }
+
+  private authorised(req: IncomingMessage, url: URL): boolean {
+    if (this.node.config.http_api.insecure) return true;
+    if (this.keyDigest === undefined) return false;
+    let given = req.headers['x-api-key'];
+    if (typeof given !== 'string') {
+      const auth = req.headers.authorization;
+      const m = typeof auth === 'string' ? /^apikey\s+(.+)$/i.exec(auth) : null;
+      given = m?.[1] ?? url.searchParams.get('api_key') ?? undefined;
+    }
+    if (typeof given !== 'string' || given === '') return false;
+    return timingSafeEqual(digest(given), this.keyDigest);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' });
+      res.end(`{"error":${errorJSON({ code: 107, message: 'bad request: the API takes POST requests' })}}`);
+      return;
+    }
+    if (!this.authorised(req, url)) {
+      const why = this.keyDigest === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(`{"error":{"code":401,"message":${JSON.stringify(`unauthorized: ${why}`)}}}`);
+      return;
+    }
+    let body: string;
+    try {
+      body = await readBody(req, this.node.config.http_api.max_body_size);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        const limit = this.node.config.http_api.max_body_size;
+        this.error(res, 413, {
+          ...Errors.badRequest,
+          message: `bad request: body over ${limit} bytes (http_api.max_body_size)`,
+        });
+      } else if (!res.headersSent) {
+        res.destroy();
+      }
+      return;
+    }
+    const transportMode =
+      this.node.config.http_api.error_mode === 'transport' || req.headers['x-centrifugo-error-mode'] === 'transport';
+    const path = url.pathname;
+    if (path === this.prefix || path === `${this.prefix}/`) {
+      await this.legacy(body, res);
+      return;
+    }
+    const method = path.slice(this.prefix.length + 1);
+    let params: unknown = {};
+    if (body.trim() !== '') {
+      try {
+        params = JSON.parse(body);
+      } catch {
+        this.error(res, 400, { ...Errors.badRequest, message: 'bad request: body is not valid JSON' });
+        return;
+      }
+    }
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+      this.error(res, 400, { ...Errors.badRequest, message: 'bad request: body must be a JSON object' });
+      return;
+    }
+    const reply = await this.executor.execute(method, params, { text: body, path: [] });
+    if ('error' in reply && (transportMode || reply.error.code === Errors.methodNotFound.code)) {
+      this.error(res, HTTP_STATUS[reply.error.code] ?? 500, reply.error);
+      return;
+    }
+    this.send(res, 200, replyJSON(reply));
+  }
+
+  /** Legacy endpoint: one `{"method","params"}` command per line; one reply per line, in order. */
+  private async legacy(body: string, res: ServerResponse): Promise<void> {
+    const lines = body.split('\n').filter((l) => l.trim() !== '');
+    const out: string[] = [];
+    for (const line of lines) {
+      let cmd: { method?: unknown; params?: unknown };
+      try {
+        cmd = JSON.parse(line);
+      } catch {
+        out.push(`{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`);
+        continue;
+      }
+      const method = typeof cmd.method === 'string' ? cmd.method.toLowerCase() : '';
+      const reply = await this.executor.execute(method, cmd.params ?? {}, { text: line, path: ['params'] });
+      out.push(replyJSON(reply));
+    }
+    this.send(res, 200, out.join('\n'));
+  }
+
+  private error(res: ServerResponse, status: number, e: ProtocolError): void {
+    this.send(res, status, `{"error":${errorJSON(e)}}`);
+  }
+
+  private send(res: ServerResponse, status: number, text: string): void {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+function replyJSON(r: ApiReply): string {
+  return 'result' in r ? `{"result":${r.result}}` : `{"error":${errorJSON(r.error)}}`;
+}
