@@ -1,20 +1,21 @@
 /**
- * The composition root: config → engine → node → HTTP server with the WebSocket endpoint → listen. Also the
- * graceful shutdown: stop accepting, close clients with 3001 in batches (they reconnect), close the engine.
+ * The standalone server (`chorus serve`): a Chorus (config → engine → node → WebSocket + API, see chorus.ts) on
+ * its own HTTP server, plus health and the landing route. Graceful shutdown: stop accepting, close clients with
+ * 3001 in batches (they reconnect), close the engine.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpApi } from './api/http-api.js';
+import { createChorus } from './chorus.js';
 import type { Config } from './config/schema.js';
-import { type Log, Node, silentLog, VERSION } from './core/node.js';
-import { createMemoryEngine } from './engine/memory/memory-engine.js';
+import type { Hooks } from './core/hooks.js';
+import { type Log, type Node, silentLog, VERSION } from './core/node.js';
 import type { Engine } from './engine/types.js';
-import { WebSocketHandler } from './transport/websocket.js';
 
 export interface ChorusServerOptions {
   config: Readonly<Config>;
   log?: Log;
   engine?: Engine;
+  hooks?: Partial<Hooks>;
 }
 
 export interface ChorusServer {
@@ -35,41 +36,45 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
 export async function createChorusServer(opts: ChorusServerOptions): Promise<ChorusServer> {
   const { config } = opts;
   const log = opts.log ?? silentLog;
-  const engine = opts.engine ?? createMemoryEngine();
-  const node = new Node({ config, engine, log });
-  await node.start();
-  const ws = new WebSocketHandler(node);
-  const api = new HttpApi(node);
-  if (api.enabled && !config.http_api.insecure && config.http_api.key === '') {
+  const { rpc, ...hooks } = opts.hooks ?? {};
+  const chorus = await createChorus({
+    loadedConfig: config,
+    log,
+    engine: opts.engine,
+    hooks: { ...hooks, rpc: rpc ? Object.fromEntries(rpc) : undefined },
+  });
+  const node = chorus.node;
+  if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
   }
+  const api = chorus.apiMiddleware();
 
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (api.matches(path)) {
-      api.handle(req, res).catch((e) => {
-        log.error({ err: e }, 'server API request failed');
-        if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
-      });
-      return;
-    }
     if (path === '/health') {
       sendJSON(res, node.isClosing ? 503 : 200, node.isClosing ? { status: 'shutting down' } : {});
       return;
     }
-    if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
-      sendJSON(res, 200, {
-        name: 'chorus',
-        version: VERSION,
-        websocket: ws.path,
-        protocol: 'Centrifugo client protocol v2 (JSON)',
-      });
-      return;
-    }
-    sendJSON(res, 404, { error: 'not found' });
+    api(req, res, (err) => {
+      if (err) {
+        log.error({ err }, 'server API request failed');
+        if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
+        return;
+      }
+      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+        sendJSON(res, 200, {
+          name: 'chorus',
+          version: VERSION,
+          websocket: '/connection/websocket',
+          protocol: 'Centrifugo client protocol v2 (JSON)',
+        });
+        return;
+      }
+      sendJSON(res, 404, { error: 'not found' });
+    });
   });
   http.on('upgrade', (req, socket, head) => {
-    if (!ws.handleUpgrade(req, socket, head)) {
+    if (!chorus.handleUpgrade(req, socket, head)) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     }
   });
@@ -93,8 +98,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     close() {
       closed ??= (async () => {
         const stopped = new Promise<void>((r) => http.close(() => r()));
-        await node.shutdown();
-        ws.close();
+        await chorus.close();
         http.closeIdleConnections();
         await stopped;
       })();

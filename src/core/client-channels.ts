@@ -22,7 +22,7 @@ import type {
   SubscribeRequest,
 } from '../protocol/types.js';
 import type { ResolvedChannel } from './channel-resolver.js';
-import type { Client } from './client.js';
+import { type Client, callHook } from './client.js';
 import { SubFlag, Subscription } from './subscription.js';
 
 /** SDK 5.7+: subscribe flag asking for error 112 instead of `recovered: false`. */
@@ -68,6 +68,13 @@ export function handleSubscribe(client: Client, id: number, req: SubscribeReques
   const r = resolveOrFail(client, ch);
   if (r.isPrivate && req.token === '') throw new ReplyError(Errors.permissionDenied, 'private channel needs a token');
   if (req.token !== '') return subscribeWithToken(client, id, req, r);
+  if (node.hooks.onSubscribe) return subscribeWithHook(client, id, req, r);
+  return subscribeByPermissions(client, id, req, r);
+}
+
+function subscribeByPermissions(client: Client, id: number, req: SubscribeRequest, r: ResolvedChannel) {
+  const node = client.node;
+  const ch = req.channel;
   const o = r.options;
   const allowed =
     (r.isUserLimited && client.user !== '' && node.resolver.userAllowed(ch, client.user)) ||
@@ -75,6 +82,37 @@ export function handleSubscribe(client: Client, id: number, req: SubscribeReques
     isInsecure(client);
   if (!allowed) throw new ReplyError(Errors.permissionDenied);
   return subscribeClientSide(client, id, req, r, {});
+}
+
+/** The application decides (embedding hook or subscribe proxy); `undefined` falls back to the permissions. */
+async function subscribeWithHook(client: Client, id: number, req: SubscribeRequest, r: ResolvedChannel) {
+  const node = client.node;
+  client.subscribing.add(req.channel);
+  let decision: Awaited<ReturnType<NonNullable<typeof node.hooks.onSubscribe>>>;
+  try {
+    decision = await callHook(node, () =>
+      node.hooks.onSubscribe?.({
+        client,
+        channel: req.channel,
+        data: req.data === undefined ? undefined : JSON.parse(req.data),
+        options: r.options,
+      }),
+    );
+  } finally {
+    client.subscribing.delete(req.channel);
+  }
+  if (!client.isConnected) return;
+  if (decision === undefined) return subscribeByPermissions(client, id, req, r);
+  if (decision === false) throw new ReplyError(Errors.permissionDenied);
+  if (client.subs.has(req.channel)) throw new ReplyError(Errors.alreadySubscribed);
+  const d = decision === true ? {} : decision;
+  const grant = {
+    info: d.info === undefined ? undefined : JSON.stringify(d.info),
+    data: d.data === undefined ? undefined : JSON.stringify(d.data),
+    expireAt: d.expireAt ?? 0,
+    override: d.override,
+  };
+  return subscribeClientSide(client, id, req, r, grant);
 }
 
 async function subscribeWithToken(client: Client, id: number, req: SubscribeRequest, r: ResolvedChannel) {
@@ -109,10 +147,18 @@ async function subscribeClientSide(
   id: number,
   req: SubscribeRequest,
   r: ResolvedChannel,
-  grant: { info?: RawJSON | undefined; data?: RawJSON | undefined; expireAt?: number },
+  grant: ServerSideGrant,
 ): Promise<void> {
-  const o = r.options;
-  const sub = new Subscription(client, req.channel, o);
+  const ov = grant.override ?? {};
+  const o: ChannelOptions = {
+    ...r.options,
+    presence: ov.presence ?? r.options.presence,
+    join_leave: ov.join_leave ?? r.options.join_leave,
+    force_push_join_leave: ov.force_push_join_leave ?? r.options.force_push_join_leave,
+    force_recovery: ov.force_recovery ?? r.options.force_recovery,
+    force_positioning: ov.force_positioning ?? r.options.force_positioning,
+  };
+  const sub = new Subscription(client, req.channel, r.options);
   sub.chanInfo = grant.info;
   sub.expireAt = grant.expireAt ?? 0;
   let flags = 0;
@@ -307,19 +353,31 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
   const node = client.node;
   const r = resolveOrFail(client, req.channel);
   const o = r.options;
-  const userOk = client.user !== '' || o.allow_publish_for_anonymous;
-  const allowed =
-    (o.allow_publish_for_client && userOk) ||
-    (o.allow_publish_for_subscriber && client.subs.has(req.channel) && userOk) ||
-    isInsecure(client);
-  if (!allowed) throw new ReplyError(Errors.permissionDenied);
+  let data = req.data;
+  let skipHistory = false;
+  const decision = node.hooks.onPublish
+    ? await callHook(node, () =>
+        node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
+      )
+    : undefined;
+  if (decision === false) throw new ReplyError(Errors.permissionDenied);
+  if (decision === undefined) {
+    const userOk = client.user !== '' || o.allow_publish_for_anonymous;
+    const allowed =
+      (o.allow_publish_for_client && userOk) ||
+      (o.allow_publish_for_subscriber && client.subs.has(req.channel) && userOk) ||
+      isInsecure(client);
+    if (!allowed) throw new ReplyError(Errors.permissionDenied);
+  } else if (decision !== true) {
+    if (decision.data !== undefined) data = JSON.stringify(decision.data);
+    skipHistory = decision.skipHistory === true;
+  }
+  if (!client.isConnected) return;
   const sub = client.subs.get(req.channel);
+  const history = node.publicationOptions(o);
+  if (skipHistory) history.historySize = 0;
   try {
-    await node.engine.broker.publish(
-      req.channel,
-      { data: req.data, info: client.clientInfo(sub?.chanInfo) },
-      node.publicationOptions(o),
-    );
+    await node.engine.broker.publish(req.channel, { data, info: client.clientInfo(sub?.chanInfo) }, history);
   } catch (e) {
     node.log.error({ err: e, channel: req.channel, client: client.id }, 'publish failed in the engine');
     throw new ReplyError(Errors.internal);

@@ -41,7 +41,8 @@ import {
   type ServerSideGrant,
   subscribeServerSide,
 } from './client-channels.js';
-import { type ClientContext, type Node, VERSION } from './node.js';
+import type { ClientContext } from './hooks.js';
+import { type Node, VERSION } from './node.js';
 import { SubFlag, type Subscription } from './subscription.js';
 import type { WheelItem } from './timer-wheel.js';
 
@@ -70,6 +71,8 @@ export interface ConnectionMeta {
   /** Remote address, for logs only: a client is never identified by it. */
   remote?: string | undefined;
   transport: string;
+  /** Headers of the upgrade request, kept only when an onConnecting hook needs them. */
+  headers?: import('node:http').IncomingHttpHeaders | undefined;
 }
 
 export class Client implements WheelItem, ClientContext {
@@ -420,7 +423,31 @@ export class Client implements WheelItem, ClientContext {
     let expireAt = 0;
     let info: RawJSON | undefined;
     let grants = new Map<string, ServerSideGrant>();
-    if (req.token !== '') {
+    let connectData: RawJSON | undefined;
+    const decided = node.hooks.onConnecting
+      ? await callHook(node, () =>
+          node.hooks.onConnecting?.({
+            client: this.id,
+            transport: this.meta.transport,
+            headers: this.meta.headers ?? {},
+            token: req.token,
+            data: req.data === undefined ? undefined : JSON.parse(req.data),
+            name: req.name,
+            version: req.version,
+          }),
+        )
+      : undefined;
+    if (decided !== undefined) {
+      if (typeof decided !== 'object' || decided === null || typeof decided.user !== 'string') {
+        node.log.error({ client: this.id }, 'onConnecting must return {user, …} or undefined');
+        throw new ReplyError(Errors.internal);
+      }
+      user = decided.user;
+      expireAt = decided.expireAt ?? 0;
+      info = decided.info === undefined ? undefined : JSON.stringify(decided.info);
+      connectData = decided.data === undefined ? undefined : JSON.stringify(decided.data);
+      for (const ch of decided.channels ?? []) grants.set(ch, {});
+    } else if (req.token !== '') {
       try {
         const claims = await node.connectTokens.verifyConnect(req.token);
         user = claims.user;
@@ -504,6 +531,7 @@ export class Client implements WheelItem, ClientContext {
         subs,
         ping: Math.round(pingMs / 1000),
         pong: pingMs > 0,
+        data: connectData,
         time: cfg.connect_include_server_time ? Date.now() : undefined,
       }),
     );
@@ -555,10 +583,17 @@ export class Client implements WheelItem, ClientContext {
   private async handleRPC(id: number, method: string, data: RawJSON | undefined): Promise<void> {
     const dm = this.node.config.client.direct_messages;
     if (dm.enabled && method === dm.rpc_method) return this.handleDirectMessage(id, data);
+    const parsed = data === undefined ? undefined : JSON.parse(data);
     const handler = this.node.hooks.rpc.get(method);
-    if (handler === undefined) throw new ReplyError(Errors.notAvailable);
-    const result = await handler(this, data === undefined ? undefined : JSON.parse(data));
-    this.reply(id, 'rpc', result === undefined ? '{}' : `{"data":${JSON.stringify(result)}}`);
+    if (handler !== undefined) {
+      const result = await callHook(this.node, () => handler(this, parsed));
+      this.reply(id, 'rpc', result === undefined ? '{}' : `{"data":${JSON.stringify(result)}}`);
+      return;
+    }
+    const fallback = this.node.hooks.onUnknownRPC;
+    const answer = fallback ? await callHook(this.node, () => fallback(this, method, parsed)) : undefined;
+    if (answer === undefined) throw new ReplyError(Errors.notAvailable);
+    this.reply(id, 'rpc', answer.data === undefined ? '{}' : `{"data":${JSON.stringify(answer.data)}}`);
   }
 
   /**
@@ -604,7 +639,7 @@ export class Client implements WheelItem, ClientContext {
   private async handleSend(data: RawJSON | undefined): Promise<void> {
     const handler = this.node.hooks.onSend;
     if (handler === undefined) throw new DisconnectError(Disconnects.notAvailable, 'no handler for send');
-    await handler(this, data === undefined ? undefined : JSON.parse(data));
+    await callHook(this.node, () => handler(this, data === undefined ? undefined : JSON.parse(data)));
   }
 
   // --- subscriptions -------------------------------------------------------------------------------------
@@ -724,5 +759,19 @@ function checkUniqueIds(commands: Command[]): void {
     if (c.id === 0) continue;
     if (seen.has(c.id)) throw new DisconnectError(Disconnects.badRequest, `command id ${c.id} repeated in a frame`);
     seen.add(c.id);
+  }
+}
+
+/**
+ * Runs application code (a hook): protocol errors pass through, anything else is logged and becomes an internal
+ * error, so a throwing hook fails one command, never the server.
+ */
+export async function callHook<T>(node: Node, f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof ReplyError || e instanceof DisconnectError) throw e;
+    node.log.error({ err: e }, 'a hook threw: answering with an internal error');
+    throw new ReplyError(Errors.internal);
   }
 }

@@ -12,6 +12,7 @@ import { type Disconnect, Disconnects } from '../protocol/codes.js';
 import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
 import { ChannelResolver } from './channel-resolver.js';
 import type { Client } from './client.js';
+import type { Hooks } from './hooks.js';
 import { Hub } from './hub.js';
 import { ServerOps } from './server-ops.js';
 import type { Subscription } from './subscription.js';
@@ -28,23 +29,6 @@ export interface Log {
 }
 
 export const silentLog: Log = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
-/** What hooks learn about the connection that triggered them. */
-export interface ClientContext {
-  readonly client: string;
-  readonly user: string;
-  readonly info: RawJSON | undefined;
-}
-
-export type RPCHandler = (ctx: ClientContext, data: unknown) => unknown | Promise<unknown>;
-
-export interface NodeHooks {
-  /** RPC handlers by method name; a method without a handler answers 108 (not available). */
-  rpc: Map<string, RPCHandler>;
-  /** Receives the client's asynchronous `send` messages; without it the client is closed with 3508. */
-  onSend?: ((ctx: ClientContext, data: unknown) => void | Promise<void>) | undefined;
-  onDisconnect?: ((ctx: ClientContext, disconnect: Disconnect) => void) | undefined;
-}
 
 export interface NodeOptions {
   config: Readonly<Config>;
@@ -66,7 +50,7 @@ export class Node implements BrokerEventHandler {
   readonly wheel = new TimerWheel(100);
   readonly connectTokens: TokenVerifier;
   readonly subscribeTokens: TokenVerifier;
-  readonly hooks: NodeHooks = { rpc: new Map() };
+  readonly hooks: Hooks = { rpc: new Map() };
   /** Server-side operations (HTTP API, embedding code): publish, subscribe/unsubscribe users, disconnect … */
   readonly ops: ServerOps;
   /** Authenticated clients by id. */

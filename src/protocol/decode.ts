@@ -51,7 +51,8 @@ function uint(o: Obj, key: string, max = Number.MAX_SAFE_INTEGER, allowString = 
  */
 function offset(o: Obj, key: string): number {
   const v = o[key];
-  if (typeof v === 'number' && Number.isInteger(v) && v > Number.MAX_SAFE_INTEGER && v < 2 ** 64) {
+  // As a JSON number, 2^64-1 parses to the double 2^64: accept up to that.
+  if (typeof v === 'number' && Number.isInteger(v) && v > Number.MAX_SAFE_INTEGER && v <= 2 ** 64) {
     return Number.MAX_SAFE_INTEGER;
   }
   if (typeof v === 'string' && /^\d{1,20}$/.test(v) && BigInt(v) < 2n ** 64n) {

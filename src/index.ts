@@ -1,0 +1,29 @@
+/**
+ * Chorus as a library: embed the server in a Node app (createChorus), or compose your own (createChorusServer).
+ */
+export { type Chorus, type ChorusOptions, createChorus } from './chorus.js';
+export { ConfigError, loadConfig } from './config/load.js';
+export type { Config } from './config/schema.js';
+export type {
+  ClientContext,
+  ConnectingContext,
+  ConnectingResult,
+  Hooks,
+  PublishContext,
+  PublishDecision,
+  RPCHandler,
+  SubscribeContext,
+  SubscribeDecision,
+} from './core/hooks.js';
+export type { Log } from './core/node.js';
+export type { Broker, Engine, PresenceManager } from './engine/types.js';
+export {
+  ChorusErrors,
+  type Disconnect,
+  DisconnectError,
+  Disconnects,
+  Errors,
+  type ProtocolError,
+  ReplyError,
+} from './protocol/codes.js';
+export { type ChorusServer, createChorusServer } from './server.js';
