@@ -20,7 +20,12 @@ import type { Engine } from './engine/types.js';
 import { createLogger, type LogLevel } from './log.js';
 import type { Disconnect } from './protocol/codes.js';
 import type { ClientInfo, Publication, StreamPosition } from './protocol/types.js';
+import { forwardedHeaders, proxyHooks } from './proxy/http-proxy.js';
 import { WebSocketHandler } from './transport/websocket.js';
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 export interface ChorusOptions {
   /** Centrifugo v6 configuration keys (validated as `chorus serve` validates its file). */
@@ -71,7 +76,9 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const log = typeof opts.log === 'string' ? createLogger(opts.log) : (opts.log ?? silentLog);
   const node = new Node({ config, engine: opts.engine ?? createMemoryEngine(), log });
   const { rpc, ...hooks } = opts.hooks ?? {};
-  Object.assign(node.hooks, hooks);
+  // Proxies configured for a standalone deployment are hooks too; hooks given in code take precedence.
+  Object.assign(node.hooks, proxyHooks(config, log), stripUndefined(hooks));
+  node.forwardedHeaders = forwardedHeaders(config);
   for (const [method, handler] of Object.entries(rpc ?? {})) node.hooks.rpc.set(method, handler);
   await node.start();
   let ws = new WebSocketHandler(node);

@@ -52,6 +52,10 @@ export const channelOptionsShape = {
   allow_presence_for_anonymous: bool(),
   allow_user_limited_channels: bool(),
   channel_regex: str(),
+  /** Ask the backend (channel.proxy.subscribe) whether a client may subscribe, instead of the permissions. */
+  subscribe_proxy_enabled: bool(),
+  /** Ask the backend (channel.proxy.publish) about every client publication (it may also transform it). */
+  publish_proxy_enabled: bool(),
 };
 
 const channelOptions = z.strictObject(channelOptionsShape);
@@ -62,6 +66,14 @@ const namespace = z.strictObject({
   name: z.string().regex(NAMESPACE_NAME, 'namespace name must match ^[-a-zA-Z0-9_.]{2,}$'),
   ...channelOptionsShape,
 });
+
+/** An HTTP proxy to the application's backend (Centrifugo's proxy options). */
+const proxyShape = {
+  endpoint: str(),
+  timeout: dur('1s'),
+  /** Headers of the client's connection request forwarded to the backend (e.g. "Cookie", "Authorization"). */
+  http_headers: strList(),
+};
 
 const tokenOptionsShape = {
   hmac_secret_key: str(),
@@ -112,6 +124,11 @@ export const configSchema = z.strictObject({
       allow_anonymous_connect_without_token: bool(),
       token: z.strictObject(tokenOptionsShape).prefault({}),
       subscription_token: z.strictObject({ enabled: bool(), ...tokenOptionsShape }).prefault({}),
+      proxy: z
+        .strictObject({
+          connect: z.strictObject({ enabled: bool(), ...proxyShape }).prefault({}),
+        })
+        .prefault({}),
       subscribe_to_user_personal_channel: z
         .strictObject({
           enabled: bool(),
@@ -172,6 +189,27 @@ export const configSchema = z.strictObject({
       history_meta_ttl: dur('720h'),
       without_namespace: channelOptions.prefault({}),
       namespaces: z.array(namespace).default([]),
+      proxy: z
+        .strictObject({
+          subscribe: z.strictObject(proxyShape).prefault({}),
+          publish: z.strictObject(proxyShape).prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  rpc: z
+    .strictObject({
+      namespace_boundary: str(':'),
+      without_namespace: z.strictObject({ proxy_enabled: bool() }).prefault({}),
+      namespaces: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(NAMESPACE_NAME, 'namespace name must match ^[-a-zA-Z0-9_.]{2,}$'),
+            proxy_enabled: bool(),
+          }),
+        )
+        .default([]),
+      proxy: z.strictObject(proxyShape).prefault({}),
     })
     .prefault({}),
 });
@@ -214,6 +252,20 @@ export function crossFieldProblems(cfg: Config): string[] {
         `client.subscribe_to_user_personal_channel.personal_channel_namespace "${personal.personal_channel_namespace}" is not in channel.namespaces`,
       );
     }
+  }
+  if (c.proxy.connect.enabled && c.proxy.connect.endpoint === '') {
+    problems.push('client.proxy.connect.endpoint must be set when client.proxy.connect.enabled');
+  }
+  const allNs = [cfg.channel.without_namespace, ...cfg.channel.namespaces];
+  if (allNs.some((o) => o.subscribe_proxy_enabled) && cfg.channel.proxy.subscribe.endpoint === '') {
+    problems.push('channel.proxy.subscribe.endpoint must be set when a namespace sets subscribe_proxy_enabled');
+  }
+  if (allNs.some((o) => o.publish_proxy_enabled) && cfg.channel.proxy.publish.endpoint === '') {
+    problems.push('channel.proxy.publish.endpoint must be set when a namespace sets publish_proxy_enabled');
+  }
+  const rpcNs = [cfg.rpc.without_namespace, ...cfg.rpc.namespaces];
+  if (rpcNs.some((o) => o.proxy_enabled) && cfg.rpc.proxy.endpoint === '') {
+    problems.push('rpc.proxy.endpoint must be set when rpc namespaces set proxy_enabled');
   }
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {

@@ -538,6 +538,7 @@ export class Client implements WheelItem, ClientContext {
     for (const ch of subs.keys()) afterSubscribed(this, this.subs.get(ch));
     this.nextPresenceAt = Date.now() + cfg.presence_update_interval;
     if (pingMs > 0) this.nextPingAt = Date.now() + pingMs / 2 + Math.random() * (pingMs / 2);
+    this.meta.headers = keepHeaders(this.meta.headers, node.forwardedHeaders);
     this.reschedule();
     node.log.debug({ client: this.id, user, transport: this.meta.transport }, 'client connected');
   }
@@ -760,6 +761,17 @@ function checkUniqueIds(commands: Command[]): void {
     if (seen.has(c.id)) throw new DisconnectError(Disconnects.badRequest, `command id ${c.id} repeated in a frame`);
     seen.add(c.id);
   }
+}
+
+/** After connect a connection keeps only the headers a proxy forwards: memory per connection stays small. */
+function keepHeaders(
+  headers: import('node:http').IncomingHttpHeaders | undefined,
+  names: readonly string[],
+): import('node:http').IncomingHttpHeaders | undefined {
+  if (headers === undefined || names.length === 0) return undefined;
+  const kept: import('node:http').IncomingHttpHeaders = {};
+  for (const n of names) if (headers[n] !== undefined) kept[n] = headers[n];
+  return kept;
 }
 
 /**

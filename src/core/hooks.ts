@@ -18,6 +18,8 @@ export interface ClientContext {
   readonly user: string;
   /** Connection info (JSON text), as set at connect. */
   readonly info: string | undefined;
+  /** Transport name, and the request headers a proxy forwards (others are not kept after connect). */
+  readonly meta: { readonly transport: string; readonly headers?: IncomingHttpHeaders | undefined };
 }
 
 export interface ConnectingContext {

@@ -51,6 +51,8 @@ export class Node implements BrokerEventHandler {
   readonly connectTokens: TokenVerifier;
   readonly subscribeTokens: TokenVerifier;
   readonly hooks: Hooks = { rpc: new Map() };
+  /** Request headers connections keep after connect, for proxies that forward them (lower case). */
+  forwardedHeaders: readonly string[] = [];
   /** Server-side operations (HTTP API, embedding code): publish, subscribe/unsubscribe users, disconnect … */
   readonly ops: ServerOps;
   /** Authenticated clients by id. */

@@ -112,7 +112,7 @@ export class WebSocketHandler {
     const client = new Client(this.node, new WebSocketTransport(ws, grace), {
       remote: req.socket.remoteAddress,
       transport: 'websocket',
-      headers: this.node.hooks.onConnecting ? req.headers : undefined,
+      headers: this.node.hooks.onConnecting || this.node.forwardedHeaders.length > 0 ? req.headers : undefined,
     });
     ws[kClient] = client;
     ws.on('message', onMessage);

@@ -1,0 +1,180 @@
+/**
+ * Centrifugo's HTTP proxies for standalone deployments: connect, subscribe, publish and RPC decisions made by the
+ * application's backend. Each is a hook (see core/hooks.ts) that POSTs Centrifugo's proxy request JSON to the
+ * configured endpoint and maps the answer:
+ *
+ *   {"result": {...}}                 → accepted (with the result's user, info, data, channels …)
+ *   {"error": {"code","message"}}     → the client's command fails with that error
+ *   {"disconnect": {"code","reason"}} → the connection is closed with that code
+ *
+ * A timeout, a network failure, a non-200 status or an unreadable answer is an internal error (100, temporary:
+ * the SDK retries), logged with the endpoint. Headers listed in `http_headers` are forwarded from the client's
+ * connection request (e.g. Cookie, Authorization).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Config } from '../config/schema.js';
+import type { ConnectingContext, Hooks, PublishContext, SubscribeContext } from '../core/hooks.js';
+import type { Log } from '../core/node.js';
+import { DisconnectError, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+
+interface ProxyConfig {
+  endpoint: string;
+  timeout: number;
+  http_headers: readonly string[];
+}
+
+interface ProxyAnswer {
+  result?: Record<string, unknown>;
+  error?: { code: number; message?: string; temporary?: boolean };
+  disconnect?: { code: number; reason?: string };
+}
+
+function pickHeaders(headers: IncomingHttpHeaders | undefined, allowed: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers === undefined) return out;
+  for (const name of allowed) {
+    const v = headers[name.toLowerCase()];
+    if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+function decodeB64JSON(b64: unknown): unknown {
+  if (typeof b64 !== 'string' || b64 === '') return undefined;
+  return JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));
+}
+
+/** `x` or its base64 twin `b64x` from a proxy result. */
+function field(result: Record<string, unknown>, key: string): unknown {
+  return result[key] !== undefined ? result[key] : decodeB64JSON(result[`b64${key}`]);
+}
+
+async function call(
+  kind: string,
+  proxy: ProxyConfig,
+  body: Record<string, unknown>,
+  headers: IncomingHttpHeaders | undefined,
+  log: Log,
+): Promise<Record<string, unknown>> {
+  let answer: ProxyAnswer;
+  try {
+    const res = await fetch(proxy.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...pickHeaders(headers, proxy.http_headers) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(proxy.timeout > 0 ? proxy.timeout : 1000),
+    });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    answer = (await res.json()) as ProxyAnswer;
+  } catch (e) {
+    log.error({ err: (e as Error).message, endpoint: proxy.endpoint, proxy: kind }, 'proxy request failed');
+    throw new ReplyError(Errors.internal);
+  }
+  if (answer.disconnect) {
+    throw new DisconnectError(
+      { code: answer.disconnect.code, reason: answer.disconnect.reason ?? '' },
+      `${kind} proxy`,
+    );
+  }
+  if (answer.error) {
+    const e: ProtocolError = {
+      code: answer.error.code,
+      message: answer.error.message ?? '',
+      ...(answer.error.temporary ? { temporary: true } : {}),
+    };
+    throw new ReplyError(e);
+  }
+  return answer.result ?? {};
+}
+
+const base = (transport: string) => ({ transport, protocol: 'json', encoding: 'json' });
+
+/** Hooks that call the configured proxies; empty when none is configured. */
+export function proxyHooks(config: Readonly<Config>, log: Log): Partial<Hooks> {
+  const hooks: Partial<Hooks> = {};
+  const connect = config.client.proxy.connect;
+  if (connect.enabled) {
+    hooks.onConnecting = async (ctx: ConnectingContext) => {
+      const r = await call(
+        'connect',
+        connect,
+        { client: ctx.client, ...base(ctx.transport), name: ctx.name, version: ctx.version, data: ctx.data },
+        ctx.headers,
+        log,
+      );
+      if (typeof r.user !== 'string') throw new ReplyError(Errors.internal, 'connect proxy result without user');
+      return {
+        user: r.user,
+        info: field(r, 'info'),
+        data: field(r, 'data'),
+        expireAt: typeof r.expire_at === 'number' ? r.expire_at : 0,
+        channels: Array.isArray(r.channels) ? (r.channels as string[]) : [],
+      };
+    };
+  }
+  const subscribe = config.channel.proxy.subscribe;
+  if (subscribe.endpoint !== '') {
+    hooks.onSubscribe = async (ctx: SubscribeContext) => {
+      if (!ctx.options.subscribe_proxy_enabled) return undefined;
+      const c = ctx.client;
+      const r = await call(
+        'subscribe',
+        subscribe,
+        { client: c.client, ...base(c.meta.transport), user: c.user, channel: ctx.channel, data: ctx.data },
+        c.meta.headers,
+        log,
+      );
+      return {
+        info: field(r, 'info'),
+        data: field(r, 'data'),
+        expireAt: typeof r.expire_at === 'number' ? r.expire_at : 0,
+      };
+    };
+  }
+  const publish = config.channel.proxy.publish;
+  if (publish.endpoint !== '') {
+    hooks.onPublish = async (ctx: PublishContext) => {
+      if (!ctx.options.publish_proxy_enabled) return undefined;
+      const c = ctx.client;
+      const r = await call(
+        'publish',
+        publish,
+        { client: c.client, ...base(c.meta.transport), user: c.user, channel: ctx.channel, data: ctx.data },
+        c.meta.headers,
+        log,
+      );
+      return { data: field(r, 'data'), skipHistory: r.skip_history === true };
+    };
+  }
+  const rpc = config.rpc;
+  if (rpc.proxy.endpoint !== '') {
+    const enabled = (method: string): boolean => {
+      const i = rpc.namespace_boundary === '' ? -1 : method.indexOf(rpc.namespace_boundary);
+      if (i === -1) return rpc.without_namespace.proxy_enabled;
+      return rpc.namespaces.find((ns) => ns.name === method.slice(0, i))?.proxy_enabled ?? false;
+    };
+    hooks.onUnknownRPC = async (ctx, method, data) => {
+      if (!enabled(method)) return undefined;
+      const r = await call(
+        'rpc',
+        rpc.proxy,
+        { client: ctx.client, ...base(ctx.meta.transport), user: ctx.user, method, data },
+        ctx.meta.headers,
+        log,
+      );
+      return { data: field(r, 'data') };
+    };
+  }
+  return hooks;
+}
+
+/** Lower-cased names of the headers some proxy forwards: the only ones a connection needs to keep. */
+export function forwardedHeaders(config: Readonly<Config>): string[] {
+  const names = [
+    ...config.client.proxy.connect.http_headers,
+    ...config.channel.proxy.subscribe.http_headers,
+    ...config.channel.proxy.publish.http_headers,
+    ...config.rpc.proxy.http_headers,
+  ];
+  return [...new Set(names.map((n) => n.toLowerCase()))];
+}
