@@ -16,6 +16,7 @@ import type { Hooks } from './core/hooks.js';
 import { type Log, Node, silentLog } from './core/node.js';
 import type { SubscribeInput } from './core/server-ops.js';
 import { createMemoryEngine } from './engine/memory/memory-engine.js';
+import { createRedisEngine } from './engine/redis/redis-engine.js';
 import type { Engine } from './engine/types.js';
 import { createLogger, type LogLevel } from './log.js';
 import type { Disconnect } from './protocol/codes.js';
@@ -74,7 +75,11 @@ export interface Chorus {
 export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const config = opts.loadedConfig ?? loadConfig({ base: opts.config ?? {} }).config;
   const log = typeof opts.log === 'string' ? createLogger(opts.log) : (opts.log ?? silentLog);
-  const node = new Node({ config, engine: opts.engine ?? createMemoryEngine(), log });
+  const engine =
+    opts.engine ??
+    (config.engine.type === 'redis' ? createRedisEngine(config.engine.redis, log) : createMemoryEngine());
+  await engine.start?.();
+  const node = new Node({ config, engine, log });
   const { rpc, ...hooks } = opts.hooks ?? {};
   // Proxies configured for a standalone deployment are hooks too; hooks given in code take precedence.
   Object.assign(node.hooks, proxyHooks(config, log), stripUndefined(hooks));

@@ -52,7 +52,14 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/health') {
-      sendJSON(res, node.isClosing ? 503 : 200, node.isClosing ? { status: 'shutting down' } : {});
+      // Liveness: the process serves. The engine's state is reported, readiness is /ready.
+      const engine = node.engine.ready() ? 'ok' : 'unreachable';
+      sendJSON(res, node.isClosing ? 503 : 200, { status: node.isClosing ? 'shutting down' : 'ok', engine });
+      return;
+    }
+    if (path === '/ready') {
+      // Readiness: 503 while the engine (Redis) is unreachable or the node is stopping: route traffic elsewhere.
+      sendJSON(res, node.ready ? 200 : 503, { ready: node.ready, engine: node.engine.name });
       return;
     }
     api(req, res, (err) => {

@@ -169,7 +169,7 @@ export class ApiExecutor {
         await ops.historyRemove((p as Params<'history_remove'>).channel);
         return '{}';
       case 'channels': {
-        const chans = ops.channels((p as Params<'channels'>).pattern);
+        const chans = await ops.channels((p as Params<'channels'>).pattern);
         const parts = [...chans].map(([ch, n]) => `${q(ch)}:{"num_clients":${n}}`);
         return `{"channels":{${parts.join(',')}}}`;
       }

@@ -100,7 +100,27 @@ export const configSchema = z.strictObject({
     .prefault({}),
   engine: z
     .strictObject({
-      type: z.enum(['memory']).default('memory'),
+      /** "memory": one process. "redis": several processes and machines share channels through Redis. */
+      type: z.enum(['memory', 'redis']).default('memory'),
+      redis: z
+        .strictObject({
+          /** One Redis, or several: channels are spread over them by consistent hashing ("redis://host:port/db"). */
+          address: z
+            .union([z.string(), z.array(z.string())])
+            .transform((a) => (Array.isArray(a) ? a : a.split(/[\s,]+/).filter(Boolean)))
+            .prefault(['redis://127.0.0.1:6379']),
+          prefix: str('centrifugo'),
+          user: str(),
+          password: str(),
+          db: uint(0),
+          connect_timeout: dur('1s'),
+          io_timeout: dur('4s'),
+          sentinel_address: strList(),
+          sentinel_master_name: str(),
+          sentinel_password: str(),
+          tls: z.strictObject({ enabled: bool(), insecure_skip_verify: bool() }).prefault({}),
+        })
+        .prefault({}),
     })
     .prefault({}),
   client: z

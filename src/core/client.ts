@@ -617,7 +617,7 @@ export class Client implements WheelItem, ClientContext {
       throw new ReplyError(Errors.badRequest, 'direct message needs exactly one of user or client');
     }
     const payload = rawValueAt(raw as string, ['data']) ?? 'null';
-    if (!this.node.ops.isOnline({ user, client })) throw new ReplyError(ChorusErrors.targetOffline);
+    if (!(await this.node.ops.isOnline({ user, client }))) throw new ReplyError(ChorusErrors.targetOffline);
     const from = JSON.stringify({ user: this.user, client: this.id });
     await this.node.ops.send({ user, client, data: `{"from":${from},"data":${payload}}` });
     this.reply(id, 'rpc', '{"data":{}}');

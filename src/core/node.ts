@@ -15,7 +15,7 @@ import type { Client } from './client.js';
 import type { Hooks } from './hooks.js';
 import { Hub } from './hub.js';
 import { ServerOps } from './server-ops.js';
-import type { Subscription } from './subscription.js';
+import { SubFlag, type Subscription } from './subscription.js';
 import { TimerWheel } from './timer-wheel.js';
 
 export const VERSION = '0.1.0';
@@ -86,6 +86,51 @@ export class Node implements BrokerEventHandler {
 
   async start(): Promise<void> {
     await this.engine.broker.start(this);
+    this.ops.startHeartbeat();
+  }
+
+  /** Whether this node can serve: its engine (e.g. Redis) is reachable. */
+  get ready(): boolean {
+    return !this.closing && this.engine.ready();
+  }
+
+  /**
+   * The broker's link came back after an outage. Publications may have been lost meanwhile: every tracked
+   * (recoverable or positioned) subscription whose stream moved past it, or whose epoch changed, is told
+   * "insufficient state" so its client resubscribes and recovers from history.
+   */
+  onBrokerReconnect(): void {
+    this.log.info(
+      { channels: this.hub.numChannels },
+      'broker link restored: checking subscribers for lost publications',
+    );
+    for (const channel of [...this.hub.channelNames()]) {
+      const tracked = [...this.hub.subscribers(channel)].filter(
+        (s) => (s.flags & (SubFlag.recoverable | SubFlag.positioned)) !== 0 && s.buffer === undefined,
+      );
+      if (tracked.length === 0) continue;
+      const opts = (tracked[0] as Subscription).options;
+      this.engine.broker
+        .history(channel, { limit: 0, reverse: false, historyMetaTtlMs: this.historyMetaTtl(opts) })
+        .then((h) => {
+          for (const sub of tracked) {
+            if (sub.client.subs.get(channel) !== sub) continue;
+            if (h.position.epoch !== sub.epoch)
+              sub.client.insufficientState(sub, 'stream epoch changed during an outage');
+            else if (h.position.offset > sub.offset) {
+              sub.client.insufficientState(
+                sub,
+                `missed publications during an outage (${sub.offset} < ${h.position.offset})`,
+              );
+            }
+          }
+        })
+        .catch((e) => {
+          // Still unreachable: every tracked subscriber may have missed something, so tell them all.
+          this.log.warn({ err: (e as Error).message, channel }, 'position check failed after reconnect');
+          for (const sub of tracked) sub.client.insufficientState(sub, 'position unknown after an outage');
+        });
+    }
   }
 
   get isClosing(): boolean {
@@ -229,6 +274,7 @@ export class Node implements BrokerEventHandler {
       await new Promise((r) => setImmediate(r));
     }
     this.wheel.stop();
+    await this.ops.stopHeartbeat();
     await this.engine.close();
   }
 }

@@ -6,6 +6,7 @@
  * applies them to the connections it holds (with the memory engine that is this node, synchronously). Errors
  * are ProtocolErrors with Centrifugo's API codes (102 unknown channel, 107 bad request, 108 not available …).
  */
+import { randomUUID } from 'node:crypto';
 import type { Disconnect } from '../protocol/codes.js';
 import { Disconnects, Errors, ReplyError, UnsubscribeCodes } from '../protocol/codes.js';
 import { encodeMessagePush, encodeSubscribePush, encodeUnsubscribePush } from '../protocol/encode.js';
@@ -65,10 +66,80 @@ type Control =
       expireAt?: number | undefined;
       info?: RawJSON | undefined;
     }
-  | { op: 'send'; user?: string | undefined; client?: string | undefined; all?: boolean | undefined; data: RawJSON };
+  | { op: 'send'; user?: string | undefined; client?: string | undefined; all?: boolean | undefined; data: RawJSON }
+  /** Heartbeat of a node: feeds the registry behind `info`. */
+  | { op: 'node'; info: NodeInfo }
+  | { op: 'node_leave'; uid: string }
+  /** A question every node answers for its own connections (channels, who is online). */
+  | { op: 'survey'; id: string; from: string; kind: SurveyKind; params: Record<string, unknown> }
+  | { op: 'survey_reply'; id: string; to: string; uid: string; answer: unknown };
+
+type SurveyKind = 'channels' | 'online';
+
+/** How often a node announces itself, and how long an announcement counts. */
+const HEARTBEAT_MS = 3000;
+const NODE_TTL_MS = 10_000;
+const SURVEY_TIMEOUT_MS = 1000;
 
 export class ServerOps {
+  private readonly nodes = new Map<string, { info: NodeInfo; expireAt: number }>();
+  private readonly surveys = new Map<
+    string,
+    { expected: Set<string>; answers: unknown[]; done: (answers: unknown[]) => void }
+  >();
+  private heartbeat: NodeJS.Timeout | undefined;
+
   constructor(private readonly node: Node) {}
+
+  /** Starts announcing this node to the others (and to itself), so `info` lists every live node. */
+  startHeartbeat(): void {
+    const beat = () => {
+      this.control({ op: 'node', info: this.localInfo() }).catch(() => {});
+    };
+    beat();
+    this.heartbeat = setInterval(beat, HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  async stopHeartbeat(): Promise<void> {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    await this.control({ op: 'node_leave', uid: this.node.uid }).catch(() => {});
+  }
+
+  private liveNodes(): string[] {
+    const now = Date.now();
+    for (const [uid, n] of this.nodes) if (n.expireAt <= now) this.nodes.delete(uid);
+    const uids = new Set(this.nodes.keys());
+    uids.add(this.node.uid);
+    return [...uids];
+  }
+
+  /** Asks every live node; resolves with the answers that came within the timeout (always this node's). */
+  private survey(kind: SurveyKind, params: Record<string, unknown>): Promise<unknown[]> {
+    const id = randomUUID();
+    return new Promise((resolve) => {
+      const expected = new Set(this.liveNodes());
+      const entry = { expected, answers: [] as unknown[], done: resolve };
+      this.surveys.set(id, entry);
+      const finish = () => {
+        clearTimeout(timer);
+        this.surveys.delete(id);
+        resolve(entry.answers);
+      };
+      entry.done = finish;
+      const timer = setTimeout(finish, SURVEY_TIMEOUT_MS);
+      this.control({ op: 'survey', id, from: this.node.uid, kind, params }).catch(() => {
+        entry.answers.push(this.answerSurvey(kind, params));
+        finish();
+      });
+    });
+  }
+
+  private answerSurvey(kind: SurveyKind, params: Record<string, unknown>): unknown {
+    if (kind === 'channels') return [...this.localChannels(String(params.pattern ?? ''))];
+    return this.isOnlineLocally(params as { user?: string; client?: string });
+  }
 
   private options(channel: string) {
     if (channel === '') throw new ReplyError(Errors.badRequest, 'channel required');
@@ -154,8 +225,15 @@ export class ServerOps {
     await this.control({ op: 'send', ...p });
   }
 
-  /** Whether a user (or one connection) is connected. Local registry: every node holds its own part. */
-  isOnline(target: { user?: string | undefined; client?: string | undefined }): boolean {
+  /** Whether a user (or one connection) is connected anywhere in the cluster. */
+  async isOnline(target: { user?: string | undefined; client?: string | undefined }): Promise<boolean> {
+    if (this.isOnlineLocally(target)) return true;
+    if (this.liveNodes().length <= 1) return false;
+    const answers = await this.survey('online', { user: target.user, client: target.client });
+    return answers.some((a) => a === true);
+  }
+
+  private isOnlineLocally(target: { user?: string | undefined; client?: string | undefined }): boolean {
     if (target.client !== undefined) {
       const c = this.node.clients.get(target.client);
       return c !== undefined && (target.user === undefined || c.user === target.user);
@@ -174,6 +252,30 @@ export class ServerOps {
     }
     const run = async () => {
       switch (c.op) {
+        case 'node':
+          if (c.info.uid !== this.node.uid)
+            this.nodes.set(c.info.uid, { info: c.info, expireAt: Date.now() + NODE_TTL_MS });
+          return;
+        case 'node_leave':
+          this.nodes.delete(c.uid);
+          return;
+        case 'survey':
+          return this.control({
+            op: 'survey_reply',
+            id: c.id,
+            to: c.from,
+            uid: this.node.uid,
+            answer: this.answerSurvey(c.kind, c.params),
+          });
+        case 'survey_reply': {
+          if (c.to !== this.node.uid) return;
+          const entry = this.surveys.get(c.id);
+          if (entry === undefined) return;
+          entry.answers.push(c.answer);
+          entry.expected.delete(c.uid);
+          if (entry.expected.size === 0) entry.done(entry.answers);
+          return;
+        }
         case 'subscribe':
           return this.applySubscribe(c.input);
         case 'unsubscribe':
@@ -296,8 +398,17 @@ export class ServerOps {
     await this.node.engine.broker.removeHistory(channel);
   }
 
-  /** Channels with subscribers on this node, matching a glob pattern ("chat:*"), with their subscriber counts. */
-  channels(pattern: string): Map<string, number> {
+  /** Channels with subscribers anywhere in the cluster, matching a glob pattern ("chat:*"), with their counts. */
+  async channels(pattern: string): Promise<Map<string, number>> {
+    if (this.liveNodes().length <= 1) return this.localChannels(pattern);
+    const out = new Map<string, number>();
+    for (const answer of await this.survey('channels', { pattern })) {
+      for (const [ch, n] of answer as Array<[string, number]>) out.set(ch, (out.get(ch) ?? 0) + n);
+    }
+    return out;
+  }
+
+  private localChannels(pattern: string): Map<string, number> {
     const re = pattern === '' ? undefined : globToRegExp(pattern);
     const out = new Map<string, number>();
     for (const ch of this.node.hub.channelNames()) {
@@ -306,20 +417,24 @@ export class ServerOps {
     return out;
   }
 
+  /** Every live node: this one, and those whose heartbeat arrived within the last seconds. */
   info(): NodeInfo[] {
+    this.liveNodes();
+    return [this.localInfo(), ...[...this.nodes.values()].map((n) => n.info)];
+  }
+
+  private localInfo(): NodeInfo {
     const n = this.node;
-    return [
-      {
-        uid: n.uid,
-        name: n.name,
-        version: n.version,
-        num_clients: n.clients.size,
-        num_users: n.numUsers,
-        num_channels: n.hub.numChannels,
-        num_subs: n.hub.numSubscriptions,
-        uptime: n.uptimeSeconds,
-      },
-    ];
+    return {
+      uid: n.uid,
+      name: n.name,
+      version: n.version,
+      num_clients: n.clients.size,
+      num_users: n.numUsers,
+      num_channels: n.hub.numChannels,
+      num_subs: n.hub.numSubscriptions,
+      uptime: n.uptimeSeconds,
+    };
   }
 }
 

@@ -63,6 +63,11 @@ export interface BrokerEventHandler {
   onLeave(channel: string, info: ClientInfo): void;
   /** A node-to-node control message (routing of disconnect, send, subscribe … to the node holding a client). */
   onControl(payload: string): void;
+  /**
+   * The broker's link came back after an outage: publications may have been lost meanwhile. The node compares
+   * its subscribers' positions with the streams and signals those who missed something.
+   */
+  onBrokerReconnect?(): void;
 }
 
 export interface Broker {
@@ -95,5 +100,9 @@ export interface Engine {
   readonly name: string;
   readonly broker: Broker;
   readonly presence: PresenceManager;
+  /** Whether the engine can serve now (a shared store reachable); the memory engine always can. */
+  ready(): boolean;
+  /** Connects to what the engine needs; resolves even if a store is unreachable (it keeps retrying). */
+  start?(): Promise<void>;
   close(): Promise<void>;
 }

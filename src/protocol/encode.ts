@@ -15,14 +15,23 @@ export function encodeClientInfo(info: ClientInfo): string {
   return `${s}}`;
 }
 
+/**
+ * A publication's JSON in two parts around its offset, so a shared store can insert the offset it assigns
+ * atomically (Redis's publish script) without decoding anything: head + `,"offset":N` + tail.
+ */
+export function encodePublicationParts(pub: Omit<Publication, 'offset'>): [head: string, tail: string] {
+  let head = `{"data":${pub.data}`;
+  if (pub.info !== undefined) head += `,"info":${encodeClientInfo(pub.info)}`;
+  let tail = '';
+  if (pub.tags !== undefined && Object.keys(pub.tags).length > 0) tail += `,"tags":${q(pub.tags)}`;
+  if (pub.time !== undefined && pub.time > 0) tail += `,"time":${pub.time}`;
+  return [head, `${tail}}`];
+}
+
 export function encodePublication(pub: Publication): string {
   if (pub.encoded !== undefined) return pub.encoded;
-  let s = `{"data":${pub.data}`;
-  if (pub.info !== undefined) s += `,"info":${encodeClientInfo(pub.info)}`;
-  if (pub.offset > 0) s += `,"offset":${pub.offset}`;
-  if (pub.tags !== undefined && Object.keys(pub.tags).length > 0) s += `,"tags":${q(pub.tags)}`;
-  if (pub.time !== undefined && pub.time > 0) s += `,"time":${pub.time}`;
-  s += '}';
+  const [head, tail] = encodePublicationParts(pub);
+  const s = pub.offset > 0 ? `${head},"offset":${pub.offset}${tail}` : head + tail;
   pub.encoded = s;
   return s;
 }

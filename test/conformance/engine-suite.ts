@@ -106,8 +106,8 @@ async function settle(h: Harness, channel: string): Promise<void> {
   await sleep(SETTLE);
 }
 
-export function runEngineConformance(name: string, factory: EngineFactory): void {
-  describe(`engine conformance: ${name}`, () => {
+export function runEngineConformance(name: string, factory: EngineFactory, opts: { skip?: string } = {}): void {
+  describe(`engine conformance: ${name}`, opts, () => {
     let h: Harness;
 
     beforeEach(async () => {

@@ -384,7 +384,7 @@ describe('type and value errors', () => {
     assertOneProblem({ file: writeConfig({ client: { insecure: 'yes' } }) }, /^client\.insecure: /);
     assertOneProblem({ file: writeConfig({ client: { allowed_origins: '*' } }) }, /^client\.allowed_origins: /);
     assertOneProblem({ file: writeConfig({ log: { level: 'verbose' } }) }, /^log\.level: /);
-    assertOneProblem({ file: writeConfig({ engine: { type: 'redis' } }) }, /^engine\.type: /);
+    assertOneProblem({ file: writeConfig({ engine: { type: 'nats' } }) }, /^engine\.type: /);
     assertOneProblem({ file: writeConfig({ client: 'x' }) }, /^client: /);
   });
 

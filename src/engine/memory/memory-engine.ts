@@ -10,6 +10,7 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
     name: 'memory',
     broker,
     presence,
+    ready: () => true,
     async close() {
       await broker.close();
       await presence.close();

@@ -1,0 +1,306 @@
+/**
+ * The Redis broker: publications, join/leave and control messages over Redis PUB/SUB; history streams in Redis.
+ *
+ * - Publish is one Lua script per channel: it assigns the next offset (HINCRBY on the stream's meta hash, whose
+ *   epoch is created when missing), appends to the history list, trims it, sets the TTLs and PUBLISHes — so a
+ *   publication never reaches any node without its offset, and every node sees a channel's publications in
+ *   offset order (Redis runs scripts one at a time).
+ * - A node subscribes to a channel's Redis pub/sub only while it has local subscribers; SUBSCRIBE/UNSUBSCRIBE of
+ *   one event-loop turn go out as one command per shard.
+ * - After a lost pub/sub connection comes back, ioredis resubscribes every channel; the broker then reports the
+ *   reconnect (onBrokerReconnect) so the node compares its subscribers' positions with the streams and tells
+ *   every client that may have missed something (insufficient state) — loss is never silent.
+ *
+ * Wire format on pub/sub (not shared with Centrifugo): `P<offset>:<epoch>:<publication JSON>`, `J<info JSON>`,
+ * `L<info JSON>`; control messages are plain JSON on `<prefix>.control`.
+ */
+import type { Config } from '../../config/schema.js';
+import type { Log } from '../../core/node.js';
+import { encodeClientInfo, encodePublicationParts } from '../../protocol/encode.js';
+import { EncodedPublication } from '../../protocol/encoded-publication.js';
+import { rawValueAt } from '../../protocol/raw-json.js';
+import type { ClientInfo } from '../../protocol/types.js';
+import { newEpoch } from '../memory/memory-broker.js';
+import type {
+  Broker,
+  BrokerEventHandler,
+  HistoryQuery,
+  HistoryResult,
+  PublicationInput,
+  PublishOptions,
+  PublishResult,
+} from '../types.js';
+import type { Shard, Shards } from './shards.js';
+
+// KEYS: stream list, meta hash, idempotency key ('' when none), pub/sub channel
+// ARGV: head, tail, history size, history ttl ms, meta ttl ms, new epoch, idempotency ttl ms
+const PUBLISH = `
+local stream, meta, idem, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local head, tail = ARGV[1], ARGV[2]
+local size, ttl, metaTtl, idemTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+if idem ~= '' then
+  local prev = redis.call('get', idem)
+  if prev then return {'dup', prev} end
+end
+local offset, epoch = 0, ''
+if size > 0 and ttl > 0 then
+  epoch = redis.call('hget', meta, 'e')
+  if not epoch then
+    epoch = ARGV[6]
+    redis.call('hset', meta, 'e', epoch)
+  end
+  offset = redis.call('hincrby', meta, 's', 1)
+  if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
+  local pub = head .. ',"offset":' .. offset .. tail
+  redis.call('rpush', stream, offset .. ':' .. pub)
+  redis.call('ltrim', stream, -size, -1)
+  redis.call('pexpire', stream, ttl)
+  redis.call('publish', channel, 'P' .. offset .. ':' .. epoch .. ':' .. pub)
+else
+  redis.call('publish', channel, 'P0::' .. head .. tail)
+end
+if idem ~= '' then redis.call('set', idem, offset .. ':' .. epoch, 'PX', idemTtl) end
+return {tostring(offset), epoch}
+`;
+
+// KEYS: stream list, meta hash. ARGV: new epoch, meta ttl ms, include items (1/0)
+const HISTORY = `
+local stream, meta = KEYS[1], KEYS[2]
+local epoch = redis.call('hget', meta, 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('hset', meta, 'e', epoch, 's', 0)
+end
+local metaTtl = tonumber(ARGV[2])
+if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
+local top = redis.call('hget', meta, 's') or '0'
+local items = {}
+if ARGV[3] == '1' then items = redis.call('lrange', stream, 0, -1) end
+return {top, epoch, items}
+`;
+
+type ScriptRedis = {
+  chorusPublish(...args: (string | number)[]): Promise<[string, string]>;
+  chorusHistory(...args: (string | number)[]): Promise<[string, string, string[]]>;
+};
+
+export class RedisBroker implements Broker {
+  private handler: BrokerEventHandler | undefined;
+  private readonly prefix: string;
+  private readonly subscribed = new Set<string>();
+  private readonly pending = new Map<Shard, { sub: Set<string>; unsub: Set<string>; waiters: Array<() => void> }>();
+  private flushScheduled = false;
+  private readonly controlChannel: string;
+
+  constructor(
+    private readonly shards: Shards,
+    cfg: Config['engine']['redis'],
+    private readonly log: Log,
+  ) {
+    this.prefix = cfg.prefix;
+    this.controlChannel = `${this.prefix}.control`;
+    for (const s of shards.list) {
+      s.cmd.defineCommand('chorusPublish', { numberOfKeys: 4, lua: PUBLISH });
+      s.cmd.defineCommand('chorusHistory', { numberOfKeys: 2, lua: HISTORY });
+    }
+  }
+
+  private pubsubChannel(channel: string): string {
+    return `${this.prefix}.client.${channel}`;
+  }
+
+  private keys(channel: string): { stream: string; meta: string } {
+    // The {…} hash tag keeps a channel's keys together in Redis Cluster.
+    return { stream: `${this.prefix}.stream.{${channel}}`, meta: `${this.prefix}.meta.{${channel}}` };
+  }
+
+  async start(handler: BrokerEventHandler): Promise<void> {
+    this.handler = handler;
+    const clientPrefix = `${this.prefix}.client.`;
+    for (const shard of this.shards.list) {
+      shard.sub.on('messageBuffer', (chBuf: Buffer, msgBuf: Buffer) => {
+        const ch = chBuf.toString();
+        if (ch === this.controlChannel) {
+          this.handler?.onControl(msgBuf.toString());
+          return;
+        }
+        if (ch.startsWith(clientPrefix)) this.dispatch(ch.slice(clientPrefix.length), msgBuf.toString());
+      });
+      let wasDown = false;
+      shard.sub.on('close', () => {
+        wasDown = true;
+      });
+      shard.sub.on('ready', () => {
+        if (!wasDown) return;
+        wasDown = false;
+        // ioredis resends SUBSCRIBE for every channel on reconnect; a PING answered after those replies means
+        // the subscriptions are live again. Then the node looks for publications lost while the link was down.
+        shard.sub
+          .ping()
+          .catch(() => {})
+          .finally(() => this.handler?.onBrokerReconnect?.());
+      });
+    }
+    // Control messages travel through the first shard: every node listens there.
+    const first = this.shards.list[0] as Shard;
+    await first.sub.subscribe(this.controlChannel).catch((e: Error) => {
+      this.log.warn({ err: e.message }, 'control channel subscribe failed; will retry on reconnect');
+    });
+  }
+
+  private dispatch(channel: string, msg: string): void {
+    const h = this.handler;
+    if (h === undefined) return;
+    const kind = msg.charCodeAt(0);
+    if (kind === 0x50 /* P */) {
+      const a = msg.indexOf(':', 1);
+      const b = msg.indexOf(':', a + 1);
+      const offset = Number(msg.slice(1, a));
+      h.onPublication(channel, new EncodedPublication(msg.slice(b + 1), offset), msg.slice(a + 1, b));
+    } else if (kind === 0x4a /* J */ || kind === 0x4c /* L */) {
+      const body = msg.slice(1);
+      const info = JSON.parse(body) as { user: string; client: string };
+      const ci: ClientInfo = {
+        user: info.user,
+        client: info.client,
+        connInfo: rawValueAt(body, ['conn_info']),
+        chanInfo: rawValueAt(body, ['chan_info']),
+      };
+      if (kind === 0x4a) h.onJoin(channel, ci);
+      else h.onLeave(channel, ci);
+    }
+  }
+
+  /** Queues a (un)subscribe; one SUBSCRIBE/UNSUBSCRIBE per shard and event-loop turn. */
+  private change(channel: string, subscribe: boolean): Promise<void> {
+    const shard = this.shards.forChannel(channel);
+    let p = this.pending.get(shard);
+    if (p === undefined) {
+      p = { sub: new Set(), unsub: new Set(), waiters: [] };
+      this.pending.set(shard, p);
+    }
+    const ch = this.pubsubChannel(channel);
+    if (subscribe) {
+      p.unsub.delete(ch);
+      p.sub.add(ch);
+    } else {
+      p.sub.delete(ch);
+      p.unsub.add(ch);
+    }
+    const entry = p;
+    const done = new Promise<void>((resolve) => entry.waiters.push(resolve));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flushChanges());
+    }
+    return done.then(() => {
+      if (subscribe && !shard.sub.status.startsWith('ready')) {
+        throw new Error('redis pub/sub unavailable');
+      }
+    });
+  }
+
+  private async flushChanges(): Promise<void> {
+    this.flushScheduled = false;
+    const batches = [...this.pending];
+    this.pending.clear();
+    await Promise.all(
+      batches.map(async ([shard, p]) => {
+        try {
+          if (p.sub.size > 0) await shard.sub.subscribe(...p.sub);
+          if (p.unsub.size > 0) await shard.sub.unsubscribe(...p.unsub);
+        } catch (e) {
+          this.log.warn({ err: (e as Error).message, shard: shard.address }, 'redis subscribe/unsubscribe failed');
+        } finally {
+          for (const w of p.waiters) w();
+        }
+      }),
+    );
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.subscribed.add(channel);
+    await this.change(channel, true);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.subscribed.delete(channel);
+    await this.change(channel, false);
+  }
+
+  async publish(channel: string, pub: PublicationInput, opts: PublishOptions): Promise<PublishResult> {
+    const shard = this.shards.forChannel(channel);
+    const { stream, meta } = this.keys(channel);
+    const withHistory = opts.historySize > 0 && opts.historyTtlMs > 0;
+    const [head, tail] = encodePublicationParts({ ...pub, time: withHistory ? Date.now() : undefined });
+    const idem = opts.idempotencyKey ? `${this.prefix}.idem.{${channel}}.${opts.idempotencyKey}` : '';
+    const r = await (shard.cmd as unknown as ScriptRedis).chorusPublish(
+      stream,
+      meta,
+      idem,
+      this.pubsubChannel(channel),
+      head,
+      tail,
+      withHistory ? opts.historySize : 0,
+      opts.historyTtlMs,
+      opts.historyMetaTtlMs,
+      newEpoch(),
+      opts.idempotencyTtlMs ?? 300_000,
+    );
+    if (r[0] === 'dup') {
+      const [offset, epoch] = String(r[1]).split(':');
+      return { offset: Number(offset), epoch: epoch ?? '', suppressed: true };
+    }
+    return { offset: Number(r[0]), epoch: r[1] };
+  }
+
+  private async publishRaw(channel: string, msg: string): Promise<void> {
+    await this.shards.forChannel(channel).cmd.publish(this.pubsubChannel(channel), msg);
+  }
+
+  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    await this.publishRaw(channel, `J${encodeClientInfo(info)}`);
+  }
+
+  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    await this.publishRaw(channel, `L${encodeClientInfo(info)}`);
+  }
+
+  async publishControl(payload: string): Promise<void> {
+    await (this.shards.list[0] as Shard).cmd.publish(this.controlChannel, payload);
+  }
+
+  async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {
+    const { stream, meta } = this.keys(channel);
+    const r = await (this.shards.forChannel(channel).cmd as unknown as ScriptRedis).chorusHistory(
+      stream,
+      meta,
+      newEpoch(),
+      q.historyMetaTtlMs,
+      q.limit === 0 ? '0' : '1',
+    );
+    const position = { offset: Number(r[0]), epoch: r[1] };
+    if (q.limit === 0) return { publications: [], position };
+    let pubs = r[2].map((item) => {
+      const i = item.indexOf(':');
+      return new EncodedPublication(item.slice(i + 1), Number(item.slice(0, i)));
+    });
+    if (!q.reverse) {
+      const after = q.since?.offset ?? 0;
+      pubs = pubs.filter((p) => p.offset > after);
+    } else {
+      const before = q.since !== undefined ? q.since.offset : Number.POSITIVE_INFINITY;
+      pubs = pubs.filter((p) => p.offset < before).reverse();
+    }
+    if (q.limit > 0 && pubs.length > q.limit) pubs = pubs.slice(0, q.limit);
+    return { publications: pubs, position };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    await this.shards.forChannel(channel).cmd.del(this.keys(channel).stream);
+  }
+
+  async close(): Promise<void> {
+    this.subscribed.clear();
+  }
+}
