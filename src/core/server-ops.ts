@@ -252,10 +252,16 @@ export class ServerOps {
     }
     const run = async () => {
       switch (c.op) {
-        case 'node':
-          if (c.info.uid !== this.node.uid)
-            this.nodes.set(c.info.uid, { info: c.info, expireAt: Date.now() + NODE_TTL_MS });
+        case 'node': {
+          if (c.info.uid === this.node.uid) return;
+          const known = this.nodes.has(c.info.uid);
+          this.nodes.set(c.info.uid, { info: c.info, expireAt: Date.now() + NODE_TTL_MS });
+          // A newcomer missed our earlier heartbeats: answer at once so it knows every node within a round trip.
+          if (!known && this.heartbeat !== undefined) {
+            await this.control({ op: 'node', info: this.localInfo() });
+          }
           return;
+        }
         case 'node_leave':
           this.nodes.delete(c.uid);
           return;
