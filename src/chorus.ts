@@ -102,7 +102,11 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       const handler = ws;
       // Only this endpoint's upgrades are taken; others stay for the app's other listeners.
       const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        handler.handleUpgrade(req, socket, head);
+        if (handler.handleUpgrade(req, socket, head)) return;
+        // Node stops refusing unclaimed upgrades once a listener exists: when nobody else listens, refuse here.
+        if (server.listenerCount('upgrade') === 1) {
+          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        }
       };
       server.on('upgrade', listener);
       attached.push({ server, listener });

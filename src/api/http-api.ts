@@ -25,6 +25,13 @@ function digest(s: string): Buffer {
 class BodyTooLarge extends Error {}
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  // Mounted after a body parser (express.json() …), the stream is already consumed: use what it parsed.
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (req.readableEnded || (parsed !== undefined && req.complete)) {
+    if (typeof parsed === 'string') return Promise.resolve(parsed);
+    if (Buffer.isBuffer(parsed)) return Promise.resolve(parsed.toString('utf8'));
+    return Promise.resolve(parsed === undefined ? '' : JSON.stringify(parsed));
+  }
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (limit > 0 && declared > limit) {

@@ -142,7 +142,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.equal(res.offset, 0);
         await waitFor('the publication', () => h.rec.on(ch).length === 1);
         const [got] = h.rec.pubs;
-        assert.ok(got !== undefined);
+        assert.ok(got !== undefined, 'got !== undefined');
         assert.equal(got.channel, ch);
         assert.equal(got.pub.data, '{"text":"hi"}');
         assert.deepEqual(got.pub.info, pubInfo);
@@ -263,7 +263,10 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.notEqual(r1.epoch, '');
         assert.equal(r2.epoch, r1.epoch);
         assert.equal(r3.epoch, r1.epoch);
-        assert.ok(!r1.suppressed && !r2.suppressed && !r3.suppressed);
+        assert.ok(
+          !r1.suppressed && !r2.suppressed && !r3.suppressed,
+          '!r1.suppressed && !r2.suppressed && !r3.suppressed',
+        );
       });
 
       test('publish without history returns offset 0', async () => {
@@ -500,7 +503,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         );
         // Another key is an ordinary publication.
         const third = await h.engine.broker.publish(ch, { data: '{"n":3}' }, { ...opts, idempotencyKey: 'other' });
-        assert.ok(!third.suppressed);
+        assert.ok(!third.suppressed, '!third.suppressed');
         assert.equal(third.offset, first.offset + 1);
       });
 
@@ -513,7 +516,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const first = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
         const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
         const elsewhere = await h.engine.broker.publish(other, { data: '{"n":3}' }, opts);
-        assert.ok(!first.suppressed);
+        assert.ok(!first.suppressed, '!first.suppressed');
         assert.equal(second.suppressed, true);
         assert.equal(second.offset, 0);
         assert.ok(!elsewhere.suppressed, 'the same key on another channel is another publication');

@@ -90,7 +90,7 @@ describe('server API', () => {
     };
     const pub = await got;
     assert.equal(pub.offset, r.offset);
-    assert.ok(r.epoch.length > 0);
+    assert.ok(r.epoch.length > 0, 'r.epoch.length > 0');
     assert.deepEqual(pub.tags, { k: 'v' });
     const first = await cent.publish({ channel: 'news', data: { once: true }, idempotency_key: 'k1' });
     const second = await cent.publish({ channel: 'news', data: { once: true }, idempotency_key: 'k1' });
@@ -139,7 +139,10 @@ describe('server API', () => {
     const get = await fetch(`${s.url}/api/info`, { headers: { 'X-API-Key': KEY } });
     assert.equal(get.status, 405);
     // Still serving.
-    assert.ok(Array.isArray(((await cent.getInfo()) as { nodes: unknown[] }).nodes));
+    assert.ok(
+      Array.isArray(((await cent.getInfo()) as { nodes: unknown[] }).nodes),
+      'Array.isArray(((await cent.getInfo()) as { nodes: unknown[] }).nodes)',
+    );
   });
 
   test('transport error mode maps errors to HTTP statuses', async () => {
@@ -312,7 +315,10 @@ describe('server API', () => {
       { method: 'info', params: {} },
     ]);
     assert.equal((results[0] as { offset: number }).offset, 1);
-    assert.ok(Array.isArray((results[1] as { nodes: unknown[] }).nodes));
+    assert.ok(
+      Array.isArray((results[1] as { nodes: unknown[] }).nodes),
+      'Array.isArray((results[1] as { nodes: unknown[] }).nodes)',
+    );
   });
 
   test('info lists this node with its counts', async () => {
@@ -322,7 +328,10 @@ describe('server API', () => {
     };
     assert.equal(info.nodes.length, 1);
     const n = info.nodes[0];
-    assert.ok(n && n.num_clients >= 1 && n.num_users >= 1 && n.uid.length > 0 && n.version.length > 0);
+    assert.ok(
+      n && n.num_clients >= 1 && n.num_users >= 1 && n.uid.length > 0 && n.version.length > 0,
+      'n && n.num_clients >= 1 && n.num_users >= 1 && n.uid.length > 0 && n.version....',
+    );
   });
 });
 

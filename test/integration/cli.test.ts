@@ -69,7 +69,10 @@ describe('chorus CLI', () => {
     const { payload, protectedHeader } = await jwtVerify(r.out.trim(), new TextEncoder().encode(SECRET));
     assert.equal(protectedHeader.alg, 'HS256');
     assert.equal(payload.sub, '42');
-    assert.ok(typeof payload.exp === 'number' && payload.exp - Math.floor(Date.now() / 1000) <= 60);
+    assert.ok(
+      typeof payload.exp === 'number' && payload.exp - Math.floor(Date.now() / 1000) <= 60,
+      "typeof payload.exp === 'number' && payload.exp - Math.floor(Date.now() / 10...",
+    );
     const fromEnv = run(['gentoken', '--user', 'e', '--ttl', '0'], { CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY: SECRET });
     const p2 = (await jwtVerify(fromEnv.out.trim(), new TextEncoder().encode(SECRET))).payload;
     assert.equal(p2.exp, undefined);
@@ -121,7 +124,7 @@ describe('chorus serve', () => {
     await waitFor(() => /generated HMAC secret/.test(s.output()), 5000, 'the generated secret in the log');
     assert.match(s.output(), /development preset/);
     const c = await RawClient.open(`ws://127.0.0.1:${port}/connection/websocket`);
-    assert.ok((await c.connect()).connect);
+    assert.ok((await c.connect()).connect, '(await c.connect()).connect');
     s.child.kill('SIGTERM');
     assert.equal(await c.waitClose(), 3001);
     assert.equal(await s.exited, 0);

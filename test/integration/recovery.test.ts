@@ -297,7 +297,7 @@ describe('history expiry', () => {
     const current = await subscribed(s, 'short:a');
     const behind = await subscribed(s, 'short:a');
     const epoch = current.seen.subscribed[0]?.streamPosition?.epoch;
-    assert.ok(epoch);
+    assert.ok(epoch, 'epoch');
     await publish(s, 'short:a', 1, 3);
     await waitFor(() => current.seen.ns.length === 3 && behind.seen.ns.length === 3, 5000, 'live publications');
     behind.c.disconnect();
@@ -336,7 +336,7 @@ describe('history expiry', () => {
     await publish(s, 'meta:a', 1, 3);
     await waitFor(() => away.seen.ns.length === 3 && live.seen.ns.length === 3, 5000, 'live publications');
     const oldEpoch = away.seen.subscribed[0]?.streamPosition?.epoch;
-    assert.ok(oldEpoch);
+    assert.ok(oldEpoch, 'oldEpoch');
     away.c.disconnect();
     await sleep(2300);
 
@@ -346,7 +346,7 @@ describe('history expiry', () => {
     const ctx = away.seen.subscribed[1];
     assert.equal(ctx?.wasRecovering, true);
     assert.equal(ctx?.recovered, false);
-    assert.ok(ctx?.streamPosition?.epoch);
+    assert.ok(ctx?.streamPosition?.epoch, 'ctx?.streamPosition?.epoch');
     assert.notEqual(ctx?.streamPosition?.epoch, oldEpoch);
 
     // The client that stayed connected still holds the old epoch: the first publication of the new stream is an
@@ -604,7 +604,10 @@ describe('bad input on raw frames', () => {
       assert.equal((res.publications as unknown[] | undefined)?.length ?? 0, 0);
       assert.equal(res.offset, TOP);
       assert.equal(res.epoch, epoch);
-      assert.ok((await call({ unsubscribe: { channel: 'arec:h' } })).unsubscribe);
+      assert.ok(
+        (await call({ unsubscribe: { channel: 'arec:h' } })).unsubscribe,
+        "(await call({ unsubscribe: { channel: 'arec:h' } })).unsubscribe",
+      );
     });
   }
 
@@ -633,7 +636,10 @@ describe('bad input on raw frames', () => {
       res.publications?.map((p) => p.offset),
       [TOP - 2, TOP - 1, TOP],
     );
-    assert.ok((await call({ unsubscribe: { channel: 'arec:h' } })).unsubscribe);
+    assert.ok(
+      (await call({ unsubscribe: { channel: 'arec:h' } })).unsubscribe,
+      "(await call({ unsubscribe: { channel: 'arec:h' } })).unsubscribe",
+    );
   });
 });
 

@@ -347,7 +347,7 @@ describe('open channels with presence, join/leave and history', () => {
       [3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
     );
     assert.equal(h.offset, 12);
-    assert.ok(h.epoch.length > 0);
+    assert.ok(h.epoch.length > 0, 'h.epoch.length > 0');
     const rev = await sub.history({ limit: 2, reverse: true });
     assert.deepEqual(
       rev.publications.map((p) => p.offset),

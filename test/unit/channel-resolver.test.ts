@@ -80,7 +80,7 @@ describe('ChannelResolver.resolve', () => {
   test('namespaces are resolved per configuration: none configured means every ns: is unknown', () => {
     const r = resolver();
     assert.equal(r.resolve('chat:room'), undefined);
-    assert.ok(r.resolve('room') !== undefined);
+    assert.ok(r.resolve('room') !== undefined, "r.resolve('room') !== undefined");
   });
 
   test('the private prefix $ marks a channel private without a namespace', () => {

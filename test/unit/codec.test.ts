@@ -224,7 +224,10 @@ describe('decodeFrame: methods', () => {
     assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":-1}}', /offset out of range/);
     // A uint64 beyond 2^53 is valid protocol but no real position: clamped, so recovery reports recovered=false.
     const huge = one('{"id":3,"subscribe":{"channel":"a","offset":"18446744073709551615"}}');
-    assert.ok(huge.method === 'subscribe' && huge.req.offset === Number.MAX_SAFE_INTEGER);
+    assert.ok(
+      huge.method === 'subscribe' && huge.req.offset === Number.MAX_SAFE_INTEGER,
+      "huge.method === 'subscribe' && huge.req.offset === Number.MAX_SAFE_INTEGER",
+    );
     assertBadRequest('{"id":3,"subscribe":{"channel":"a","offset":"18446744073709551616"}}', /offset out of range/);
   });
 
@@ -458,8 +461,8 @@ describe('decodeFrame: bad requests (3501)', () => {
       decodeFrame('{"id":1,"subscribe":5}');
       assert.fail('expected a throw');
     } catch (e) {
-      assert.ok(e instanceof DisconnectError);
-      assert.ok(e instanceof Error);
+      assert.ok(e instanceof DisconnectError, 'e instanceof DisconnectError');
+      assert.ok(e instanceof Error, 'e instanceof Error');
       assert.deepEqual(e.disconnect, { code: 3501, reason: 'bad request' });
       assert.equal(e.detail, 'subscribe must be an object');
       assert.equal(e.message, 'bad request: subscribe must be an object');
@@ -478,7 +481,7 @@ describe('decodeFrame: bad requests (3501)', () => {
       return;
     }
     const cmd = cmds[0];
-    assert.ok(cmd !== undefined && cmd.method === 'publish');
+    assert.ok(cmd !== undefined && cmd.method === 'publish', "cmd !== undefined && cmd.method === 'publish'");
     assert.equal(cmd.req.data, data);
   });
 });
@@ -879,7 +882,7 @@ function decodeOrReject(frame: string): 'ok' | 'rejected' {
     assert.ok(METHODS.has(c.method), `method ${c.method}`);
     assert.ok(Number.isInteger(c.id) && c.id >= 0 && c.id <= 0xffffffff, `id ${c.id}`);
     if (c.method === 'publish') {
-      assert.ok(c.req.channel !== '');
+      assert.ok(c.req.channel !== '', "c.req.channel !== ''");
       JSON.parse(c.req.data);
     }
     if ((c.method === 'subscribe' || c.method === 'presence' || c.method === 'history') && c.req.channel === '') {

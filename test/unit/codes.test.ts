@@ -56,7 +56,7 @@ test('reconnect rule: transport codes reconnect except 1009; 35xx and 45xx are t
 test("Chorus's own reply errors match the document", async () => {
   const { ChorusErrors } = await import('../../src/protocol/codes.js');
   const start = doc.indexOf("Chorus's own reply errors");
-  assert.ok(start >= 0);
+  assert.ok(start >= 0, 'start >= 0');
   const rows = doc
     .slice(start)
     .split('\n')

@@ -178,10 +178,19 @@ describe('defaults', () => {
   });
 
   test('SUPPORTED_KEYS lists leaf paths, namespace keys with []', () => {
-    assert.ok(SUPPORTED_KEYS.includes('http_server.port'));
-    assert.ok(SUPPORTED_KEYS.includes('client.token.hmac_secret_key'));
-    assert.ok(SUPPORTED_KEYS.includes('channel.without_namespace.history_ttl'));
-    assert.ok(SUPPORTED_KEYS.includes('channel.namespaces[].name'));
+    assert.ok(SUPPORTED_KEYS.includes('http_server.port'), "SUPPORTED_KEYS.includes('http_server.port')");
+    assert.ok(
+      SUPPORTED_KEYS.includes('client.token.hmac_secret_key'),
+      "SUPPORTED_KEYS.includes('client.token.hmac_secret_key')",
+    );
+    assert.ok(
+      SUPPORTED_KEYS.includes('channel.without_namespace.history_ttl'),
+      "SUPPORTED_KEYS.includes('channel.without_namespace.history_ttl')",
+    );
+    assert.ok(
+      SUPPORTED_KEYS.includes('channel.namespaces[].name'),
+      "SUPPORTED_KEYS.includes('channel.namespaces[].name')",
+    );
     assert.ok(!SUPPORTED_KEYS.includes('client.token'), 'sections are not leaves');
     assert.ok(!SUPPORTED_KEYS.includes('admin.password'), 'an unsupported Centrifugo key is not listed');
   });
@@ -242,9 +251,12 @@ describe('Centrifugo v6 config.json', () => {
     assert.equal(warnings.length, expected.length, JSON.stringify(warnings));
     // The unsupported keys are dropped, not carried into the config.
     assert.equal(config.http_api.key, 'e7a9c3b2-3f0f-4a4c-9a52-16b0f0c6a5d1');
-    assert.ok(!('admin' in config));
-    assert.ok(!('user_id_claim' in config.client.token));
-    assert.ok(!('force_recovery_mode' in (config.channel.namespaces[0] as object)));
+    assert.ok(!('admin' in config), "!('admin' in config)");
+    assert.ok(!('user_id_claim' in config.client.token), "!('user_id_claim' in config.client.token)");
+    assert.ok(
+      !('force_recovery_mode' in (config.channel.namespaces[0] as object)),
+      "!('force_recovery_mode' in (config.channel.namespaces[0] as object))",
+    );
   });
 
   test('a nested unsupported key warns with its full path', () => {
@@ -254,8 +266,14 @@ describe('Centrifugo v6 config.json', () => {
     });
     const { warnings } = loadConfig({ file });
     assert.equal(warnings.length, 2, JSON.stringify(warnings));
-    assert.ok(warnings.some((w) => w.includes('"client.insecure_skip_token_signature_verify"')));
-    assert.ok(warnings.some((w) => w.includes('"websocket.read_buffer_size"')));
+    assert.ok(
+      warnings.some((w) => w.includes('"client.insecure_skip_token_signature_verify"')),
+      'warnings.some((w) => w.includes(\'"client.insecure_skip_token_signature_verif...',
+    );
+    assert.ok(
+      warnings.some((w) => w.includes('"websocket.read_buffer_size"')),
+      'warnings.some((w) => w.includes(\'"websocket.read_buffer_size"\'))',
+    );
   });
 
   test('a typo in an otherwise valid v6 config fails and names the key', () => {
@@ -334,8 +352,14 @@ describe('unknown keys', () => {
   test('every unknown key is reported at once', () => {
     const problems = problemsOf({ file: writeConfig({ client: { ping_intervall: '10s', pong_timeot: '5s' } }) });
     assert.equal(problems.length, 2, JSON.stringify(problems));
-    assert.ok(problems.some((p) => p.includes('"client.ping_intervall"')));
-    assert.ok(problems.some((p) => p.includes('"client.pong_timeot"') && p.includes('"client.pong_timeout"')));
+    assert.ok(
+      problems.some((p) => p.includes('"client.ping_intervall"')),
+      'problems.some((p) => p.includes(\'"client.ping_intervall"\'))',
+    );
+    assert.ok(
+      problems.some((p) => p.includes('"client.pong_timeot"') && p.includes('"client.pong_timeout"')),
+      'problems.some((p) => p.includes(\'"client.pong_timeot"\') && p.includes(\'"cl...',
+    );
   });
 
   test('Centrifugo v5 flat keys suggest their v6 nested names', () => {
@@ -540,8 +564,11 @@ describe('environment variables', () => {
     });
     assert.equal(config.http_server.port, 9000);
     assert.equal(config.client.token.hmac_secret_key, 'env-secret');
-    assert.ok(sources.includes('env CHORUS_HTTP_SERVER_PORT'));
-    assert.ok(sources.includes('env CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY'));
+    assert.ok(sources.includes('env CHORUS_HTTP_SERVER_PORT'), "sources.includes('env CHORUS_HTTP_SERVER_PORT')");
+    assert.ok(
+      sources.includes('env CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY'),
+      "sources.includes('env CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY')",
+    );
   });
 
   test('booleans accept true/false, 1/0, yes/no, on/off', () => {
@@ -665,7 +692,7 @@ describe('frozen result', () => {
   test('the loaded configuration is deeply frozen', () => {
     const { config } = loadConfig({ file: FIXTURE });
     const ns = config.channel.namespaces[0];
-    assert.ok(ns);
+    assert.ok(ns, 'ns');
     for (const o of [
       config,
       config.http_server,
@@ -699,9 +726,12 @@ describe('frozen result', () => {
   });
 
   test('defaultConfig is deeply frozen and independent of loaded configs', () => {
-    assert.ok(Object.isFrozen(defaultConfig));
-    assert.ok(Object.isFrozen(defaultConfig.client.token));
-    assert.ok(Object.isFrozen(defaultConfig.channel.without_namespace));
+    assert.ok(Object.isFrozen(defaultConfig), 'Object.isFrozen(defaultConfig)');
+    assert.ok(Object.isFrozen(defaultConfig.client.token), 'Object.isFrozen(defaultConfig.client.token)');
+    assert.ok(
+      Object.isFrozen(defaultConfig.channel.without_namespace),
+      'Object.isFrozen(defaultConfig.channel.without_namespace)',
+    );
     loadConfig({ overrides: { 'http_server.port': 1234 } });
     assert.equal(defaultConfig.http_server.port, 8000);
   });
