@@ -10,6 +10,9 @@ import type { Config } from './config/schema.js';
 import type { Hooks } from './core/hooks.js';
 import { type Log, type Node, silentLog, VERSION } from './core/node.js';
 import type { Engine } from './engine/types.js';
+import { createMetrics } from './metrics/metrics.js';
+import { createAdminApi } from './web/admin-api.js';
+import { serveStatic } from './web/static.js';
 
 export interface ChorusServerOptions {
   config: Readonly<Config>;
@@ -48,6 +51,8 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
   }
   const api = chorus.apiMiddleware();
+  const metrics = config.prometheus.enabled ? createMetrics(node) : undefined;
+  const admin = config.admin.enabled ? createAdminApi(node) : undefined;
 
   const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -62,13 +67,25 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
       sendJSON(res, node.ready ? 200 : 503, { ready: node.ready, engine: node.engine.name });
       return;
     }
+    if (path === '/metrics' && metrics !== undefined) {
+      metrics.handle(req, res).catch(fail);
+      return;
+    }
+    if (path.startsWith('/admin/api/') && admin !== undefined) {
+      admin
+        .handle(req, res)
+        .then((handled) => {
+          if (!handled) sendJSON(res, 404, { error: 'not found' });
+        })
+        .catch(fail);
+      return;
+    }
     api(req, res, (err) => {
       if (err) {
-        log.error({ err }, 'server API request failed');
-        if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
+        fail(err);
         return;
       }
-      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (path === '/info' && (req.method === 'GET' || req.method === 'HEAD')) {
         sendJSON(res, 200, {
           name: 'chorus',
           version: VERSION,
@@ -77,8 +94,16 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         });
         return;
       }
-      sendJSON(res, 404, { error: 'not found' });
+      serveStatic(req, res, config)
+        .then((served) => {
+          if (!served) sendJSON(res, 404, { error: 'not found' });
+        })
+        .catch(fail);
     });
+    function fail(err: unknown) {
+      log.error({ err, path }, 'request failed');
+      if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
+    }
   });
   http.on('upgrade', (req, socket, head) => {
     if (!chorus.handleUpgrade(req, socket, head)) {

@@ -134,6 +134,11 @@ async function serve(args: string[]): Promise<void> {
     if (config.client.token.hmac_secret_key === presetSecret) {
       log.info({}, `generated HMAC secret for this run: ${presetSecret}`);
     }
+    const presetAdmin = preset.admin as { password: string };
+    if (config.admin.enabled && config.admin.password === presetAdmin.password) {
+      log.info({}, `admin page: ${base}/admin — generated password for this run: ${presetAdmin.password}`);
+    }
+    log.info({}, `demo pages: ${base}/demo/chat and ${base}/demo/monitor`);
   } else if (
     !config.client.insecure &&
     !server.node.connectTokens.hasKeys &&

@@ -8,6 +8,12 @@ import { randomBytes } from 'node:crypto';
 
 export function developmentPreset(): Record<string, unknown> {
   return {
+    demo: { enabled: true },
+    admin: {
+      enabled: true,
+      password: randomBytes(9).toString('base64url'),
+      secret: randomBytes(24).toString('base64url'),
+    },
     client: {
       allow_anonymous_connect_without_token: true,
       allowed_origins: ['http://localhost:*', 'http://127.0.0.1:*'],

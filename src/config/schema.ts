@@ -191,6 +191,22 @@ export const configSchema = z.strictObject({
       max_body_size: uint(4 * 1024 * 1024),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      /** The admin page at /admin, behind a login. */
+      enabled: bool(),
+      /** Password of the admin login. */
+      password: str(),
+      /** Secret signing admin session tokens. */
+      secret: str(),
+      /** No login: only behind a trusted network boundary. */
+      insecure: bool(),
+    })
+    .prefault({}),
+  /** Chorus extension: the demo pages (/demo/chat, /demo/monitor). */
+  demo: z.strictObject({ enabled: bool() }).prefault({}),
+  /** Prometheus metrics at /metrics (Centrifugo's key). */
+  prometheus: z.strictObject({ enabled: bool(true) }).prefault({}),
   websocket: z
     .strictObject({
       message_size_limit: uint(65_536),
@@ -286,6 +302,9 @@ export function crossFieldProblems(cfg: Config): string[] {
   const rpcNs = [cfg.rpc.without_namespace, ...cfg.rpc.namespaces];
   if (rpcNs.some((o) => o.proxy_enabled) && cfg.rpc.proxy.endpoint === '') {
     problems.push('rpc.proxy.endpoint must be set when rpc namespaces set proxy_enabled');
+  }
+  if (cfg.admin.enabled && !cfg.admin.insecure && (cfg.admin.password === '' || cfg.admin.secret === '')) {
+    problems.push('admin.password and admin.secret must be set when admin.enabled (or set admin.insecure)');
   }
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {
