@@ -50,12 +50,12 @@ describe('chorus CLI', () => {
   test('checkconfig accepts a valid file and names the key of an invalid one', () => {
     const good = writeConfig('good.json', {
       client: { token: { hmac_secret_key: 'x' } },
-      prometheus: { enabled: true },
+      grpc_api: { enabled: true },
     });
     const ok = run(['checkconfig', '--config', good]);
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /valid/);
-    assert.match(ok.err, /"prometheus" is a Centrifugo option Chorus does not support yet/);
+    assert.match(ok.err, /"grpc_api" is a Centrifugo option Chorus does not support yet/);
     const bad = writeConfig('bad.json', { client: { ping_intervall: '10s' } });
     const r = run(['checkconfig', '--config', bad]);
     assert.equal(r.code, 1);

@@ -192,7 +192,7 @@ describe('defaults', () => {
       "SUPPORTED_KEYS.includes('channel.namespaces[].name')",
     );
     assert.ok(!SUPPORTED_KEYS.includes('client.token'), 'sections are not leaves');
-    assert.ok(!SUPPORTED_KEYS.includes('admin.password'), 'an unsupported Centrifugo key is not listed');
+    assert.ok(!SUPPORTED_KEYS.includes('grpc_api.enabled'), 'an unsupported Centrifugo key is not listed');
   });
 });
 
@@ -240,7 +240,7 @@ describe('Centrifugo v6 config.json', () => {
 
   test('real Centrifugo keys Chorus does not support are warnings naming the key, not errors', () => {
     const { config, warnings } = loadConfig({ file: FIXTURE });
-    const expected = ['admin', 'prometheus', 'client.token.user_id_claim'];
+    const expected = ['admin.web_path', 'prometheus.instrument_http_handlers', 'client.token.user_id_claim'];
     expected.push('channel.namespaces[0].force_recovery_mode');
     for (const key of expected) {
       assert.ok(
@@ -251,7 +251,8 @@ describe('Centrifugo v6 config.json', () => {
     assert.equal(warnings.length, expected.length, JSON.stringify(warnings));
     // The unsupported keys are dropped, not carried into the config.
     assert.equal(config.http_api.key, 'e7a9c3b2-3f0f-4a4c-9a52-16b0f0c6a5d1');
-    assert.ok(!('admin' in config), "!('admin' in config)");
+    assert.equal(config.admin.enabled, true);
+    assert.ok(!('web_path' in config.admin), "!('web_path' in config.admin)");
     assert.ok(!('user_id_claim' in config.client.token), "!('user_id_claim' in config.client.token)");
     assert.ok(
       !('force_recovery_mode' in (config.channel.namespaces[0] as object)),
@@ -548,11 +549,11 @@ describe('precedence: base < file < env < overrides', () => {
   });
 
   test('inputs are not modified', () => {
-    const b = { admin: { enabled: true }, http_server: { port: 1 } };
+    const b = { grpc_api: { enabled: true }, http_server: { port: 1 } };
     const o = { 'client.allowed_origins': ['https://x.example'] };
     const { warnings } = loadConfig({ base: b, overrides: o });
     assert.equal(warnings.length, 1);
-    assert.deepEqual(b, { admin: { enabled: true }, http_server: { port: 1 } });
+    assert.deepEqual(b, { grpc_api: { enabled: true }, http_server: { port: 1 } });
     assert.ok(!Object.isFrozen(o['client.allowed_origins']), 'the caller’s array is not frozen');
   });
 });
@@ -676,7 +677,7 @@ describe('environment variables', () => {
 
   test('unrelated and unknown variables are ignored', () => {
     const { config, sources, warnings } = loadConfig({
-      env: { PATH: '/usr/bin', CHORUS_NOT_A_KEY: '1', CENTRIFUGO_ADMIN_PASSWORD: 'k', HTTP_SERVER_PORT: '1' },
+      env: { PATH: '/usr/bin', CHORUS_NOT_A_KEY: '1', CENTRIFUGO_GRPC_API_KEY: 'k', HTTP_SERVER_PORT: '1' },
     });
     assert.equal(config.http_server.port, 8000);
     assert.deepEqual(sources, []);
