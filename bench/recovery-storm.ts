@@ -10,7 +10,7 @@
  * Loopback only, bounded in count and time; the server runs as its own process so /proc gives its CPU and memory.
  */
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
+import { Conn } from './lib/conn.js';
 import { cpu, cpuDelta, memory, resetPeak } from './lib/proc.js';
 import { machine, median, saveJSON, table, writeSection } from './lib/report.js';
 import { type ServerProcess, startChorus } from './lib/server.js';
@@ -32,49 +32,6 @@ const DEADLINE_MS = 120_000;
 interface Position {
   offset: number;
   epoch: string;
-}
-
-/** A bare protocol client: enough for connect + subscribe, counting what comes back. */
-class Conn {
-  ws!: WebSocket;
-  private nextId = 1;
-  private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
-
-  open(url: string): Promise<void> {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
-    this.ws.on('message', (data) => {
-      for (const line of data.toString().split('\n')) {
-        if (line === '{}') {
-          this.ws.send('{}');
-          continue;
-        }
-        const msg = JSON.parse(line) as { id?: number };
-        if (msg.id) {
-          this.waiting.get(msg.id)?.(msg as Record<string, unknown>);
-          this.waiting.delete(msg.id);
-        }
-      }
-    });
-    return new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-  }
-
-  call(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      this.ws.send(JSON.stringify({ id, [method]: params }));
-    });
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.ws.once('close', () => resolve());
-      this.ws.close();
-    });
-  }
 }
 
 async function connectAndSubscribe(
