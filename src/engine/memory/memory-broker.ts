@@ -29,14 +29,32 @@ export function newEpoch(): string {
   return randomBytes(6).toString('base64url');
 }
 
+/**
+ * What brokers on one in-process bus share: streams, dedup keys, and the brokers to deliver to. A bus with one
+ * broker is the default single-process engine; several nodes in one process (tests of multi-node logic without
+ * Redis) share one bus.
+ */
+export class MemoryBus {
+  readonly streams = new Map<string, Stream>();
+  readonly idempotency = new Map<string, { result: PublishResult; expireAt: number }>();
+  readonly brokers = new Set<MemoryBroker>();
+}
+
 export class MemoryBroker implements Broker {
   private handler: BrokerEventHandler | undefined;
   private readonly subscribed = new Set<string>();
-  private readonly streams = new Map<string, Stream>();
-  private readonly idempotency = new Map<string, { result: PublishResult; expireAt: number }>();
+  private readonly streams: Map<string, Stream>;
+  private readonly idempotency: Map<string, { result: PublishResult; expireAt: number }>;
   private sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly bus: MemoryBus = new MemoryBus(),
+  ) {
+    this.streams = bus.streams;
+    this.idempotency = bus.idempotency;
+    bus.brokers.add(this);
+  }
 
   async start(handler: BrokerEventHandler): Promise<void> {
     this.handler = handler;
@@ -94,20 +112,21 @@ export class MemoryBroker implements Broker {
       const key = `${channel}\u0000${opts.idempotencyKey}`;
       this.idempotency.set(key, { result, expireAt: now + (opts.idempotencyTtlMs ?? 300_000) });
     }
-    if (this.subscribed.has(channel)) this.handler?.onPublication(channel, pub, result.epoch);
+    for (const b of this.bus.brokers)
+      if (b.subscribed.has(channel)) b.handler?.onPublication(channel, pub, result.epoch);
     return result;
   }
 
   async publishJoin(channel: string, info: Publication['info'] & object): Promise<void> {
-    if (this.subscribed.has(channel)) this.handler?.onJoin(channel, info);
+    for (const b of this.bus.brokers) if (b.subscribed.has(channel)) b.handler?.onJoin(channel, info);
   }
 
   async publishLeave(channel: string, info: Publication['info'] & object): Promise<void> {
-    if (this.subscribed.has(channel)) this.handler?.onLeave(channel, info);
+    for (const b of this.bus.brokers) if (b.subscribed.has(channel)) b.handler?.onLeave(channel, info);
   }
 
   async publishControl(payload: string): Promise<void> {
-    this.handler?.onControl(payload);
+    for (const b of this.bus.brokers) b.handler?.onControl(payload);
   }
 
   async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {
@@ -144,5 +163,6 @@ export class MemoryBroker implements Broker {
   async close(): Promise<void> {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.subscribed.clear();
+    this.bus.brokers.delete(this);
   }
 }
