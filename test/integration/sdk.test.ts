@@ -355,3 +355,32 @@ describe('open channels with presence, join/leave and history', () => {
     );
   });
 });
+
+describe('personal channel with single_connection', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({
+      client: {
+        token: { hmac_secret_key: SECRET },
+        subscribe_to_user_personal_channel: { enabled: true, single_connection: true },
+      },
+    });
+  });
+  after(async () => {
+    disconnectAll();
+    await s.close();
+  });
+
+  test("a user's new connection closes the older one with 3504 (no reconnect loop)", async () => {
+    const first = client(s.wsUrl, { token: await hsToken({ sub: 'solo' }) });
+    first.connect();
+    await once(first, 'connected');
+    const kicked = once<{ code: number }>(first, 'disconnected');
+    const second = client(s.wsUrl, { token: await hsToken({ sub: 'solo' }) });
+    second.connect();
+    await once(second, 'connected');
+    assert.equal((await kicked).code, 3504);
+    await sleep(200);
+    assert.equal(second.state, 'connected');
+  });
+});
