@@ -128,9 +128,10 @@ export class Client implements WheelItem, ClientContext {
 
   // --- input ---------------------------------------------------------------------------------------------
 
-  /** A text frame from the transport. */
-  handleFrame(text: string): void {
+  /** A text frame from the transport (`bytes`: its size on the wire). */
+  handleFrame(text: string, bytes = text.length): void {
     if (this.state === State.Closed) return;
+    this.node.stats.frameIn(bytes);
     let commands: Command[];
     try {
       commands = decodeFrame(text);
@@ -162,22 +163,27 @@ export class Client implements WheelItem, ClientContext {
   private drain(): void {
     while (!this.busy && this.pending.length > 0 && this.state !== State.Closed) {
       const cmd = this.pending.shift() as Command;
+      const stats = this.node.stats;
+      const started = performance.now();
       let result: void | Promise<void>;
       try {
         result = this.dispatch(cmd);
       } catch (e) {
-        this.replyFailure(cmd, e);
+        stats.commandDone(cmd.method, performance.now() - started, this.replyFailure(cmd, e));
         continue;
       }
       if (result !== undefined) {
         this.busy = true;
         result
-          .catch((e) => this.replyFailure(cmd, e))
+          .then(
+            () => stats.commandDone(cmd.method, performance.now() - started, 0),
+            (e) => stats.commandDone(cmd.method, performance.now() - started, this.replyFailure(cmd, e)),
+          )
           .finally(() => {
             this.busy = false;
             this.drain();
           });
-      }
+      } else stats.commandDone(cmd.method, performance.now() - started, 0);
     }
   }
 
@@ -235,18 +241,20 @@ export class Client implements WheelItem, ClientContext {
     return this.tokens >= 0;
   }
 
-  private replyFailure(cmd: Command, e: unknown): void {
+  /** Answers a failed command; returns the error code (0: the client was disconnected instead). */
+  private replyFailure(cmd: Command, e: unknown): number {
     if (e instanceof ReplyError) {
       if (cmd.id > 0) this.replyError(cmd.id, e.error);
       this.node.log.debug({ client: this.id, user: this.user, method: cmd.method, code: e.error.code }, e.message);
-      return;
+      return e.error.code;
     }
     if (e instanceof DisconnectError) {
       this.close(e.disconnect, e.detail);
-      return;
+      return 0;
     }
     this.node.log.error({ err: e, client: this.id, method: cmd.method }, 'command failed with an unexpected error');
     if (cmd.id > 0) this.replyError(cmd.id, Errors.internal);
+    return Errors.internal.code;
   }
 
   private fail(e: unknown): void {
@@ -261,10 +269,12 @@ export class Client implements WheelItem, ClientContext {
 
   reply(id: number, method: string, result: string): void {
     this.enqueue(encodeReply(id, method, result));
+    this.node.stats.queued('reply', 1);
   }
 
   replyError(id: number, error: ProtocolError): void {
     this.enqueue(encodeErrorReply(id, error));
+    this.node.stats.queued('reply', 1);
   }
 
   /**
@@ -299,7 +309,9 @@ export class Client implements WheelItem, ClientContext {
     this.queue = [];
     this.queueBytes = 0;
     if (q.length === 1) {
-      this.transport.write(q[0] as string | Buffer);
+      const m = q[0] as string | Buffer;
+      this.transport.write(m);
+      this.node.stats.frameOut(typeof m === 'string' ? Buffer.byteLength(m) : m.length, 1);
       return;
     }
     const parts: Buffer[] = [];
@@ -308,7 +320,9 @@ export class Client implements WheelItem, ClientContext {
       const m = q[i] as string | Buffer;
       parts.push(typeof m === 'string' ? Buffer.from(m) : m);
     }
-    this.transport.write(Buffer.concat(parts));
+    const frame = Buffer.concat(parts);
+    this.transport.write(frame);
+    this.node.stats.frameOut(frame.length, q.length);
   }
 
   // --- timers --------------------------------------------------------------------------------------------
@@ -334,6 +348,7 @@ export class Client implements WheelItem, ClientContext {
     if (this.nextPingAt > 0) {
       if (now >= this.nextPingAt) {
         this.enqueue(PING_FRAME);
+        this.node.stats.queued('ping', 1);
         if (cfg.pong_timeout > 0 && this.pingSentAt === 0) {
           this.pingSentAt = now;
           next = Math.min(next, now + cfg.pong_timeout);
@@ -377,6 +392,7 @@ export class Client implements WheelItem, ClientContext {
         this.enqueue(
           encodeUnsubscribePush(sub.channel, UnsubscribeCodes.expired.code, UnsubscribeCodes.expired.reason),
         );
+        this.node.stats.queued('unsubscribe', 1);
         void this.removeSubscription(sub, true);
       } else next = Math.min(next, at);
     }
@@ -674,6 +690,7 @@ export class Client implements WheelItem, ClientContext {
     }
     const u = UnsubscribeCodes.insufficientState;
     this.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
+    this.node.stats.queued('unsubscribe', 1);
     void this.removeSubscription(sub, true);
   }
 
@@ -736,6 +753,7 @@ export class Client implements WheelItem, ClientContext {
 
   private cleanup(d: Disconnect): void {
     const node = this.node;
+    node.stats.disconnected(d.code);
     node.wheel.cancel(this);
     node.sessions.delete(this);
     this.queue = [];

@@ -63,39 +63,49 @@ export class Hub {
     return this.channels.get(channel)?.size ?? 0;
   }
 
-  broadcastPublication(channel: string, pub: Publication, epoch: string): void {
+  /** Returns how many subscribers it was queued (or buffered) for. */
+  broadcastPublication(channel: string, pub: Publication, epoch: string): number {
     const subs = this.channels.get(channel);
-    if (subs === undefined) return;
+    if (subs === undefined) return 0;
     const frame = Buffer.from(encodePublicationPush(channel, pub));
     const offset = pub.offset;
+    let n = 0;
     for (const sub of subs.values()) {
       if (sub.buffer !== undefined) {
         sub.buffer.push({ frame, offset, epoch });
+        n++;
         continue;
       }
       if (offset > 0 && (sub.flags & (SubFlag.positioned | SubFlag.recoverable)) !== 0) {
         if (!sub.client.advancePosition(sub, offset, epoch)) continue;
       }
       sub.client.enqueue(frame);
+      n++;
     }
+    return n;
   }
 
-  broadcastJoin(channel: string, info: ClientInfo): void {
-    this.broadcastPresenceEvent(channel, encodeJoinPush(channel, info));
+  /** Returns how many subscribers it was queued for. */
+  broadcastJoin(channel: string, info: ClientInfo): number {
+    return this.broadcastPresenceEvent(channel, encodeJoinPush(channel, info));
   }
 
-  broadcastLeave(channel: string, info: ClientInfo): void {
-    this.broadcastPresenceEvent(channel, encodeLeavePush(channel, info));
+  /** Returns how many subscribers it was queued for. */
+  broadcastLeave(channel: string, info: ClientInfo): number {
+    return this.broadcastPresenceEvent(channel, encodeLeavePush(channel, info));
   }
 
-  private broadcastPresenceEvent(channel: string, text: string): void {
+  private broadcastPresenceEvent(channel: string, text: string): number {
     const subs = this.channels.get(channel);
-    if (subs === undefined) return;
+    if (subs === undefined) return 0;
     let frame: Buffer | undefined;
+    let n = 0;
     for (const sub of subs.values()) {
       if ((sub.flags & SubFlag.pushJoinLeave) === 0) continue;
       frame ??= Buffer.from(text);
       sub.client.enqueue(frame);
+      n++;
     }
+    return n;
   }
 }

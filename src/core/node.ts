@@ -15,6 +15,7 @@ import type { Client } from './client.js';
 import type { Hooks } from './hooks.js';
 import { Hub } from './hub.js';
 import { ServerOps } from './server-ops.js';
+import { type NodeStats, noStats } from './stats.js';
 import { SubFlag, type Subscription } from './subscription.js';
 import { TimerWheel } from './timer-wheel.js';
 
@@ -51,6 +52,8 @@ export class Node implements BrokerEventHandler {
   readonly connectTokens: TokenVerifier;
   readonly subscribeTokens: TokenVerifier;
   readonly hooks: Hooks = { rpc: new Map() };
+  /** Counters for metrics (src/metrics installs its own); a no-op unless metrics are enabled. */
+  stats: NodeStats = noStats;
   /** Request headers connections keep after connect, for proxies that forward them (lower case). */
   forwardedHeaders: readonly string[] = [];
   /** Server-side operations (HTTP API, embedding code): publish, subscribe/unsubscribe users, disconnect … */
@@ -244,15 +247,15 @@ export class Node implements BrokerEventHandler {
   // --- broker events -----------------------------------------------------------------------------------------
 
   onPublication(channel: string, pub: Publication, epoch: string): void {
-    this.hub.broadcastPublication(channel, pub, epoch);
+    this.stats.queued('publication', this.hub.broadcastPublication(channel, pub, epoch));
   }
 
   onJoin(channel: string, info: ClientInfo): void {
-    this.hub.broadcastJoin(channel, info);
+    this.stats.queued('join', this.hub.broadcastJoin(channel, info));
   }
 
   onLeave(channel: string, info: ClientInfo): void {
-    this.hub.broadcastLeave(channel, info);
+    this.stats.queued('leave', this.hub.broadcastLeave(channel, info));
   }
 
   onControl(payload: string): void {

@@ -323,6 +323,7 @@ export class ServerOps {
       );
       if (!client.isConnected) continue;
       client.enqueue(encodeSubscribePush(input.channel, result));
+      this.node.stats.queued('subscribe', 1);
       afterSubscribed(client, client.subs.get(input.channel));
     }
   }
@@ -333,6 +334,7 @@ export class ServerOps {
       const subs = channel === '' ? [...c.subs.values()] : [c.subs.get(channel)].filter((s) => s !== undefined);
       for (const sub of subs) {
         c.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
+        this.node.stats.queued('unsubscribe', 1);
         await c.removeSubscription(sub, true);
       }
     }
@@ -358,7 +360,12 @@ export class ServerOps {
   private applySend(c: Extract<Control, { op: 'send' }>): void {
     const frame = Buffer.from(encodeMessagePush(c.data));
     const targets = c.all ? this.node.clients.values() : this.targets(c.user, c.client);
-    for (const client of targets) client.enqueue(frame);
+    let n = 0;
+    for (const client of targets) {
+      client.enqueue(frame);
+      n++;
+    }
+    this.node.stats.queued('message', n);
   }
 
   // --- reads -------------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ function onMessage(this: ChorusSocket, data: RawData, isBinary: boolean): void {
     client.handleBinaryFrame();
     return;
   }
-  client.handleFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+  const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+  client.handleFrame(buf.toString('utf8'), buf.length);
 }
 
 function onClose(this: ChorusSocket): void {

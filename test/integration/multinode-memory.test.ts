@@ -50,12 +50,14 @@ describe('two nodes on an in-memory bus', () => {
     return { c, id: (await ok).client };
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: API replies are free-form JSON in these tests.
   async function call(i: number, method: string, params: unknown): Promise<Record<string, any>> {
     const r = await fetch(`${servers[i]!.url}/api/${method}`, {
       method: 'POST',
       headers: { 'X-API-Key': 'k' },
       body: JSON.stringify(params),
     });
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
     return (await r.json()) as Record<string, any>;
   }
 
