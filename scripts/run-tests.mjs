@@ -7,7 +7,9 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const roots =
-  process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test/unit', 'test/conformance', 'test/integration'];
+  process.argv.slice(2).length > 0
+    ? process.argv.slice(2)
+    : ['test/unit', 'test/conformance', 'test/integration', 'test/cluster', 'test/browser'];
 
 function collect(path) {
   const st = statSync(path, { throwIfNoEntry: false });

@@ -1,18 +1,374 @@
 /**
- * The admin page's API under /admin/api (login, live state, actions). Placeholder: the admin work fills it in.
+ * The admin page's API under /admin/api: JSON over HTTP.
+ *
+ * - `POST /admin/api/login {password}` → `{token}`: the password is compared in constant time with
+ *   `admin.password`; the token is an HS256 JWT signed with `admin.secret` (12 h). A wrong password answers 401
+ *   after a delay, so guessing is slow.
+ * - Every other endpoint needs `Authorization: Bearer <token>` (401 otherwise) unless `admin.insecure`:
+ *   `GET state` (nodes, totals, busiest channels, message rates), `GET series` (the last 5 minutes, one sample a
+ *   second), `POST publish {channel, data}`, `POST disconnect {user, client?}`, `POST logout` (revokes the token).
+ * - Errors are `{error: {code, message}}` with the API's codes (107 bad request, 102 unknown channel …); bodies
+ *   are capped at 64 KiB.
+ *
+ * Message rates are counted without touching the core: the broker's `publish` is wrapped (messages in: every
+ * publication this node makes, from clients and the server API) and so is the hub's `broadcastPublication`
+ * (messages out: publications queued to this node's subscribers). A sampler reads the counters
+ * and the node's gauges every second into a ring buffer. Rates are this node's; nodes and totals span the cluster.
  */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { jwtVerify, SignJWT } from 'jose';
 import type { Node } from '../core/node.js';
+import type { NodeInfo } from '../core/server-ops.js';
+import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 
 export interface AdminApi {
   /** Handles /admin/api/* requests; false when the path is not the admin API's. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
-export function createAdminApi(_node: Node): AdminApi {
+const PREFIX = '/admin/api/';
+const MAX_BODY = 64 * 1024;
+const TOKEN_TTL = '12h';
+const AUDIENCE = 'chorus-admin';
+const SUBJECT = 'admin';
+/** How long a wrong password waits before its 401. */
+const LOGIN_FAILURE_DELAY_MS = 400;
+/** The busiest channels the state lists. */
+const TOP_CHANNELS = 100;
+const SAMPLE_MS = 1000;
+/** 5 minutes of one-second samples. */
+const SERIES_LENGTH = 300;
+
+/** One second of this node's activity. */
+interface Sample {
+  /** Unix time, seconds. */
+  t: number;
+  connections: number;
+  users: number;
+  channels: number;
+  subscriptions: number;
+  /** Publications this node made per second (client publishes and the server API). */
+  in: number;
+  /** Publications delivered to this node's subscribers per second. */
+  out: number;
+}
+
+/** Counts messages and samples the node every second; one per node, whatever the number of admin APIs. */
+class Stats {
+  published = 0;
+  delivered = 0;
+  private readonly ring: Sample[] = [];
+  private lastAt = Date.now();
+  private lastPublished = 0;
+  private lastDelivered = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly node: Node) {
+    const broker = node.engine.broker;
+    const publish = broker.publish.bind(broker);
+    broker.publish = (channel, pub, opts) => {
+      this.published++;
+      return publish(channel, pub, opts);
+    };
+    // Deliveries: what the hub queued (or buffered) for this node's subscribers, publication by publication.
+    const hub = node.hub;
+    const broadcast = hub.broadcastPublication.bind(hub);
+    hub.broadcastPublication = (channel, pub, epoch) => {
+      const n = broadcast(channel, pub, epoch);
+      this.delivered += n;
+      return n;
+    };
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    if (this.node.isClosing) {
+      clearInterval(this.timer);
+      return;
+    }
+    const now = Date.now();
+    const secs = Math.max((now - this.lastAt) / 1000, 0.001);
+    const n = this.node;
+    const round = (x: number) => Math.round(x * 100) / 100;
+    this.ring.push({
+      t: Math.floor(now / 1000),
+      connections: n.clients.size,
+      users: n.numUsers,
+      channels: n.hub.numChannels,
+      subscriptions: n.hub.numSubscriptions,
+      in: round((this.published - this.lastPublished) / secs),
+      out: round((this.delivered - this.lastDelivered) / secs),
+    });
+    if (this.ring.length > SERIES_LENGTH) this.ring.shift();
+    this.lastAt = now;
+    this.lastPublished = this.published;
+    this.lastDelivered = this.delivered;
+  }
+
+  latest(): Sample | undefined {
+    return this.ring[this.ring.length - 1];
+  }
+
+  /** Column arrays, oldest first (what the page's chart takes). */
+  series(): Record<keyof Sample, number[]> & { interval: number } {
+    const col = (k: keyof Sample) => this.ring.map((s) => s[k]);
+    return {
+      interval: SAMPLE_MS,
+      t: col('t'),
+      connections: col('connections'),
+      users: col('users'),
+      channels: col('channels'),
+      subscriptions: col('subscriptions'),
+      in: col('in'),
+      out: col('out'),
+    };
+  }
+}
+
+const statsByNode = new WeakMap<Node, Stats>();
+
+/** A verified admin token: its id and expiry (unix seconds). */
+interface Session {
+  jti: string;
+  exp: number;
+}
+
+/** An error answer: HTTP status with the API's `{error: {code, message}}`. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: ProtocolError,
+  ) {
+    super(error.message);
+  }
+}
+
+const badRequest = (detail: string) => new HttpError(400, { code: Errors.badRequest.code, message: detail });
+const unauthorized = (message = 'unauthorized') => new HttpError(401, { code: 401, message });
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Reads a JSON object body of at most MAX_BODY bytes. */
+async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY) {
+    req.resume();
+    throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) {
+      throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw badRequest('body required: a JSON object');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw badRequest('body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw badRequest('body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+function stringField(body: Record<string, unknown>, key: string, opts: { required: boolean; max?: number }) {
+  const v = body[key];
+  if (v === undefined || v === null || v === '') {
+    if (opts.required) throw badRequest(`${key}: required`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw badRequest(`${key}: must be a string`);
+  if (v.length > (opts.max ?? 1024)) throw badRequest(`${key}: longer than ${opts.max ?? 1024} characters`);
+  return v;
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Constant-time comparison (both sides hashed first, so their lengths leak nothing either). */
+function samePassword(given: string, expected: string): boolean {
+  if (expected === '') return false;
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function createAdminApi(node: Node): AdminApi {
+  const cfg = node.config.admin;
+  let stats = statsByNode.get(node);
+  if (stats === undefined) {
+    stats = new Stats(node);
+    statsByNode.set(node, stats);
+  }
+  const collected = stats;
+  // Without a secret (insecure mode only) a random one keeps the signing code path sound.
+  const key = new TextEncoder().encode(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'));
+  /** Revoked token ids (logout) until their expiry. */
+  const revoked = new Map<string, number>();
+
+  async function issueToken(): Promise<string> {
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(SUBJECT)
+      .setAudience(AUDIENCE)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(TOKEN_TTL)
+      .sign(key);
+  }
+
+  /** The verified token's id and expiry; throws 401. */
+  async function authenticate(req: IncomingMessage): Promise<Session | undefined> {
+    if (cfg.insecure) return undefined;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (m === null) throw unauthorized('log in first: Authorization: Bearer <token> required');
+    try {
+      const { payload } = await jwtVerify(m[1] as string, key, {
+        algorithms: ['HS256'],
+        audience: AUDIENCE,
+        subject: SUBJECT,
+      });
+      const jti = String(payload.jti ?? '');
+      if (revoked.has(jti)) throw new Error('revoked');
+      return { jti, exp: payload.exp ?? 0 };
+    } catch {
+      throw unauthorized('session expired or invalid: log in again');
+    }
+  }
+
+  async function login(req: IncomingMessage): Promise<unknown> {
+    const body = await readJSON(req);
+    const password = body.password;
+    if (typeof password !== 'string') throw badRequest('password: required, a string');
+    if (cfg.insecure) return { token: await issueToken(), insecure: true };
+    if (!samePassword(password, cfg.password)) {
+      await sleep(LOGIN_FAILURE_DELAY_MS + Math.floor(Math.random() * 100));
+      node.log.warn({}, 'admin login failed: wrong password');
+      throw unauthorized('wrong password');
+    }
+    return { token: await issueToken(), expires_in: 12 * 3600 };
+  }
+
+  async function state(): Promise<unknown> {
+    const nodes: NodeInfo[] = node.ops.info();
+    const channels = await node.ops.channels('');
+    const top = [...channels]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, TOP_CHANNELS)
+      .map(([channel, subscribers]) => ({ channel, subscribers }));
+    const sum = (k: keyof NodeInfo) => nodes.reduce((acc, n) => acc + Number(n[k]), 0);
+    const latest = collected.latest();
+    return {
+      insecure: cfg.insecure,
+      node: { uid: node.uid, name: node.name, version: node.version },
+      time: Date.now(),
+      nodes,
+      totals: {
+        nodes: nodes.length,
+        connections: sum('num_clients'),
+        // Summed over nodes: a user connected to two nodes counts twice.
+        users: sum('num_users'),
+        channels: channels.size,
+        subscriptions: sum('num_subs'),
+      },
+      channels: { total: channels.size, top },
+      rates: { in: latest?.in ?? 0, out: latest?.out ?? 0 },
+    };
+  }
+
+  async function publish(req: IncomingMessage): Promise<unknown> {
+    const body = await readJSON(req);
+    const channel = stringField(body, 'channel', { required: true, max: 1024 }) as string;
+    if (!('data' in body) || body.data === undefined) throw badRequest('data: required (any JSON value)');
+    const r = await node.ops.publish({ channel, data: JSON.stringify(body.data) });
+    return { result: r.offset > 0 ? { offset: r.offset, epoch: r.epoch } : {} };
+  }
+
+  async function disconnect(req: IncomingMessage): Promise<unknown> {
+    const body = await readJSON(req);
+    const user = stringField(body, 'user', { required: true }) as string;
+    const client = stringField(body, 'client', { required: false });
+    const online = await node.ops.isOnline({ user, client });
+    await node.ops.disconnect({ user, client });
+    return { result: { online } };
+  }
+
+  async function logout(_req: IncomingMessage, session: Session | undefined): Promise<unknown> {
+    if (session !== undefined) {
+      const now = Date.now() / 1000;
+      for (const [jti, exp] of revoked) if (exp <= now) revoked.delete(jti);
+      revoked.set(session.jti, session.exp);
+    }
+    return { result: {} };
+  }
+
+  type Route = {
+    method: 'GET' | 'POST';
+    auth: boolean;
+    run: (req: IncomingMessage, session: Session | undefined) => Promise<unknown>;
+  };
+  const routes: Record<string, Route> = {
+    login: { method: 'POST', auth: false, run: login },
+    state: { method: 'GET', auth: true, run: state },
+    series: { method: 'GET', auth: true, run: async () => collected.series() },
+    publish: { method: 'POST', auth: true, run: publish },
+    disconnect: { method: 'POST', auth: true, run: disconnect },
+    logout: { method: 'POST', auth: true, run: logout },
+  };
+
   return {
-    async handle() {
-      return false;
+    async handle(req, res) {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (!path.startsWith(PREFIX)) return false;
+      const route = Object.hasOwn(routes, path.slice(PREFIX.length)) ? routes[path.slice(PREFIX.length)] : undefined;
+      if (route === undefined) return false;
+      try {
+        const method = req.method === 'HEAD' ? 'GET' : req.method;
+        if (method !== route.method) {
+          req.resume();
+          send(res, 405, { error: { code: 405, message: `use ${route.method}` } }, { allow: route.method });
+          return true;
+        }
+        const session = route.auth
+          ? await authenticate(req).catch((e) => {
+              req.resume();
+              throw e;
+            })
+          : undefined;
+        const result = await route.run(req, session);
+        send(res, 200, result);
+      } catch (e) {
+        if (e instanceof HttpError) send(res, e.status, { error: e.error });
+        else if (e instanceof ReplyError) {
+          const error = { code: e.error.code, message: e.message };
+          send(res, e.error.code === Errors.internal.code ? 500 : 400, { error });
+        } else if (req.destroyed || res.destroyed) {
+          // The client went away mid-request: nothing to answer.
+        } else {
+          node.log.error({ err: e, path }, 'admin API request failed');
+          send(res, 500, { error: Errors.internal });
+        }
+      }
+      return true;
     },
   };
 }
