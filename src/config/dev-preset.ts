@@ -17,6 +17,7 @@ export function developmentPreset(): Record<string, unknown> {
     client: {
       allow_anonymous_connect_without_token: true,
       allowed_origins: ['http://localhost:*', 'http://127.0.0.1:*'],
+      direct_messages: { enabled: true, allow_anonymous: true },
       token: { hmac_secret_key: randomBytes(24).toString('base64url') },
     },
     channel: {
