@@ -1,4 +1,4 @@
-/** The `chorus` command line: serve, gentoken, checkconfig, version. */
+/** The `chorus` command line: serve, gentoken, checkconfig, agent, version. */
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
@@ -6,6 +6,7 @@ import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
+import { AGENT_HELP, agent } from './agent.js';
 
 const HELP: Record<string, string> = {
   main: `chorus ${VERSION} — a real-time messaging server speaking the Centrifugo client protocol v2
@@ -16,6 +17,7 @@ Commands:
   serve         start the server
   gentoken      print a connection token (HS256) signed with client.token.hmac_secret_key
   checkconfig   validate a config file and exit
+  agent         report this host's CPU, memory and load to a server (for /demo/monitor)
   version       print the version
 
 Run "chorus <command> --help" for a command's options.`,
@@ -46,6 +48,7 @@ otherwise.
 
   -c, --config FILE      JSON config file
   -h, --help             this help`,
+  agent: AGENT_HELP,
   version: 'Usage: chorus version\n\nPrints the version.',
 };
 
@@ -217,6 +220,8 @@ export async function main(argv: string[]): Promise<void> {
       return gentoken(rest);
     case 'checkconfig':
       return checkconfig(rest);
+    case 'agent':
+      return agent(rest);
     case 'version':
     case '--version':
     case '-v':
