@@ -142,6 +142,10 @@ async function serve(args: string[]): Promise<void> {
       log.info({}, `admin page: ${base}/admin — generated password for this run: ${presetAdmin.password}`);
     }
     log.info({}, `demo pages: ${base}/demo/chat and ${base}/demo/monitor`);
+    const presetKey = (preset.http_api as { key: string }).key;
+    if (config.http_api.key === presetKey) {
+      log.info({}, `server API: POST ${base}/api/<method> with X-API-Key: ${presetKey}`);
+    }
   } else if (
     !config.client.insecure &&
     !server.node.connectTokens.hasKeys &&

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 export function developmentPreset(): Record<string, unknown> {
   return {
     demo: { enabled: true },
+    http_api: { key: randomBytes(18).toString('base64url') },
     admin: {
       enabled: true,
       password: randomBytes(9).toString('base64url'),
