@@ -41,3 +41,11 @@ export function resetPeak(pid: number): void {
     // Not permitted: the peak then covers the whole process lifetime, which the report says.
   }
 }
+
+/** CPU time spent by the whole machine (all cores, everything but idle and iowait) since boot, in ms. */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+  return (busy * 1000) / TICKS_PER_SECOND;
+}

@@ -1,4 +1,7 @@
-/** Starts a Chorus server as its own process on loopback for a benchmark, and stops it by PID. */
+/**
+ * Starts a Chorus server (or another benchmark target script) as its own process on loopback for a benchmark,
+ * and stops it by PID.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,13 +16,15 @@ export interface ServerProcess {
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-export async function startChorus(config: Record<string, unknown>): Promise<ServerProcess> {
+/** `nodeArgs` go to node before the script, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]` to profile a run. */
+export async function startChorus(config: Record<string, unknown>, nodeArgs: string[] = []): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'chorus-bench-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(config));
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       join(ROOT, 'bin/chorus.js'),
       'serve',
       '--config',
@@ -42,10 +47,36 @@ export async function startChorus(config: Record<string, unknown>): Promise<Serv
   };
 }
 
+/**
+ * Starts a TypeScript target under bench/ (`node --import tsx script args…`) that prints
+ * `listening on http://HOST:PORT` once ready; `wsUrl` is its origin with `path` appended.
+ */
+export async function startScript(
+  script: string,
+  args: string[],
+  path = '/',
+  nodeArgs: string[] = [],
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await listeningPort(child);
+  return {
+    pid: child.pid as number,
+    port,
+    wsUrl: `ws://127.0.0.1:${port}${path}`,
+    stop: () => stop(child),
+  };
+}
+
 function listeningPort(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start: ${out}`));
+    }, 20_000);
     child.stdout?.on('data', (d) => {
       out += d;
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);

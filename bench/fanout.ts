@@ -1,0 +1,578 @@
+/**
+ * Fan-out against the floor and the usual alternative, in the same run: one channel, N subscribers, one
+ * publisher at stepped rates. Each target is its own process on loopback; targets alternate A B C … A B C … and
+ * figures are medians over rounds:
+ *   raw       bare `ws`, each message framed once and the same Buffer written to every socket (the floor)
+ *   send      bare `ws`, `ws.send(sameBuffer)` per socket: ws frames per socket, as every library on ws does
+ *   coalesce  the same, queued per socket and written once per event-loop turn (what write batching can reach)
+ *   socketio  Socket.IO 4, WebSocket transport only, broadcast to a room
+ *   chorus    Chorus, anonymous access, an open channel, command rate limit off
+ * Figures per target and rate: delivered msgs/s and share of expected, latency p50/p99/max (publisher send →
+ * subscriber receive, decoded on a sample of subscribers only), server CPU per delivered message (total and user,
+ * from /proc of the server process), and RSS per idle connection (RSS after connecting N subscribers minus before,
+ * over N). The load generator walks WebSocket frames on bare sockets and counts messages without decoding them.
+ *
+ *   npm run bench:fanout                                    # N = 1000, 20/50/100 msgs/s, 5 s per step, 2 rounds
+ *   npm run bench:fanout -- --subscribers 5000 --rates 10,20 --seconds 5 --rounds 2
+ *   npm run bench:fanout -- --subscribers 200 --rates 20,50 --seconds 2 --rounds 1 --no-write
+ *   npm run bench:fanout -- --targets raw,chorus --rates 100 --rounds 1 --no-write --profile /tmp/prof
+ *
+ * Loopback only (subscribers spread over 127.0.0.2–51 as source addresses), bounded in count and time, stops by
+ * itself; every process it starts is stopped by PID, on errors and on the deadline too.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpu, cpuDelta, machineBusyMs, memory } from './lib/proc.js';
+import { machine, median, saveJSON, table, writeSection } from './lib/report.js';
+import { type ServerProcess, startChorus, startScript } from './lib/server.js';
+import { WireConn } from './lib/wire.js';
+
+const { values } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    rates: { type: 'string', default: '20,50,100' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '2' },
+    size: { type: 'string', default: '64' },
+    sampled: { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '1' },
+    targets: { type: 'string', default: 'raw,send,coalesce,socketio,chorus' },
+    deadline: { type: 'string', default: '600' },
+    profile: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.subscribers);
+const RATES = values.rates.split(',').map(Number);
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const SIZE = Number(values.size);
+const SAMPLED = Math.min(N, Number(values.sampled));
+const WARMUP = Number(values.warmup);
+const DEADLINE_S = Number(values.deadline);
+const CHANNEL = 'fanout';
+/** `--profile DIR`: every server process writes a V8 CPU profile there when it stops. */
+const NODE_ARGS = values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [];
+const ROOT = new URL('../', import.meta.url).pathname;
+if (!(N > 0) || RATES.some((r) => !(r > 0)) || !(SECONDS > 0) || !(ROUNDS > 0)) throw new Error('bad flags');
+
+// --- what the load generator does per target ------------------------------------------------------------------
+
+/** Counts the messages in one received frame (answering protocol pings on the way); never decodes payloads. */
+type Counter = (buf: Buffer, start: number, end: number) => number;
+
+interface Target {
+  key: string;
+  label: string;
+  start(): Promise<ServerProcess>;
+  /** Handshake and subscribe; resolves once the server confirmed the subscription. */
+  subscribe(c: WireConn): Promise<void>;
+  openPublisher(c: WireConn): Promise<void>;
+  /** The text the publisher sends for one message carrying `data` (a JSON object). */
+  publish(seq: number, data: string): string;
+  counter(c: WireConn): Counter;
+}
+
+const rawTarget = (key: string, label: string, mode: string): Target => ({
+  key,
+  label,
+  start: () => startScript('bench/targets/raw-ws.ts', ['--port', '0', '--mode', mode], '/', NODE_ARGS),
+  async subscribe(c) {
+    c.send('sub');
+    await c.next((t) => t === 'ok');
+  },
+  async openPublisher(c) {
+    c.send('pub');
+    await c.next((t) => t === 'ok');
+  },
+  publish: (_seq, data) => data,
+  counter: () => () => 1,
+});
+
+const TARGETS: Target[] = [
+  rawTarget('raw', 'raw ws, pre-framed broadcast (floor)', 'frame'),
+  rawTarget('send', 'raw ws, ws.send(same Buffer) per socket', 'send'),
+  rawTarget('coalesce', 'raw ws, writes coalesced per turn', 'coalesce'),
+  {
+    key: 'socketio',
+    label: 'Socket.IO 4 (websocket, room broadcast)',
+    start: () =>
+      startScript('bench/targets/socketio.ts', ['--port', '0'], '/socket.io/?EIO=4&transport=websocket', NODE_ARGS),
+    async subscribe(c) {
+      // The engine.io open packet may arrive with the 101; connecting the namespace does not need to wait for it.
+      c.send('40');
+      await c.next((t) => t.startsWith('40'));
+      c.send(`421["subscribe","${CHANNEL}"]`);
+      await c.next((t) => t.startsWith('431'));
+    },
+    async openPublisher(c) {
+      c.send('40');
+      await c.next((t) => t.startsWith('40'));
+    },
+    publish: (_seq, data) => `42["publish","${CHANNEL}",${data}]`,
+    counter(c) {
+      // "42[...]" is an event; "2" is the engine.io ping, answered "3".
+      return (buf, start, end) => {
+        if (buf[start] === 0x34 && buf[start + 1] === 0x32) return 1;
+        if (end - start === 1 && buf[start] === 0x32) c.send('3');
+        return 0;
+      };
+    },
+  },
+  {
+    key: 'chorus',
+    label: 'Chorus',
+    start: () =>
+      startChorus(
+        {
+          client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0 },
+          channel: {
+            without_namespace: {
+              allow_subscribe_for_client: true,
+              allow_subscribe_for_anonymous: true,
+              allow_publish_for_client: true,
+              allow_publish_for_anonymous: true,
+            },
+          },
+        },
+        NODE_ARGS,
+      ),
+    async subscribe(c) {
+      await this.openPublisher(c);
+      c.send(`{"id":2,"subscribe":{"channel":"${CHANNEL}"}}`);
+      const reply = await c.next((t) => t.includes('"id":2'));
+      if (reply.includes('"error"')) throw new Error(`subscribe refused: ${reply}`);
+    },
+    async openPublisher(c) {
+      c.send('{"id":1,"connect":{}}');
+      const reply = await c.next((t) => t.includes('"id":1'));
+      if (reply.includes('"error"')) throw new Error(`connect refused: ${reply}`);
+    },
+    publish: (seq, data) => `{"id":${seq + 10},"publish":{"channel":"${CHANNEL}","data":${data}}}`,
+    counter(c) {
+      // A frame holds one or more newline-separated messages; pushes start with {"push", a ping is {}.
+      return (buf, start, end) => {
+        const view = buf.subarray(start, end);
+        let n = 0;
+        let p = 0;
+        while (p < view.length) {
+          let nl = view.indexOf(10, p);
+          if (nl === -1) nl = view.length;
+          if (view[p + 2] === 0x70) n++;
+          else if (nl - p === 2) c.send('{}');
+          p = nl + 1;
+        }
+        return n;
+      };
+    },
+  },
+];
+
+const selected = values.targets.split(',').map((k) => {
+  const t = TARGETS.find((x) => x.key === k);
+  if (!t) throw new Error(`unknown target ${k}`);
+  return t;
+});
+
+// --- measurement -------------------------------------------------------------------------------------------
+
+/** What every subscriber's frame handler adds to, reset per step. */
+const tally = { delivered: 0, lastAt: 0, latencies: [] as number[] };
+const T_FIELD = /"t":([\d.]+)/g;
+
+interface StepResult {
+  rate: number;
+  sent: number;
+  delivered: number;
+  expected: number;
+  msgsPerSec: number;
+  p50: number;
+  p99: number;
+  max: number;
+  cpuUsPerMsg: number;
+  userUsPerMsg: number;
+  systemUsPerMsg: number;
+  loadgenCpuPct: number;
+  /** CPU used on the machine by anything but the server and the load generator, in % of one core. */
+  otherCpuPct: number;
+  disconnected: number;
+}
+
+interface TargetRun {
+  rssPerConnKB: number;
+  connectCpuUs: number;
+  steps: StepResult[];
+}
+
+const live = new Set<ServerProcess>();
+let conns: WireConn[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function payload(i: number): string {
+  return `{"i":${i},"t":${performance.now().toFixed(3)},"text":"${'x'.repeat(SIZE)}"}`;
+}
+
+async function connectSubscribers(t: Target, server: ServerProcess): Promise<WireConn[]> {
+  const subs: WireConn[] = [];
+  const BATCH = 100;
+  for (let i = 0; i < N; i += BATCH) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(BATCH, N - i) }, async (_, j) => {
+        const k = i + j;
+        const c = new WireConn();
+        conns.push(c);
+        await c.open(server.wsUrl, `127.0.0.${2 + (k % 50)}`);
+        await t.subscribe(c);
+        const count = t.counter(c);
+        if (k < SAMPLED) {
+          c.onFrame = (buf, start, end) => {
+            const n = count(buf, start, end);
+            if (n === 0) return;
+            const now = performance.now();
+            tally.delivered += n;
+            tally.lastAt = now;
+            for (const m of buf.toString('latin1', start, end).matchAll(T_FIELD))
+              tally.latencies.push(now - Number(m[1]));
+          };
+        } else {
+          c.onFrame = (buf, start, end) => {
+            const n = count(buf, start, end);
+            if (n === 0) return;
+            tally.delivered += n;
+            tally.lastAt = performance.now();
+          };
+        }
+        return c;
+      }),
+    );
+    subs.push(...batch);
+  }
+  return subs;
+}
+
+/** Publishes at `rate` for `seconds` and waits (bounded) for the tail to arrive. */
+async function step(
+  t: Target,
+  server: ServerProcess,
+  publisher: WireConn,
+  subs: WireConn[],
+  rate: number,
+  seconds: number,
+): Promise<StepResult> {
+  tally.delivered = 0;
+  tally.latencies = [];
+  const cpu0 = cpu(server.pid);
+  const lg0 = process.cpuUsage();
+  const busy0 = machineBusyMs();
+  const sent = Math.max(1, Math.round(rate * seconds));
+  const start = performance.now();
+  tally.lastAt = start;
+  for (let i = 0; i < sent; i++) {
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 1) await sleep(wait);
+    publisher.send(t.publish(i, payload(i)));
+  }
+  const expected = sent * N;
+  // The tail: until everything arrived, or 2 s without progress, or 10 s.
+  const tailEnd = performance.now() + 10_000;
+  let seen = -1;
+  let stalledSince = performance.now();
+  while (tally.delivered < expected && performance.now() < tailEnd) {
+    await sleep(20);
+    if (tally.delivered !== seen) {
+      seen = tally.delivered;
+      stalledSince = performance.now();
+    } else if (performance.now() - stalledSince > 2000) break;
+  }
+  const used = cpuDelta(cpu0, cpu(server.pid));
+  const lg = process.cpuUsage(lg0);
+  const busy = machineBusyMs() - busy0;
+  const wall = performance.now() - start;
+  const elapsed = Math.max(tally.lastAt - start, (sent * 1000) / rate) / 1000;
+  const lat = tally.latencies.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
+  const d = Math.max(tally.delivered, 1);
+  return {
+    rate,
+    sent,
+    delivered: tally.delivered,
+    expected,
+    msgsPerSec: tally.delivered / elapsed,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: lat.at(-1) ?? 0,
+    cpuUsPerMsg: (used.totalMs * 1000) / d,
+    userUsPerMsg: (used.userMs * 1000) / d,
+    systemUsPerMsg: (used.systemMs * 1000) / d,
+    loadgenCpuPct: (100 * (lg.user + lg.system)) / 1000 / wall,
+    otherCpuPct: Math.max(0, (100 * (busy - used.totalMs - (lg.user + lg.system) / 1000)) / wall),
+    disconnected: subs.filter((c) => c.closed).length,
+  };
+}
+
+async function runTarget(t: Target, server: ServerProcess): Promise<TargetRun> {
+  const publisher = new WireConn();
+  conns.push(publisher);
+  await publisher.open(server.wsUrl, '127.0.0.1');
+  await t.openPublisher(publisher);
+  await sleep(300);
+  const rss0 = memory(server.pid).rss;
+  const cpu0 = cpu(server.pid);
+  const subs = await connectSubscribers(t, server);
+  const connectCpu = cpuDelta(cpu0, cpu(server.pid));
+  await sleep(500);
+  const rss1 = memory(server.pid).rss;
+  if (WARMUP > 0) await step(t, server, publisher, subs, Math.min(...RATES), WARMUP);
+  const steps: StepResult[] = [];
+  for (const rate of RATES) {
+    await sleep(300);
+    const s = await step(t, server, publisher, subs, rate, SECONDS);
+    console.error(
+      `  ${t.key} @${rate}/s: ${s.msgsPerSec.toFixed(0)} msgs/s (${((100 * s.delivered) / s.expected).toFixed(1)}%), ` +
+        `${s.cpuUsPerMsg.toFixed(2)} µs/msg (user ${s.userUsPerMsg.toFixed(2)}), p99 ${s.p99.toFixed(1)} ms, ` +
+        `load generator ${s.loadgenCpuPct.toFixed(0)}% of a core, everything else ${s.otherCpuPct.toFixed(0)}%`,
+    );
+    steps.push(s);
+  }
+  return { rssPerConnKB: (rss1 - rss0) / N / 1024, connectCpuUs: (connectCpu.totalMs * 1000) / N, steps };
+}
+
+function killAll(): void {
+  for (const c of conns) c.destroy();
+  for (const s of live) {
+    try {
+      process.kill(s.pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
+// --- report ------------------------------------------------------------------------------------------------
+
+const COLORS: Record<string, string> = {
+  raw: '#6b7280',
+  send: '#a78bfa',
+  coalesce: '#0ea5e9',
+  socketio: '#f59e0b',
+  chorus: '#16a34a',
+};
+
+/** Grouped bars (one group per rate, one bar per target), each split into user (solid) and system (light). */
+function svgChart(rows: Array<{ key: string; label: string; rate: number; user: number; system: number }>): string {
+  const keys = [...new Set(rows.map((r) => r.key))];
+  const W = 760;
+  const left = 56;
+  const right = 16;
+  const top = 40;
+  const bottom = 44 + Math.ceil(keys.length / 2) * 18;
+  const H = top + 260 + bottom;
+  const rates = [...new Set(rows.map((r) => r.rate))];
+  const maxV = Math.max(...rows.map((r) => r.user + r.system), 0.001);
+  const tick = [0.5, 1, 2, 2.5, 5, 10, 20, 25, 50].find((s) => maxV / s <= 6) ?? 100;
+  const top$ = Math.ceil(maxV / tick) * tick;
+  const plotH = H - top - bottom;
+  const y = (v: number) => top + plotH - (v / top$) * plotH;
+  const groupW = (W - left - right) / rates.length;
+  const barW = Math.min(40, (groupW * 0.8) / keys.length);
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="600">Server CPU per delivered message (µs), ${N} subscribers</text>`,
+  ];
+  for (let v = 0; v <= top$ + 1e-9; v += tick) {
+    out.push(`<line x1="${left}" x2="${W - right}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e7eb"/>`);
+    out.push(`<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#374151">${+v.toFixed(2)}</text>`);
+  }
+  rates.forEach((rate, g) => {
+    const x0 = left + g * groupW + (groupW - barW * keys.length) / 2;
+    keys.forEach((key, i) => {
+      const r = rows.find((x) => x.key === key && x.rate === rate);
+      if (!r) return;
+      const x = x0 + i * barW;
+      const color = COLORS[key] ?? '#888';
+      out.push(
+        `<rect x="${x + 1}" y="${y(r.user)}" width="${barW - 2}" height="${y(0) - y(r.user)}" fill="${color}"><title>${esc(r.label)} @ ${rate}/s: user ${r.user.toFixed(2)} µs</title></rect>`,
+      );
+      out.push(
+        `<rect x="${x + 1}" y="${y(r.user + r.system)}" width="${barW - 2}" height="${y(r.user) - y(r.user + r.system)}" fill="${color}" fill-opacity="0.35"><title>${esc(r.label)} @ ${rate}/s: system ${r.system.toFixed(2)} µs</title></rect>`,
+      );
+      out.push(
+        `<text x="${x + barW / 2}" y="${y(r.user + r.system) - 4}" text-anchor="middle" font-size="10" fill="#111">${(r.user + r.system).toFixed(2)}</text>`,
+      );
+    });
+    out.push(
+      `<text x="${left + g * groupW + groupW / 2}" y="${H - bottom + 18}" text-anchor="middle" fill="#111">${rate} msgs/s published</text>`,
+    );
+  });
+  out.push(`<line x1="${left}" x2="${W - right}" y1="${y(0)}" y2="${y(0)}" stroke="#111"/>`);
+  // Legend: two entries per line under the axis labels.
+  keys.forEach((key, i) => {
+    const label = rows.find((r) => r.key === key)?.label ?? key;
+    const lx = left + (i % 2) * ((W - left - right) / 2);
+    const ly = top + plotH + 36 + Math.floor(i / 2) * 18;
+    out.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${COLORS[key] ?? '#888'}"/>`);
+    out.push(`<text x="${lx + 16}" y="${ly + 10}" fill="#111">${esc(label)}</text>`);
+  });
+  out.push(
+    `<text x="${W - right}" y="20" text-anchor="end" fill="#374151">solid: user · light: system (kernel)</text>`,
+  );
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const deadline = setTimeout(() => {
+    console.error(`benchmark exceeded ${DEADLINE_S} s: stopping everything it started`);
+    killAll();
+    process.exit(2);
+  }, DEADLINE_S * 1000);
+  deadline.unref();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+  const began = performance.now();
+  const results: Record<string, TargetRun[]> = Object.fromEntries(selected.map((t) => [t.key, []]));
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const t of selected) {
+        console.error(`round ${r + 1}/${ROUNDS}: ${t.label}`);
+        const server = await t.start();
+        live.add(server);
+        try {
+          results[t.key]?.push(await runTarget(t, server));
+        } finally {
+          for (const c of conns) c.destroy();
+          conns = [];
+          await server.stop();
+          live.delete(server);
+        }
+      }
+    }
+  } finally {
+    killAll();
+  }
+  report(results, (performance.now() - began) / 1000);
+}
+
+function report(results: Record<string, TargetRun[]>, totalSeconds: number): void {
+  const stepOf = (key: string, rate: number, f: (s: StepResult) => number) =>
+    median((results[key] ?? []).map((run) => f(run.steps.find((s) => s.rate === rate) as StepResult)));
+  const has = (k: string) => (results[k]?.length ?? 0) > 0;
+  const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : '–');
+  const rows: Array<Array<string | number>> = [];
+  const chart: Array<{ key: string; label: string; rate: number; user: number; system: number }> = [];
+  for (const t of selected) {
+    for (const rate of RATES) {
+      const m = (f: (s: StepResult) => number) => stepOf(t.key, rate, f);
+      const total = m((s) => s.cpuUsPerMsg);
+      const user = m((s) => s.userUsPerMsg);
+      chart.push({ key: t.key, label: t.label, rate, user, system: m((s) => s.systemUsPerMsg) });
+      rows.push([
+        t.label,
+        rate,
+        m((s) => s.msgsPerSec).toFixed(0),
+        `${((100 * m((s) => s.delivered)) / m((s) => s.expected)).toFixed(1)}%`,
+        m((s) => s.p50).toFixed(1),
+        m((s) => s.p99).toFixed(1),
+        m((s) => s.max).toFixed(1),
+        total.toFixed(2),
+        user.toFixed(2),
+        has('raw')
+          ? ratio(
+              total,
+              stepOf('raw', rate, (s) => s.cpuUsPerMsg),
+            )
+          : '–',
+        has('socketio')
+          ? ratio(
+              total,
+              stepOf('socketio', rate, (s) => s.cpuUsPerMsg),
+            )
+          : '–',
+        has('socketio')
+          ? ratio(
+              user,
+              stepOf('socketio', rate, (s) => s.userUsPerMsg),
+            )
+          : '–',
+      ]);
+    }
+  }
+  const memRows = selected.map((t) => {
+    const rss = median((results[t.key] ?? []).map((r) => r.rssPerConnKB));
+    const conn = median((results[t.key] ?? []).map((r) => r.connectCpuUs));
+    const rawRss = has('raw') ? median((results.raw ?? []).map((r) => r.rssPerConnKB)) : 0;
+    return [t.label, rss.toFixed(1), has('raw') ? ratio(rss, rawRss) : '–', conn.toFixed(0)];
+  });
+  const otherMax = Math.max(
+    ...Object.values(results).flatMap((rs) => rs.flatMap((r) => r.steps.map((s) => s.otherCpuPct))),
+  );
+  const loadgenMax = Math.max(
+    ...Object.values(results).flatMap((rs) => rs.flatMap((r) => r.steps.map((s) => s.loadgenCpuPct))),
+  );
+  const summary: string[] = [];
+  if (has('chorus') && has('raw') && has('socketio')) {
+    const span = (f: (rate: number) => number) => {
+      const xs = RATES.map(f);
+      const lo = Math.min(...xs).toFixed(2);
+      const hi = Math.max(...xs).toFixed(2);
+      return lo === hi ? `× ${lo}` : `× ${lo}–${hi}`;
+    };
+    summary.push(
+      `Chorus vs the floor over the rates: total server CPU per message ${span((r) => stepOf('chorus', r, (s) => s.cpuUsPerMsg) / stepOf('raw', r, (s) => s.cpuUsPerMsg))} of raw ws; ` +
+        `vs Socket.IO: total ${span((r) => stepOf('chorus', r, (s) => s.cpuUsPerMsg) / stepOf('socketio', r, (s) => s.cpuUsPerMsg))}, ` +
+        `user-space ${span((r) => stepOf('chorus', r, (s) => s.userUsPerMsg) / stepOf('socketio', r, (s) => s.userUsPerMsg))}.`,
+    );
+  }
+  const flags = `--subscribers ${N} --rates ${RATES.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}${SIZE !== 64 ? ` --size ${SIZE}` : ''}`;
+  const md = [
+    `### Fan-out: ${N} subscribers of one channel, one publisher at ${RATES.join(' / ')} msgs/s`,
+    '',
+    `Command: \`npm run bench:fanout -- ${flags}\` · ${machine()} · medians of ${ROUNDS} alternating rounds, ${SECONDS} s per rate; latency sampled on ${SAMPLED} subscribers; ${SIZE}-byte text field per message; whole run ${totalSeconds.toFixed(0)} s.`,
+    '',
+    '![Server CPU per delivered message, by target and rate](docs/bench/fanout.svg)',
+    '',
+    table(
+      [
+        'target',
+        'published msgs/s',
+        'delivered msgs/s',
+        'of expected',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'server CPU µs/msg',
+        'of which user',
+        'total × raw ws',
+        'total × Socket.IO',
+        'user × Socket.IO',
+      ],
+      rows,
+    ),
+    '',
+    table(['target', 'RSS per idle connection (KB)', '× raw ws', 'server CPU per connect + subscribe (µs)'], memRows),
+    '',
+    ...summary,
+    '',
+    `Every target is its own process on loopback and is given the same work: one WebSocket frame per message per subscriber (Chorus and the coalescing variant may put several messages in one write when they arrive in the same event-loop turn). Server CPU counts user and kernel time of the server process only; on this 2-core machine the load generator (at most ${loadgenMax.toFixed(0)}% of a core in any step) runs beside it, and the rest of the machine used at most ${otherMax.toFixed(0)}% of a core in any step (kernel work on behalf of loopback included). RSS per connection is the growth of the server's RSS while N idle subscribers connect, over N.`,
+  ].join('\n');
+  console.log(md);
+  // Rates as a string: biome (which also checks bench/results/) would collapse a JSON array of numbers.
+  saveJSON('fanout', { N, RATES: RATES.join(','), SECONDS, ROUNDS, SIZE, SAMPLED, results, machine: machine() });
+  if (!values['no-write']) {
+    const dir = join(ROOT, 'docs/bench');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'fanout.svg'), svgChart(chart));
+    writeSection('fanout', md);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  killAll();
+  process.exit(1);
+});
