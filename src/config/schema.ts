@@ -270,6 +270,9 @@ export function crossFieldProblems(cfg: Config): string[] {
     if (o.history_ttl > 0 && o.history_size === 0) {
       problems.push(`${path}.history_size must be set when ${path}.history_ttl is set`);
     }
+    if (o.history_meta_ttl > 0 && o.history_meta_ttl < o.history_ttl) {
+      problems.push(`${path}.history_meta_ttl must not be shorter than ${path}.history_ttl`);
+    }
     if ((o.force_recovery || o.allow_recovery || o.force_positioning) && o.history_size === 0) {
       problems.push(`${path}: recovery and positioning need history (set history_size and history_ttl)`);
     }

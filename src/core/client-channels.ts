@@ -269,16 +269,24 @@ async function activate(client: Client, sub: Subscription, rec: RecoveryRequest)
     client.trackSubscriptionExpiry();
   }
   const tracked = (sub.flags & (SubFlag.recoverable | SubFlag.positioned)) !== 0;
-  if (tracked) {
-    try {
-      await recoverInto(client, sub, rec, result);
-    } catch (e) {
-      await client.removeSubscription(sub, false);
-      throw e;
+  try {
+    if (tracked) await recoverInto(client, sub, rec, result);
+    if (sub.has(SubFlag.emitPresence) && stillHere(client, sub)) {
+      await node.engine.presence.addPresence(ch, client.id, client.clientInfo(sub.chanInfo), presenceTtl(client));
+      sub.inPresence = true;
     }
+  } catch (e) {
+    // Nothing half-done stays behind: no hub entry, no buffer growing, no presence entry.
+    await client.removeSubscription(sub, false);
+    if (e instanceof ReplyError) throw e;
+    node.log.error({ err: e, channel: ch }, 'subscribe failed in the engine');
+    throw new ReplyError(Errors.internal);
   }
-  if (sub.has(SubFlag.emitPresence)) {
-    await node.engine.presence.addPresence(ch, client.id, client.clientInfo(sub.chanInfo), presenceTtl(client));
+  if (!stillHere(client, sub)) {
+    // The client left, or the server unsubscribed it, while this subscribe was under way.
+    await client.removeSubscription(sub, false);
+    if (!client.isConnected) return undefined;
+    throw new ReplyError(Errors.internal, 'unsubscribed while subscribing');
   }
   return result;
 }
@@ -330,11 +338,16 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
   sub.epoch = h.position.epoch;
 }
 
+function stillHere(client: Client, sub: Subscription): boolean {
+  return client.isConnected && client.subs.get(sub.channel) === sub;
+}
+
 /** After the reply is queued: release buffered publications, then announce the join. */
 export function afterSubscribed(client: Client, sub: Subscription | undefined): void {
   if (sub === undefined) return;
   client.releaseBuffered(sub);
   if (sub.has(SubFlag.emitJoinLeave) && client.subs.get(sub.channel) === sub) {
+    sub.joined = true;
     client.node.engine.broker.publishJoin(sub.channel, client.clientInfo(sub.chanInfo)).catch((e) => {
       client.node.log.warn({ err: e, channel: sub.channel }, 'join event not published');
     });

@@ -179,6 +179,7 @@ export class Client implements WheelItem, ClientContext {
             () => stats.commandDone(cmd.method, performance.now() - started, 0),
             (e) => stats.commandDone(cmd.method, performance.now() - started, this.replyFailure(cmd, e)),
           )
+          .catch((e) => this.node.log.error({ err: e, client: this.id }, 'failed to answer a failed command'))
           .finally(() => {
             this.busy = false;
             this.drain();
@@ -425,7 +426,10 @@ export class Client implements WheelItem, ClientContext {
   }
 
   private handlePong(): void {
-    if (this.pingSentAt === 0) throw new DisconnectError(Disconnects.badRequest, 'pong without a ping');
+    // With pong_timeout 0 pongs are not awaited, so none is unexpected (as in Centrifugo).
+    if (this.pingSentAt === 0 && this.node.config.client.pong_timeout > 0) {
+      throw new DisconnectError(Disconnects.badRequest, 'pong without a ping');
+    }
     this.pingSentAt = 0;
   }
 
@@ -561,6 +565,8 @@ export class Client implements WheelItem, ClientContext {
 
   /** Centrifugo's rule for channels a connect request asks for: what the client could subscribe to itself. */
   private mayAutoSubscribe(channel: string, user: string): boolean {
+    // When the application decides subscriptions (hook or subscribe proxy), connect.subs cannot go around it.
+    if (this.node.hooks.onSubscribe) return false;
     const r = this.node.resolver.resolve(channel);
     if (r === undefined || r.isPrivate || !this.node.resolver.validName(channel, r)) return false;
     if (r.isUserLimited) return user !== '' && this.node.resolver.userAllowed(channel, user);
@@ -632,6 +638,8 @@ export class Client implements WheelItem, ClientContext {
     if ((user === undefined) === (client === undefined)) {
       throw new ReplyError(Errors.badRequest, 'direct message needs exactly one of user or client');
     }
+    // "" would address every anonymous connection at once.
+    if (user === '' || client === '') throw new ReplyError(Errors.badRequest, 'user and client must not be empty');
     const payload = rawValueAt(raw as string, ['data']) ?? 'null';
     if (!(await this.node.ops.isOnline({ user, client }))) throw new ReplyError(ChorusErrors.targetOffline);
     const from = JSON.stringify({ user: this.user, client: this.id });
@@ -714,8 +722,9 @@ export class Client implements WheelItem, ClientContext {
     if (sub.expireAt > 0) this.subExpiries--;
     const node = this.node;
     const tasks: Promise<unknown>[] = [node.removeSubscription(sub)];
-    if (sub.has(SubFlag.emitPresence)) tasks.push(node.engine.presence.removePresence(sub.channel, this.id, this.user));
-    if (emitLeave && sub.has(SubFlag.emitJoinLeave)) {
+    // Only what the subscription really announced is taken back: no leave for a join that never happened.
+    if (sub.inPresence) tasks.push(node.engine.presence.removePresence(sub.channel, this.id, this.user));
+    if (emitLeave && sub.joined) {
       tasks.push(node.engine.broker.publishLeave(sub.channel, this.clientInfo(sub.chanInfo)));
     }
     const results = await Promise.allSettled(tasks);
@@ -746,9 +755,12 @@ export class Client implements WheelItem, ClientContext {
       { client: this.id, user: this.user, code: d.code, reason: d.reason, detail, connected: wasConnected },
       'closing client connection',
     );
-    this.transport.close(d.code, d.reason);
-    if (d.code === Disconnects.slow.code) this.transport.terminate();
-    this.cleanup(d);
+    try {
+      this.transport.close(d.code, d.reason);
+      if (d.code === Disconnects.slow.code) this.transport.terminate();
+    } finally {
+      this.cleanup(d);
+    }
   }
 
   private cleanup(d: Disconnect): void {
@@ -762,12 +774,12 @@ export class Client implements WheelItem, ClientContext {
     const wasRegistered = node.clients.get(this.id) === this;
     node.unregisterClient(this);
     for (const sub of [...this.subs.values()]) void this.removeSubscription(sub, true);
-    if (wasRegistered && node.hooks.onDisconnect) {
-      try {
-        node.hooks.onDisconnect(this, d);
-      } catch (e) {
-        node.log.error({ err: e, client: this.id }, 'onDisconnect hook threw');
-      }
+    const onDisconnect = node.hooks.onDisconnect;
+    if (wasRegistered && onDisconnect) {
+      // Sync throws and async rejections alike are logged: an app's cleanup never takes the server down.
+      Promise.resolve()
+        .then(() => onDisconnect(this, d))
+        .catch((e) => node.log.error({ err: e, client: this.id }, 'onDisconnect hook failed'));
     }
   }
 }

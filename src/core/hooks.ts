@@ -100,5 +100,5 @@ export interface Hooks {
   /** Receives the client's asynchronous `send` messages; without it the client is closed with 3508. */
   onSend?: ((ctx: ClientContext, data: unknown) => void | Promise<void>) | undefined;
   /** After a connection ends (not for connections that never authenticated). */
-  onDisconnect?: ((ctx: ClientContext, disconnect: Disconnect) => void) | undefined;
+  onDisconnect?: ((ctx: ClientContext, disconnect: Disconnect) => void | Promise<void>) | undefined;
 }

@@ -3,9 +3,14 @@
  * the same bytes are queued to every subscriber; a subscriber whose stream position shows a gap is told
  * (insufficient state) rather than left with a silent hole.
  */
+
+import { Disconnects } from '../protocol/codes.js';
 import { encodeJoinPush, encodeLeavePush, encodePublicationPush } from '../protocol/encode.js';
 import type { ClientInfo, Publication } from '../protocol/types.js';
 import { SubFlag, type Subscription } from './subscription.js';
+
+/** Publications a subscription may hold back while its subscribe reply is prepared. */
+const MAX_BUFFERED = 10_000;
 
 export class Hub {
   private readonly channels = new Map<string, Map<string, Subscription>>();
@@ -72,7 +77,10 @@ export class Hub {
     let n = 0;
     for (const sub of subs.values()) {
       if (sub.buffer !== undefined) {
-        sub.buffer.push({ frame, offset, epoch });
+        // A subscribe waiting on a slow engine cannot hold publications without bound.
+        if (sub.buffer.length >= MAX_BUFFERED)
+          sub.client.close(Disconnects.slow, 'too many publications during subscribe');
+        else sub.buffer.push({ frame, offset, epoch });
         n++;
         continue;
       }

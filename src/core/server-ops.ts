@@ -243,10 +243,11 @@ export class ServerOps {
 
   /** Applies a control message to this node's connections. */
   handleControl(payload: string): void {
-    let c: Control;
+    let c: Control | null = null;
     try {
       c = JSON.parse(payload) as Control;
-    } catch {
+    } catch {}
+    if (typeof c !== 'object' || c === null || typeof c.op !== 'string') {
       this.node.log.warn({}, 'malformed control message ignored');
       return;
     }

@@ -34,6 +34,10 @@ export class Subscription {
    * they are released after the reply, without those the reply's recovered publications already carry.
    */
   buffer: Array<{ frame: Buffer; offset: number; epoch: string }> | undefined;
+  /** Whether this subscription's presence entry was added (and must be removed). */
+  inPresence = false;
+  /** Whether a join was published for it (and a leave is due). */
+  joined = false;
 
   constructor(
     readonly client: Client,

@@ -35,7 +35,13 @@ class WebSocketTransport implements Transport {
   close(code: number, reason: string): void {
     const ws = this.ws;
     if (ws.readyState === 2 || ws.readyState === 3) return;
-    ws.close(code, reason);
+    try {
+      ws.close(validCloseCode(code), closeReason(reason));
+    } catch {
+      // A close that cannot be sent (socket already gone): drop the connection.
+      ws.terminate();
+      return;
+    }
     // A peer that never answers the close frame is cut off after the grace period.
     const t = setTimeout(() => ws.terminate(), this.closeGraceMs);
     t.unref();
@@ -45,6 +51,19 @@ class WebSocketTransport implements Transport {
   terminate(): void {
     this.ws.terminate();
   }
+}
+
+/** WebSocket close codes an application may send: 1000, 3000–4999. Anything else (a hook's typo) becomes 3004. */
+function validCloseCode(code: number): number {
+  return code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999) ? code : 3004;
+}
+
+/** A close reason is at most 123 bytes of UTF-8; longer ones are cut at a character boundary. */
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let r = reason;
+  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
+  return r;
 }
 
 function onMessage(this: ChorusSocket, data: RawData, isBinary: boolean): void {

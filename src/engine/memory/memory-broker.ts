@@ -80,7 +80,9 @@ export class MemoryBroker implements Broker {
     }
     if (s === undefined) {
       if (!create) return undefined;
-      s = { epoch: newEpoch(), top: 0, items: [], itemsExpireAt: 0, metaExpireAt: now + metaTtlMs };
+      // A meta TTL of 0 means the position never expires (as in Redis, where 0 sets no expiry).
+      const metaExpireAt = metaTtlMs > 0 ? now + metaTtlMs : Number.POSITIVE_INFINITY;
+      s = { epoch: newEpoch(), top: 0, items: [], itemsExpireAt: 0, metaExpireAt };
       this.streams.set(channel, s);
     } else if (metaTtlMs > 0) {
       s.metaExpireAt = Math.max(s.metaExpireAt, now + metaTtlMs);

@@ -48,6 +48,8 @@ if size > 0 and ttl > 0 then
   if not epoch then
     epoch = ARGV[6]
     redis.call('hset', meta, 'e', epoch)
+    -- A new stream: items of a lost one must not mix with its offsets.
+    redis.call('del', stream)
   end
   offset = redis.call('hincrby', meta, 's', 1)
   if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
@@ -70,6 +72,7 @@ local epoch = redis.call('hget', meta, 'e')
 if not epoch then
   epoch = ARGV[1]
   redis.call('hset', meta, 'e', epoch, 's', 0)
+  redis.call('del', stream)
 end
 local metaTtl = tonumber(ARGV[2])
 if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
@@ -90,6 +93,8 @@ export class RedisBroker implements Broker {
   private readonly subscribed = new Set<string>();
   private readonly pending = new Map<Shard, { sub: Set<string>; unsub: Set<string>; waiters: Array<() => void> }>();
   private flushScheduled = false;
+  /** The chain of pub/sub changes in flight: one batch at a time. */
+  private changes: Promise<void> = Promise.resolve();
   private readonly controlChannel: string;
 
   constructor(
@@ -133,19 +138,33 @@ export class RedisBroker implements Broker {
       shard.sub.on('ready', () => {
         if (!wasDown) return;
         wasDown = false;
-        // ioredis resends SUBSCRIBE for every channel on reconnect; a PING answered after those replies means
-        // the subscriptions are live again. Then the node looks for publications lost while the link was down.
-        shard.sub
-          .ping()
-          .catch(() => {})
+        // Make the link's subscriptions exactly what this node needs now (changes made during the outage were
+        // refused), then let the node look for publications lost while the link was down.
+        this.resubscribe(shard)
+          .catch((e) => this.log.warn({ err: (e as Error).message }, 'resubscribe after reconnect failed'))
           .finally(() => this.handler?.onBrokerReconnect?.());
       });
     }
     // Control messages travel through the first shard: every node listens there.
     const first = this.shards.list[0] as Shard;
     await first.sub.subscribe(this.controlChannel).catch((e: Error) => {
-      this.log.warn({ err: e.message }, 'control channel subscribe failed; will retry on reconnect');
+      this.log.warn({ err: e.message }, 'control channel subscribe failed; retrying when redis is back');
     });
+  }
+
+  /** After a reconnect: drop whatever ioredis restored, subscribe to what is needed now (and the control channel). */
+  private async resubscribe(shard: Shard): Promise<void> {
+    const wanted = [...this.subscribed]
+      .filter((ch) => this.shards.forChannel(ch) === shard)
+      .map((ch) => this.pubsubChannel(ch));
+    if (shard === this.shards.list[0]) wanted.push(this.controlChannel);
+    const run = this.changes.then(async () => {
+      await shard.sub.unsubscribe();
+      if (wanted.length > 0) await shard.sub.subscribe(...wanted);
+      await shard.sub.ping();
+    });
+    this.changes = run.catch(() => {});
+    await run;
   }
 
   private dispatch(channel: string, msg: string): void {
@@ -191,7 +210,10 @@ export class RedisBroker implements Broker {
     const done = new Promise<void>((resolve) => entry.waiters.push(resolve));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => void this.flushChanges());
+      // Batches go out one after another, so a later SUBSCRIBE never overtakes an earlier UNSUBSCRIBE.
+      setImmediate(() => {
+        this.changes = this.changes.then(() => this.flushChanges());
+      });
     }
     return done.then(() => {
       if (subscribe && !shard.sub.status.startsWith('ready')) {
@@ -207,8 +229,11 @@ export class RedisBroker implements Broker {
     await Promise.all(
       batches.map(async ([shard, p]) => {
         try {
-          if (p.sub.size > 0) await shard.sub.subscribe(...p.sub);
-          if (p.unsub.size > 0) await shard.sub.unsubscribe(...p.unsub);
+          // Sent back to back (ioredis keeps call order), awaited together.
+          await Promise.all([
+            p.sub.size > 0 ? shard.sub.subscribe(...p.sub) : undefined,
+            p.unsub.size > 0 ? shard.sub.unsubscribe(...p.unsub) : undefined,
+          ]);
         } catch (e) {
           this.log.warn({ err: (e as Error).message, shard: shard.address }, 'redis subscribe/unsubscribe failed');
         } finally {
