@@ -11,6 +11,24 @@ import { DisconnectError } from '../../src/protocol/codes.js';
 import { hsToken, RawClient, SECRET, sleep, waitFor } from '../helpers/clients.js';
 import { openChannels, startServer, type TestServer } from '../helpers/server.js';
 
+/** An embedded Chorus on a plain http.Server for one test: `fn` gets the WebSocket URL. */
+async function withChorus(
+  opts: Parameters<typeof createChorus>[0],
+  fn: (url: string, chorus: Awaited<ReturnType<typeof createChorus>>) => Promise<void>,
+): Promise<void> {
+  const http = createServer();
+  const chorus = await createChorus(opts);
+  chorus.attach(http);
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+  try {
+    await fn(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/connection/websocket`, chorus);
+  } finally {
+    await chorus.close();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+  }
+}
+
 describe('robustness', () => {
   const servers: TestServer[] = [];
   after(async () => {
@@ -18,91 +36,73 @@ describe('robustness', () => {
   });
 
   test('a hook disconnect with a reason over 123 bytes and an invalid code closes the client, not the process', async () => {
-    const http = createServer();
-    const chorus = await createChorus({
-      config: {
-        client: { allow_anonymous_connect_without_token: true },
-        channel: { without_namespace: openChannels() },
-      },
-      hooks: {
-        onSubscribe: () => {
-          throw new DisconnectError({ code: 12, reason: `banned: ${'x'.repeat(200)}` });
+    await withChorus(
+      {
+        config: {
+          client: { allow_anonymous_connect_without_token: true },
+          channel: { without_namespace: openChannels() },
+        },
+        hooks: {
+          onSubscribe: () => {
+            throw new DisconnectError({ code: 12, reason: `banned: ${'x'.repeat(200)}` });
+          },
         },
       },
-    });
-    chorus.attach(http);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
-    try {
-      const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/connection/websocket`;
-      const c = await RawClient.open(url);
-      await c.connect();
-      c.send({ id: 2, subscribe: { channel: 'x' } });
-      assert.equal(await c.waitClose(), 3004, 'an invalid close code becomes 3004');
-      assert.ok(Buffer.byteLength(c.closeReason) <= 123, 'the reason was cut to fit a close frame');
-      await waitFor(() => chorus.node.clients.size === 0, 2000, 'the client cleaned up');
-      // Still serving.
-      const d = await RawClient.open(url);
-      assert.ok((await d.connect()).connect, 'a new client connects');
-      d.close();
-    } finally {
-      await chorus.close();
-      http.closeAllConnections();
-      await new Promise((r) => http.close(r));
-    }
+      async (url, chorus) => {
+        const c = await RawClient.open(url);
+        await c.connect();
+        c.send({ id: 2, subscribe: { channel: 'x' } });
+        assert.equal(await c.waitClose(), 3004, 'an invalid close code becomes 3004');
+        assert.ok(Buffer.byteLength(c.closeReason) <= 123, 'the reason was cut to fit a close frame');
+        await waitFor(() => chorus.node.clients.size === 0, 2000, 'the client cleaned up');
+        // Still serving.
+        const d = await RawClient.open(url);
+        assert.ok((await d.connect()).connect, 'a new client connects');
+        d.close();
+      },
+    );
   });
 
   test('an async onDisconnect that rejects is logged, the server keeps running', async () => {
-    const chorus = await createChorus({
-      config: { client: { allow_anonymous_connect_without_token: true } },
-      hooks: {
-        onDisconnect: async () => {
-          throw new Error('database down');
+    await withChorus(
+      {
+        config: { client: { allow_anonymous_connect_without_token: true } },
+        hooks: {
+          onDisconnect: async () => {
+            throw new Error('database down');
+          },
         },
       },
-    });
-    const http = createServer();
-    chorus.attach(http);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
-    try {
-      const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/connection/websocket`;
-      const c = await RawClient.open(url);
-      await c.connect();
-      c.close();
-      await sleep(100);
-      const d = await RawClient.open(url);
-      assert.ok((await d.connect()).connect, 'still serving after the hook failed');
-      d.close();
-    } finally {
-      await chorus.close();
-      http.closeAllConnections();
-      await new Promise((r) => http.close(r));
-    }
+      async (url) => {
+        const c = await RawClient.open(url);
+        await c.connect();
+        c.close();
+        await sleep(100);
+        const d = await RawClient.open(url);
+        assert.ok((await d.connect()).connect, 'still serving after the hook failed');
+        d.close();
+      },
+    );
   });
 
   test('connect.subs cannot subscribe around an onSubscribe hook that refuses', async () => {
-    const http = createServer();
-    const chorus = await createChorus({
-      config: {
-        client: { allow_anonymous_connect_without_token: true },
-        channel: { without_namespace: openChannels() },
+    await withChorus(
+      {
+        config: {
+          client: { allow_anonymous_connect_without_token: true },
+          channel: { without_namespace: openChannels() },
+        },
+        hooks: { onSubscribe: ({ channel }) => channel !== 'secret' },
       },
-      hooks: { onSubscribe: ({ channel }) => channel !== 'secret' },
-    });
-    chorus.attach(http);
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
-    try {
-      const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/connection/websocket`;
-      const c = await RawClient.open(url);
-      const r = (await c.connect({ subs: { secret: {} } })).connect as { subs?: Record<string, unknown> };
-      assert.equal(r.subs?.secret, undefined, 'no server-side subscription to the refused channel');
-      c.send({ id: 2, subscribe: { channel: 'secret' } });
-      assert.equal(((await c.reply(2)).error as { code: number }).code, 103);
-      c.close();
-    } finally {
-      await chorus.close();
-      http.closeAllConnections();
-      await new Promise((r) => http.close(r));
-    }
+      async (url) => {
+        const c = await RawClient.open(url);
+        const r = (await c.connect({ subs: { secret: {} } })).connect as { subs?: Record<string, unknown> };
+        assert.equal(r.subs?.secret, undefined, 'no server-side subscription to the refused channel');
+        c.send({ id: 2, subscribe: { channel: 'secret' } });
+        assert.equal(((await c.reply(2)).error as { code: number }).code, 103);
+        c.close();
+      },
+    );
   });
 
   test('with pong_timeout 0 a pong is accepted, not a bad request', async () => {
