@@ -7,6 +7,7 @@
 import { Disconnects } from '../protocol/codes.js';
 import { encodeJoinPush, encodeLeavePush, encodePublicationPush } from '../protocol/encode.js';
 import type { ClientInfo, Publication } from '../protocol/types.js';
+import { sharedFrames } from './shared-frames.js';
 import { SubFlag, type Subscription } from './subscription.js';
 
 /** Publications a subscription may hold back while its subscribe reply is prepared. */
@@ -73,6 +74,7 @@ export class Hub {
     const subs = this.channels.get(channel);
     if (subs === undefined) return 0;
     const frame = Buffer.from(encodePublicationPush(channel, pub));
+    sharedFrames.add(frame);
     const offset = pub.offset;
     let n = 0;
     for (const sub of subs.values()) {
@@ -110,7 +112,10 @@ export class Hub {
     let n = 0;
     for (const sub of subs.values()) {
       if ((sub.flags & SubFlag.pushJoinLeave) === 0) continue;
-      frame ??= Buffer.from(text);
+      if (frame === undefined) {
+        frame = Buffer.from(text);
+        sharedFrames.add(frame);
+      }
       sub.client.enqueue(frame);
       n++;
     }

@@ -6,13 +6,28 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import * as wsLib from 'ws';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { Client } from '../core/client.js';
 import type { Node } from '../core/node.js';
+import { sharedFrames } from '../core/shared-frames.js';
 import { compileOrigins, originAllowed } from './origin.js';
 import type { Transport } from './transport.js';
 
 const kClient = Symbol('chorus.client');
+
+/** ws's sender: `sendFrame` writes already framed bytes (the API Socket.IO uses for pre-encoded broadcasts). */
+interface WireSender {
+  sendFrame(list: Buffer[], cb?: () => void): void;
+}
+
+/** ws's frame builder (exported by ws, missing from its type definitions). */
+const Sender = (wsLib as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } }).Sender;
+
+/** A server text frame: final, unmasked, uncompressed. */
+const FRAME_OPTIONS = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false } as const;
+/** Framed bytes per shared payload, built by the first socket that writes it, collected with the payload. */
+const WIRE_FRAMES = new WeakMap<Buffer, Buffer[]>();
 
 type ChorusSocket = WebSocket & { [kClient]?: Client };
 
@@ -21,10 +36,23 @@ class WebSocketTransport implements Transport {
   constructor(
     private readonly ws: WebSocket,
     private readonly closeGraceMs: number,
+    /** permessage-deflate on: frames are per socket, so the shared-frame path is off. */
+    private readonly compression: boolean,
   ) {}
 
   write(frame: string | Buffer): void {
     if (this.ws.readyState !== 1) return;
+    const sender = (this.ws as unknown as { _sender?: WireSender })._sender;
+    if (!this.compression && typeof frame !== 'string' && sharedFrames.has(frame) && sender?.sendFrame) {
+      // The same publication goes to many sockets: frame it once, one write per socket (as Socket.IO does).
+      let wire = WIRE_FRAMES.get(frame);
+      if (wire === undefined) {
+        wire = [Buffer.concat(Sender.frame(frame, FRAME_OPTIONS))];
+        WIRE_FRAMES.set(frame, wire);
+      }
+      sender.sendFrame(wire);
+      return;
+    }
     this.ws.send(frame, { binary: false });
   }
 
@@ -129,7 +157,7 @@ export class WebSocketHandler {
 
   private accept(ws: ChorusSocket, req: IncomingMessage): void {
     const grace = Math.max(1000, this.node.config.websocket.write_timeout);
-    const client = new Client(this.node, new WebSocketTransport(ws, grace), {
+    const client = new Client(this.node, new WebSocketTransport(ws, grace, this.node.config.websocket.compression), {
       remote: req.socket.remoteAddress,
       transport: 'websocket',
       headers: this.node.hooks.onConnecting || this.node.forwardedHeaders.length > 0 ? req.headers : undefined,

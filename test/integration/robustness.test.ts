@@ -149,4 +149,30 @@ describe('robustness', () => {
       /history_meta_ttl must not be shorter than/,
     );
   });
+
+  test('publications reach subscribers with and without permessage-deflate (shared frames are off with it)', async () => {
+    for (const compression of [false, true]) {
+      const s = await startServer({
+        websocket: { compression },
+        client: { allow_anonymous_connect_without_token: true },
+        channel: { without_namespace: openChannels() },
+      });
+      servers.push(s);
+      const readers = await Promise.all([RawClient.open(s.wsUrl), RawClient.open(s.wsUrl)]);
+      for (const r of readers) {
+        await r.connect();
+        r.send({ id: 2, subscribe: { channel: 'z' } });
+        await r.reply(2);
+      }
+      for (let i = 0; i < 3; i++) await s.server.node.publish('z', JSON.stringify({ i, compression }));
+      for (const r of readers) {
+        await waitFor(() => r.pushes().length === 3, 2000, `three publications (compression ${compression})`);
+        assert.deepEqual(
+          r.pushes().map((p) => (p.pub as { data: { i: number } }).data.i),
+          [0, 1, 2],
+        );
+        r.close();
+      }
+    }
+  });
 });
