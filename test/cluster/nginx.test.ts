@@ -80,7 +80,12 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
   });
   after(async () => {
     for (const c of clients) c.disconnect();
-    nginx?.kill('SIGKILL');
+    // SIGTERM: the master stops its workers too (SIGKILL would leave them running).
+    if (nginx !== undefined && nginx.exitCode === null) {
+      const exited = new Promise((r) => nginx?.once('exit', r));
+      nginx.kill('SIGTERM');
+      await exited;
+    }
     await Promise.all(nodes.map((n) => n.kill()));
   });
 
