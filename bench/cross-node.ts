@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Conn } from './lib/conn.js';
 import { cpu, cpuDelta } from './lib/proc.js';
-import { machine, median, saveJSON, table, writeSection } from './lib/report.js';
+import { machine, median, publish, runMain, table } from './lib/report.js';
 import { type ServerProcess, startChorus } from './lib/server.js';
 
 const { values } = parseArgs({
@@ -196,12 +196,7 @@ async function main(): Promise<void> {
     '',
     'Server CPU is summed over every Chorus process of the target; on this 2-core machine three nodes, Redis and the load generator share two cores, so the three-node row shows the cost of the extra hop, not a capacity gain.',
   ].join('\n');
-  console.log(md);
-  saveJSON('cross-node', { N, RATE, SECONDS, ROUNDS, results, machine: machine() });
-  if (!values['no-write']) writeSection('cross-node', md);
+  publish('cross-node', md, { N, RATE, SECONDS, ROUNDS, results, machine: machine() }, !values['no-write']);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { Conn } from './lib/conn.js';
 import { cpu, cpuDelta, memory, resetPeak } from './lib/proc.js';
-import { machine, median, saveJSON, table, writeSection } from './lib/report.js';
+import { machine, median, publish, runMain, table } from './lib/report.js';
 import { type ServerProcess, startChorus } from './lib/server.js';
 
 const { values } = parseArgs({
@@ -169,12 +169,7 @@ async function main(): Promise<void> {
     `Recovery vs baseline in the same run: time × ${ratio('ms')}, server CPU × ${cpuRatio}, peak RSS × ${ratio('peakRssMB')}.`,
     'A client counts as fully recovered when its reply says `recovered: true` and carries exactly the missed publications.',
   ].join('\n');
-  console.log(md);
-  saveJSON('recovery-storm', { N, M, ROUNDS, baseline, recovery, machine: machine() });
-  if (!values['no-write']) writeSection('recovery-storm', md);
+  publish('recovery-storm', md, { N, M, ROUNDS, baseline, recovery, machine: machine() }, !values['no-write']);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);

@@ -52,3 +52,18 @@ export function table(header: string[], rows: Array<Array<string | number>>): st
   const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** Prints a benchmark's markdown, saves its raw figures, and (unless `write` is false) updates BENCHMARKS.md. */
+export function publish(name: string, markdown: string, data: unknown, write: boolean): void {
+  console.log(markdown);
+  saveJSON(name, data);
+  if (write) writeSection(name, markdown);
+}
+
+/** Runs a benchmark's main, exiting non-zero on failure. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

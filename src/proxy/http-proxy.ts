@@ -89,6 +89,18 @@ async function call(
 
 const base = (transport: string) => ({ transport, protocol: 'json', encoding: 'json' });
 
+/** The subscribe and publish proxies send the same request: who asks, about which channel, with what data. */
+function callForChannel(
+  kind: string,
+  proxy: ProxyConfig,
+  ctx: SubscribeContext | PublishContext,
+  log: Log,
+): Promise<Record<string, unknown>> {
+  const c = ctx.client;
+  const body = { client: c.client, ...base(c.meta.transport), user: c.user, channel: ctx.channel, data: ctx.data };
+  return call(kind, proxy, body, c.meta.headers, log);
+}
+
 /** Hooks that call the configured proxies; empty when none is configured. */
 export function proxyHooks(config: Readonly<Config>, log: Log): Partial<Hooks> {
   const hooks: Partial<Hooks> = {};
@@ -116,14 +128,7 @@ export function proxyHooks(config: Readonly<Config>, log: Log): Partial<Hooks> {
   if (subscribe.endpoint !== '') {
     hooks.onSubscribe = async (ctx: SubscribeContext) => {
       if (!ctx.options.subscribe_proxy_enabled) return undefined;
-      const c = ctx.client;
-      const r = await call(
-        'subscribe',
-        subscribe,
-        { client: c.client, ...base(c.meta.transport), user: c.user, channel: ctx.channel, data: ctx.data },
-        c.meta.headers,
-        log,
-      );
+      const r = await callForChannel('subscribe', subscribe, ctx, log);
       return {
         info: field(r, 'info'),
         data: field(r, 'data'),
@@ -135,14 +140,7 @@ export function proxyHooks(config: Readonly<Config>, log: Log): Partial<Hooks> {
   if (publish.endpoint !== '') {
     hooks.onPublish = async (ctx: PublishContext) => {
       if (!ctx.options.publish_proxy_enabled) return undefined;
-      const c = ctx.client;
-      const r = await call(
-        'publish',
-        publish,
-        { client: c.client, ...base(c.meta.transport), user: c.user, channel: ctx.channel, data: ctx.data },
-        c.meta.headers,
-        log,
-      );
+      const r = await callForChannel('publish', publish, ctx, log);
       return { data: field(r, 'data'), skipHistory: r.skip_history === true };
     };
   }
