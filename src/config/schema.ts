@@ -136,6 +136,14 @@ export const configSchema = z.strictObject({
       stale_close_delay: dur('10s'),
       channel_limit: uint(128),
       queue_max_size: uint(1_048_576),
+      /**
+       * How long pushes to a connection may wait to be written together (Centrifugo PRO's option): fewer system
+       * calls, the main CPU cost of fan-out, for up to this much extra latency. Replies never wait. 0: write at
+       * the end of each event-loop turn.
+       */
+      write_delay: dur('0s'),
+      /** Most messages in one WebSocket frame; more queued messages go out as several frames in one write. */
+      max_messages_in_frame: uint(16),
       connection_limit: uint(0),
       user_connection_limit: uint(0),
       history_max_publication_limit: uint(300),

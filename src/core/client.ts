@@ -1,7 +1,8 @@
 /**
  * One client session: the protocol state machine between a transport and the node. Commands of a connection
  * run one at a time in arrival order (a subscribe is complete before the publish that follows it); replies and
- * pushes go through a bounded outbound queue that is written as one frame per event-loop turn.
+ * pushes go through a bounded outbound queue, written once per event-loop turn (or per `client.write_delay`
+ * window for pushes), several messages per frame.
  */
 import { randomUUID } from 'node:crypto';
 import { TokenError } from '../auth/token-verifier.js';
@@ -54,18 +55,6 @@ enum State {
 
 /** Frames decoded but not yet processed, per connection; more means the client floods us. */
 const MAX_PENDING_COMMANDS = 1024;
-const NEWLINE = Buffer.from('\n');
-
-// One flush pass per event-loop turn for every client that queued something during the turn.
-let dirty: Client[] = [];
-let flushScheduled = false;
-
-function flushAll(): void {
-  flushScheduled = false;
-  const list = dirty;
-  dirty = [];
-  for (const c of list) c.flush();
-}
 
 export interface ConnectionMeta {
   /** Remote address, for logs only: a client is never identified by it. */
@@ -85,7 +74,7 @@ export class Client implements WheelItem, ClientContext {
   /** Channels with a subscribe in progress. */
   readonly subscribing = new Set<string>();
   wheelSlot = -1;
-  queued = false;
+  flushMarks = 0;
 
   private state = State.Connecting;
   private queue: Array<string | Buffer> = [];
@@ -269,21 +258,22 @@ export class Client implements WheelItem, ClientContext {
   // --- output --------------------------------------------------------------------------------------------
 
   reply(id: number, method: string, result: string): void {
-    this.enqueue(encodeReply(id, method, result));
+    this.enqueue(encodeReply(id, method, result), true);
     this.node.stats.queued('reply', 1);
   }
 
   replyError(id: number, error: ProtocolError): void {
-    this.enqueue(encodeErrorReply(id, error));
+    this.enqueue(encodeErrorReply(id, error), true);
     this.node.stats.queued('reply', 1);
   }
 
   /**
    * Queues one message. The queue and the transport's own buffer together are bounded by
    * `client.queue_max_size`: a client that cannot keep up is disconnected with 3008 (slow) and its memory freed,
-   * so one slow reader never grows the server's memory or delays others.
+   * so one slow reader never grows the server's memory or delays others. A reply (`urgent`) is written at the end
+   * of the turn; pushes may wait for `client.write_delay`.
    */
-  enqueue(msg: string | Buffer): void {
+  enqueue(msg: string | Buffer, urgent = false): void {
     if (this.state === State.Closed) return;
     const max = this.node.config.client.queue_max_size;
     this.queueBytes += msg.length;
@@ -292,19 +282,15 @@ export class Client implements WheelItem, ClientContext {
       return;
     }
     this.queue.push(msg);
-    if (!this.queued) {
-      this.queued = true;
-      dirty.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
-    }
+    if (urgent) this.node.flusher.soon(this);
+    else this.node.flusher.later(this);
   }
 
-  /** Writes everything queued as one frame (messages joined by newlines, as the protocol allows). */
+  /**
+   * Writes everything queued in one write: frames of up to `client.max_messages_in_frame` messages joined by
+   * newlines, as the protocol allows.
+   */
   flush(): void {
-    this.queued = false;
     const q = this.queue;
     if (q.length === 0) return;
     this.queue = [];
@@ -315,15 +301,9 @@ export class Client implements WheelItem, ClientContext {
       this.node.stats.frameOut(typeof m === 'string' ? Buffer.byteLength(m) : m.length, 1);
       return;
     }
-    const parts: Buffer[] = [];
-    for (let i = 0; i < q.length; i++) {
-      if (i > 0) parts.push(NEWLINE);
-      const m = q[i] as string | Buffer;
-      parts.push(typeof m === 'string' ? Buffer.from(m) : m);
-    }
-    const frame = Buffer.concat(parts);
-    this.transport.write(frame);
-    this.node.stats.frameOut(frame.length, q.length);
+    const perFrame = this.node.config.client.max_messages_in_frame;
+    const bytes = this.transport.writeBatch(q, perFrame > 0 ? perFrame : q.length);
+    this.node.stats.frameOut(bytes, q.length);
   }
 
   // --- timers --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { type Disconnect, Disconnects } from '../protocol/codes.js';
 import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
 import { ChannelResolver } from './channel-resolver.js';
 import type { Client } from './client.js';
+import { FlushScheduler } from './flush-scheduler.js';
 import type { Hooks } from './hooks.js';
 import { Hub } from './hub.js';
 import { ServerOps } from './server-ops.js';
@@ -49,6 +50,8 @@ export class Node implements BrokerEventHandler {
   readonly hub = new Hub();
   readonly resolver: ChannelResolver;
   readonly wheel = new TimerWheel(100);
+  /** When connections' queued output is written (end of turn, or within client.write_delay). */
+  readonly flusher: FlushScheduler;
   readonly connectTokens: TokenVerifier;
   readonly subscribeTokens: TokenVerifier;
   readonly hooks: Hooks = { rpc: new Map() };
@@ -74,6 +77,7 @@ export class Node implements BrokerEventHandler {
     this.log = opts.log ?? silentLog;
     this.name = opts.name ?? 'chorus';
     this.resolver = new ChannelResolver(opts.config.channel);
+    this.flusher = new FlushScheduler(opts.config.client.write_delay);
     this.connectTokens = new TokenVerifier(opts.config.client.token, 'client.token');
     const st = opts.config.client.subscription_token;
     this.subscribeTokens = st.enabled ? new TokenVerifier(st, 'client.subscription_token') : this.connectTokens;
@@ -277,6 +281,7 @@ export class Node implements BrokerEventHandler {
       await new Promise((r) => setImmediate(r));
     }
     this.wheel.stop();
+    this.flusher.stop();
     await this.ops.stopHeartbeat();
     await this.engine.close();
   }

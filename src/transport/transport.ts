@@ -6,6 +6,11 @@ export interface Transport {
   readonly name: string;
   /** Writes one frame (one or more newline-separated messages). */
   write(frame: string | Buffer): void;
+  /**
+   * Writes several messages at once, `perFrame` at most per frame (newline-separated), in as few system calls as
+   * the transport can; returns the bytes written.
+   */
+  writeBatch(messages: ReadonlyArray<string | Buffer>, perFrame: number): number;
   /** Bytes accepted by write() but not yet handed to the kernel. */
   readonly bufferedAmount: number;
   /**

@@ -31,6 +31,95 @@ const WIRE_FRAMES = new WeakMap<Buffer, Buffer[]>();
 
 type ChorusSocket = WebSocket & { [kClient]?: Client };
 
+/**
+ * The last batch built only of shared payloads, and its wire bytes: subscribers of the same channels usually
+ * flush the very same sequence of publications, so the frames are built once and written to each of them.
+ */
+let lastBatch: ReadonlyArray<string | Buffer> = [];
+let lastPerFrame = 0;
+let lastWire: Buffer | undefined;
+
+/** Frames (header and newline-joined payload each) for `messages`, `perFrame` per frame, in one buffer. */
+function batchWire(messages: ReadonlyArray<string | Buffer>, perFrame: number): Buffer {
+  if (lastWire !== undefined && perFrame === lastPerFrame && sameMessages(messages, lastBatch)) return lastWire;
+  const n = messages.length;
+  const sizes = new Array<number>(n);
+  let allShared = true;
+  let total = 0;
+  for (let i = 0; i < n; i += perFrame) {
+    const end = Math.min(n, i + perFrame);
+    let len = end - i - 1;
+    for (let j = i; j < end; j++) {
+      const m = messages[j] as string | Buffer;
+      const size = typeof m === 'string' ? Buffer.byteLength(m) : m.length;
+      if (typeof m === 'string' || !sharedFrames.has(m)) allShared = false;
+      sizes[j] = size;
+      len += size;
+    }
+    total += headerSize(len) + len;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < n; i += perFrame) {
+    const end = Math.min(n, i + perFrame);
+    let len = end - i - 1;
+    for (let j = i; j < end; j++) len += sizes[j] as number;
+    at = writeHeader(out, at, len);
+    for (let j = i; j < end; j++) {
+      if (j > i) out[at++] = 0x0a;
+      const m = messages[j] as string | Buffer;
+      at += typeof m === 'string' ? out.write(m, at) : m.copy(out, at);
+    }
+  }
+  if (allShared) {
+    lastBatch = messages;
+    lastPerFrame = perFrame;
+    lastWire = out;
+  }
+  return out;
+}
+
+function sameMessages(a: ReadonlyArray<string | Buffer>, b: ReadonlyArray<string | Buffer>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function headerSize(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+/** A final, unmasked text frame header for a payload of `len` bytes, at `at`; returns where the payload starts. */
+function writeHeader(out: Buffer, at: number, len: number): number {
+  out[at] = 0x81;
+  if (len < 126) {
+    out[at + 1] = len;
+    return at + 2;
+  }
+  if (len < 65536) {
+    out[at + 1] = 126;
+    out.writeUInt16BE(len, at + 2);
+    return at + 4;
+  }
+  out[at + 1] = 127;
+  out.writeUInt32BE(Math.floor(len / 2 ** 32), at + 2);
+  out.writeUInt32BE(len >>> 0, at + 6);
+  return at + 10;
+}
+
+/** Messages [from, to) joined by newlines. */
+function joinMessages(messages: ReadonlyArray<string | Buffer>, from: number, to: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = from; i < to; i++) {
+    if (i > from) parts.push(NEWLINE);
+    const m = messages[i] as string | Buffer;
+    parts.push(typeof m === 'string' ? Buffer.from(m) : m);
+  }
+  return Buffer.concat(parts);
+}
+
+const NEWLINE = Buffer.from('\n');
+
 class WebSocketTransport implements Transport {
   readonly name = 'websocket';
   constructor(
@@ -54,6 +143,24 @@ class WebSocketTransport implements Transport {
       return;
     }
     this.ws.send(frame, { binary: false });
+  }
+
+  writeBatch(messages: ReadonlyArray<string | Buffer>, perFrame: number): number {
+    if (this.ws.readyState !== 1) return 0;
+    const sender = (this.ws as unknown as { _sender?: WireSender })._sender;
+    if (this.compression || !sender?.sendFrame) {
+      // permessage-deflate compresses per socket: ws frames (and compresses) each joined payload.
+      let bytes = 0;
+      for (let i = 0; i < messages.length; i += perFrame) {
+        const payload = joinMessages(messages, i, Math.min(messages.length, i + perFrame));
+        this.ws.send(payload, { binary: false });
+        bytes += payload.length;
+      }
+      return bytes;
+    }
+    const wire = batchWire(messages, perFrame);
+    sender.sendFrame([wire]);
+    return wire.length;
   }
 
   get bufferedAmount(): number {
