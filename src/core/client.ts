@@ -277,7 +277,8 @@ export class Client implements WheelItem, ClientContext {
     if (this.state === State.Closed) return;
     const max = this.node.config.client.queue_max_size;
     this.queueBytes += msg.length;
-    if (max > 0 && this.queueBytes + this.transport.bufferedAmount > max) {
+    // The transport's own buffer is added at flush, where the socket is touched anyway: fan-out stays cheap.
+    if (max > 0 && this.queueBytes > max) {
       this.close(Disconnects.slow, `outbound queue over ${max} bytes`);
       return;
     }
@@ -293,6 +294,11 @@ export class Client implements WheelItem, ClientContext {
   flush(): void {
     const q = this.queue;
     if (q.length === 0) return;
+    const max = this.node.config.client.queue_max_size;
+    if (max > 0 && this.queueBytes + this.transport.bufferedAmount > max) {
+      this.close(Disconnects.slow, `outbound queue over ${max} bytes`);
+      return;
+    }
     this.queue = [];
     this.queueBytes = 0;
     if (q.length === 1) {
@@ -727,6 +733,8 @@ export class Client implements WheelItem, ClientContext {
       this.queueBytes = 0;
     } else {
       this.flush();
+      // Writing what waited found the client too slow: it was closed with 3008 instead.
+      if (this.isClosed) return;
     }
     this.state = State.Closed;
     const level =

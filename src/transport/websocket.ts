@@ -132,15 +132,17 @@ class WebSocketTransport implements Transport {
   write(frame: string | Buffer): void {
     if (this.ws.readyState !== 1) return;
     const sender = (this.ws as unknown as { _sender?: WireSender })._sender;
-    if (!this.compression && typeof frame !== 'string' && sharedFrames.has(frame) && sender?.sendFrame) {
+    if (!this.compression && typeof frame !== 'string' && sender?.sendFrame) {
       // The same publication goes to many sockets: frame it once, one write per socket (as Socket.IO does).
       let wire = WIRE_FRAMES.get(frame);
-      if (wire === undefined) {
+      if (wire === undefined && sharedFrames.has(frame)) {
         wire = [Buffer.concat(Sender.frame(frame, FRAME_OPTIONS))];
         WIRE_FRAMES.set(frame, wire);
       }
-      sender.sendFrame(wire);
-      return;
+      if (wire !== undefined) {
+        sender.sendFrame(wire);
+        return;
+      }
     }
     this.ws.send(frame, { binary: false });
   }
