@@ -40,6 +40,8 @@ const { values } = parseArgs({
     targets: { type: 'string', default: 'raw,send,coalesce,socketio,chorus' },
     deadline: { type: 'string', default: '600' },
     profile: { type: 'string' },
+    'write-delay': { type: 'string', default: '100ms' },
+    name: { type: 'string', default: 'fanout' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -52,6 +54,10 @@ const SAMPLED = Math.min(N, Number(values.sampled));
 const WARMUP = Number(values.warmup);
 const DEADLINE_S = Number(values.deadline);
 const CHANNEL = 'fanout';
+/** client.write_delay of the `chorus-delay` target. */
+const WRITE_DELAY = values['write-delay'];
+/** The BENCHMARKS.md section and chart this run writes (several fan-out runs can each keep their own). */
+const NAME = values.name;
 /** `--profile DIR`: every server process writes a V8 CPU profile there when it stops. */
 const NODE_ARGS = values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [];
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -90,43 +96,15 @@ const rawTarget = (key: string, label: string, mode: string): Target => ({
   counter: () => () => 1,
 });
 
-const TARGETS: Target[] = [
-  rawTarget('raw', 'raw ws, pre-framed broadcast (floor)', 'frame'),
-  rawTarget('send', 'raw ws, ws.send(same Buffer) per socket', 'send'),
-  rawTarget('coalesce', 'raw ws, writes coalesced per turn', 'coalesce'),
-  {
-    key: 'socketio',
-    label: 'Socket.IO 4 (websocket, room broadcast)',
-    start: () =>
-      startScript('bench/targets/socketio.ts', ['--port', '0'], '/socket.io/?EIO=4&transport=websocket', NODE_ARGS),
-    async subscribe(c) {
-      // The engine.io open packet may arrive with the 101; connecting the namespace does not need to wait for it.
-      c.send('40');
-      await c.next((t) => t.startsWith('40'));
-      c.send(`421["subscribe","${CHANNEL}"]`);
-      await c.next((t) => t.startsWith('431'));
-    },
-    async openPublisher(c) {
-      c.send('40');
-      await c.next((t) => t.startsWith('40'));
-    },
-    publish: (_seq, data) => `42["publish","${CHANNEL}",${data}]`,
-    counter(c) {
-      // "42[...]" is an event; "2" is the engine.io ping, answered "3".
-      return (buf, start, end) => {
-        if (buf[start] === 0x34 && buf[start + 1] === 0x32) return 1;
-        if (end - start === 1 && buf[start] === 0x32) c.send('3');
-        return 0;
-      };
-    },
-  },
-  {
-    key: 'chorus',
-    label: 'Chorus',
+/** Chorus, anonymous access, an open channel, command rate limit off; `client` adds client.* options. */
+function chorusTarget(key: string, label: string, client: Record<string, unknown>): Target {
+  return {
+    key,
+    label,
     start: () =>
       startChorus(
         {
-          client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0 },
+          client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0, ...client },
           channel: {
             without_namespace: {
               allow_subscribe_for_client: true,
@@ -166,7 +144,41 @@ const TARGETS: Target[] = [
         return n;
       };
     },
+  };
+}
+
+const TARGETS: Target[] = [
+  rawTarget('raw', 'raw ws, pre-framed broadcast (floor)', 'frame'),
+  rawTarget('send', 'raw ws, ws.send(same Buffer) per socket', 'send'),
+  rawTarget('coalesce', 'raw ws, writes coalesced per turn', 'coalesce'),
+  {
+    key: 'socketio',
+    label: 'Socket.IO 4 (websocket, room broadcast)',
+    start: () =>
+      startScript('bench/targets/socketio.ts', ['--port', '0'], '/socket.io/?EIO=4&transport=websocket', NODE_ARGS),
+    async subscribe(c) {
+      // The engine.io open packet may arrive with the 101; connecting the namespace does not need to wait for it.
+      c.send('40');
+      await c.next((t) => t.startsWith('40'));
+      c.send(`421["subscribe","${CHANNEL}"]`);
+      await c.next((t) => t.startsWith('431'));
+    },
+    async openPublisher(c) {
+      c.send('40');
+      await c.next((t) => t.startsWith('40'));
+    },
+    publish: (_seq, data) => `42["publish","${CHANNEL}",${data}]`,
+    counter(c) {
+      // "42[...]" is an event; "2" is the engine.io ping, answered "3".
+      return (buf, start, end) => {
+        if (buf[start] === 0x34 && buf[start + 1] === 0x32) return 1;
+        if (end - start === 1 && buf[start] === 0x32) c.send('3');
+        return 0;
+      };
+    },
   },
+  chorusTarget('chorus', 'Chorus', {}),
+  chorusTarget('chorus-delay', `Chorus, client.write_delay ${WRITE_DELAY}`, { write_delay: WRITE_DELAY }),
 ];
 
 const selected = values.targets.split(',').map((k) => {
@@ -355,6 +367,7 @@ const COLORS: Record<string, string> = {
   coalesce: '#0ea5e9',
   socketio: '#f59e0b',
   chorus: '#16a34a',
+  'chorus-delay': '#065f46',
 };
 
 /** Grouped bars (one group per rate, one bar per target), each split into user (solid) and system (light). */
@@ -528,13 +541,40 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
         `user-space ${span((r) => stepOf('chorus', r, (s) => s.userUsPerMsg) / stepOf('socketio', r, (s) => s.userUsPerMsg))}.`,
     );
   }
-  const flags = `--subscribers ${N} --rates ${RATES.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}${SIZE !== 64 ? ` --size ${SIZE}` : ''}`;
+  for (const t of selected.filter((x) => x.key.startsWith('chorus-'))) {
+    if (!has('raw')) continue;
+    const xs = RATES.map((r) => stepOf(t.key, r, (s) => s.cpuUsPerMsg) / stepOf('raw', r, (s) => s.cpuUsPerMsg));
+    summary.push(
+      `${t.label} vs raw ws, pre-framed: total server CPU per message × ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}.`,
+    );
+  }
+  // Kept up: (nearly) everything delivered, at (nearly) the published rate — not caught up seconds later.
+  const keptUp = (key: string, rate: number) =>
+    stepOf(key, rate, (s) => s.delivered / s.expected) >= 0.999 &&
+    stepOf(key, rate, (s) => s.msgsPerSec) >= 0.95 * rate * N;
+  if (RATES.length > 2) {
+    const maxRate = selected.map((t) => {
+      const ok = RATES.filter((r) => keptUp(t.key, r));
+      return `${t.label}: ${ok.length ? `${Math.max(...ok)} msgs/s (${(Math.max(...ok) * N).toLocaleString('en')} deliveries/s)` : 'none'}`;
+    });
+    summary.push(
+      `Highest published rate kept up with (≥ 99.9% delivered at ≥ 95% of the published pace): ${maxRate.join('; ')}.`,
+    );
+  }
+  const defaultTargets = 'raw,send,coalesce,socketio,chorus';
+  const flags = [
+    `--subscribers ${N} --rates ${RATES.join(',')} --seconds ${SECONDS} --rounds ${ROUNDS}`,
+    SIZE !== 64 ? ` --size ${SIZE}` : '',
+    values.targets !== defaultTargets ? ` --targets ${values.targets}` : '',
+    selected.some((t) => t.key === 'chorus-delay') ? ` --write-delay ${WRITE_DELAY}` : '',
+    NAME !== 'fanout' ? ` --name ${NAME}` : '',
+  ].join('');
   const md = [
     `### Fan-out: ${N} subscribers of one channel, one publisher at ${RATES.join(' / ')} msgs/s`,
     '',
     `Command: \`npm run bench:fanout -- ${flags}\` · ${machine()} · medians of ${ROUNDS} alternating rounds, ${SECONDS} s per rate; latency sampled on ${SAMPLED} subscribers; ${SIZE}-byte text field per message; whole run ${totalSeconds.toFixed(0)} s.`,
     '',
-    '![Server CPU per delivered message, by target and rate](docs/bench/fanout.svg)',
+    `![Server CPU per delivered message, by target and rate](docs/bench/${NAME}.svg)`,
     '',
     table(
       [
@@ -562,12 +602,12 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
   ].join('\n');
   console.log(md);
   // Rates as a string: biome (which also checks bench/results/) would collapse a JSON array of numbers.
-  saveJSON('fanout', { N, RATES: RATES.join(','), SECONDS, ROUNDS, SIZE, SAMPLED, results, machine: machine() });
+  saveJSON(NAME, { N, RATES: RATES.join(','), SECONDS, ROUNDS, SIZE, SAMPLED, results, machine: machine() });
   if (!values['no-write']) {
     const dir = join(ROOT, 'docs/bench');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'fanout.svg'), svgChart(chart));
-    writeSection('fanout', md);
+    writeFileSync(join(dir, `${NAME}.svg`), svgChart(chart));
+    writeSection(NAME, md);
   }
 }
 
