@@ -10,7 +10,7 @@
  *   does (100 → 500, 102/104 → 404, 107/108 → 400, 112 → 416, 113 → 409).
  * - A body that is not JSON → 400 with error 107; over `http_api.max_body_size` → 413.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node } from '../core/node.js';
 import { Errors, type ProtocolError } from '../protocol/codes.js';
@@ -18,8 +18,10 @@ import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
 
 const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+/** Constant time for keys of the configured length; only the length can leak (as Go's ConstantTimeCompare). */
+function sameKey(given: string, key: Buffer): boolean {
+  const g = Buffer.from(given);
+  return g.length === key.length && timingSafeEqual(g, key);
 }
 
 class BodyTooLarge extends Error {}
@@ -57,13 +59,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 export class HttpApi {
   readonly prefix: string;
   private readonly executor: ApiExecutor;
-  private readonly keyDigest: Buffer | undefined;
+  private readonly key: Buffer | undefined;
 
   constructor(private readonly node: Node) {
     const cfg = node.config.http_api;
     this.prefix = cfg.handler_prefix.replace(/\/+$/, '') || '/api';
     this.executor = new ApiExecutor(node);
-    this.keyDigest = cfg.key !== '' ? digest(cfg.key) : undefined;
+    this.key = cfg.key !== '' ? Buffer.from(cfg.key) : undefined;
   }
 
   get enabled(): boolean {
@@ -75,28 +77,30 @@ export class HttpApi {
     return this.enabled && (path === this.prefix || path.startsWith(`${this.prefix}/`));
   }
 
-  private authorised(req: IncomingMessage, url: URL): boolean {
+  private authorised(req: IncomingMessage, query: string): boolean {
     if (this.node.config.http_api.insecure) return true;
-    if (this.keyDigest === undefined) return false;
+    if (this.key === undefined) return false;
     let given = req.headers['x-api-key'];
     if (typeof given !== 'string') {
       const auth = req.headers.authorization;
       const m = typeof auth === 'string' ? /^apikey\s+(.+)$/i.exec(auth) : null;
-      given = m?.[1] ?? url.searchParams.get('api_key') ?? undefined;
+      given = m?.[1] ?? (query === '' ? undefined : (new URLSearchParams(query).get('api_key') ?? undefined));
     }
     if (typeof given !== 'string' || given === '') return false;
-    return timingSafeEqual(digest(given), this.keyDigest);
+    return sameKey(given, this.key);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const query = q === -1 ? '' : target.slice(q + 1);
     if (req.method !== 'POST') {
       res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' });
       res.end(`{"error":${errorJSON({ code: 107, message: 'bad request: the API takes POST requests' })}}`);
       return;
     }
-    if (!this.authorised(req, url)) {
-      const why = this.keyDigest === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
+    if (!this.authorised(req, query)) {
+      const why = this.key === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(`{"error":{"code":401,"message":${JSON.stringify(`unauthorized: ${why}`)}}}`);
       return;
@@ -118,7 +122,8 @@ export class HttpApi {
     }
     const transportMode =
       this.node.config.http_api.error_mode === 'transport' || req.headers['x-centrifugo-error-mode'] === 'transport';
-    const path = url.pathname;
+    // The path as sent (percent-escapes kept): method names are plain ASCII.
+    const path = q === -1 ? target : target.slice(0, q);
     if (path === this.prefix || path === `${this.prefix}/`) {
       await this.legacy(body, res);
       return;

@@ -4,7 +4,7 @@
  * an ECDSA key ES256/384/512, a JWKS endpoint RS*, ES* and EdDSA. `alg: none` is never accepted (jose refuses
  * unsecured tokens). Failures are either `expired` (the SDK fetches a new token: error 109) or `invalid`.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -16,6 +16,7 @@ import {
 } from 'jose';
 import type { TokenOptions } from '../config/schema.js';
 import type { RawJSON } from '../protocol/types.js';
+import { verifyHmacJwt } from './hmac-jwt.js';
 
 export class TokenError extends Error {
   constructor(
@@ -75,6 +76,8 @@ function importPublicKey(pem: string, type: 'rsa' | 'ec', key: string): KeyObjec
 
 export class TokenVerifier {
   private readonly hmac: Uint8Array | undefined;
+  /** The same secret for node:crypto, which checks HMAC tokens (see hmac-jwt.ts). */
+  private readonly hmacKey: KeyObject | undefined;
   private readonly rsa: KeyObject | undefined;
   private readonly ec: KeyObject | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
@@ -87,6 +90,7 @@ export class TokenVerifier {
     section = 'client.token',
   ) {
     this.hmac = opts.hmac_secret_key ? new TextEncoder().encode(opts.hmac_secret_key) : undefined;
+    this.hmacKey = this.hmac ? createSecretKey(this.hmac) : undefined;
     this.rsa = opts.rsa_public_key
       ? importPublicKey(opts.rsa_public_key, 'rsa', `${section}.rsa_public_key`)
       : undefined;
@@ -113,8 +117,10 @@ export class TokenVerifier {
 
   private async verify(token: string): Promise<JWTPayload> {
     let alg: string;
+    let header: Record<string, unknown>;
     try {
-      alg = String(decodeProtectedHeader(token).alg ?? '');
+      header = decodeProtectedHeader(token) as Record<string, unknown>;
+      alg = String(header.alg ?? '');
     } catch {
       throw new TokenError('invalid', 'malformed token');
     }
@@ -123,6 +129,18 @@ export class TokenVerifier {
     const options: JWTVerifyOptions = { algorithms: choice.algorithms };
     if (this.opts.audience) options.audience = this.opts.audience;
     if (this.opts.issuer) options.issuer = this.opts.issuer;
+    let payload: JWTPayload;
+    if (choice.key === this.hmac && this.hmacKey !== undefined) {
+      const r = verifyHmacJwt(token, header, this.hmacKey, options);
+      if ('error' in r) throw new TokenError(r.error, r.error === 'expired' ? 'token expired' : r.message);
+      payload = r.payload;
+    } else {
+      payload = await this.verifyWithJose(token, choice, options);
+    }
+    return this.checkRegexClaims(payload);
+  }
+
+  private async verifyWithJose(token: string, choice: KeyChoice, options: JWTVerifyOptions): Promise<JWTPayload> {
     let payload: JWTPayload;
     try {
       // The overloads differ by key kind; both accept what chooseKey returns.
@@ -135,6 +153,10 @@ export class TokenVerifier {
       if (e instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token expired');
       throw new TokenError('invalid', (e as Error).message);
     }
+    return payload;
+  }
+
+  private checkRegexClaims(payload: JWTPayload): JWTPayload {
     if (this.audienceRegex) {
       const aud = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       if (!aud.some((a) => this.audienceRegex?.test(a))) throw new TokenError('invalid', 'audience does not match');
