@@ -594,11 +594,14 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
       rows,
     ),
     '',
-    table(['target', 'RSS per idle connection (KB)', '× raw ws', 'server CPU per connect + subscribe (µs)'], memRows),
+    table(
+      ['target', 'RSS growth per connection, no forced GC (KB)', '× raw ws', 'server CPU per connect + subscribe (µs)'],
+      memRows,
+    ),
     '',
     ...summary,
     '',
-    `Every target is its own process on loopback and is given the same work: one WebSocket frame per message per subscriber (Chorus and the coalescing variant may put several messages in one write when they arrive in the same event-loop turn). Server CPU counts user and kernel time of the server process only; on this 2-core machine the load generator (at most ${loadgenMax.toFixed(0)}% of a core in any step) runs beside it, and the rest of the machine used at most ${otherMax.toFixed(0)}% of a core in any step (kernel work on behalf of loopback included). RSS per connection is the growth of the server's RSS while N idle subscribers connect, over N.`,
+    `Every target is its own process on loopback and is given the same work: one WebSocket frame per message per subscriber (Chorus and the coalescing variant may put several messages in one write when they arrive in the same event-loop turn). Server CPU counts user and kernel time of the server process only; on this 2-core machine the load generator (at most ${loadgenMax.toFixed(0)}% of a core in any step) runs beside it, and the rest of the machine used at most ${otherMax.toFixed(0)}% of a core in any step (kernel work on behalf of loopback included). RSS growth per connection is the growth of the server's RSS while N subscribers connect, over N, without a forced GC: at this N it is mostly garbage not yet collected and the JavaScript heap's young generation growing to its working size; the settled memory per connection is measured by the idle benchmark (`npm run bench:idle`), after a full GC.`,
   ].join('\n');
   console.log(md);
   // Rates as a string: biome (which also checks bench/results/) would collapse a JSON array of numbers.
