@@ -52,6 +52,8 @@ const { values } = parseArgs({
     targets: { type: 'string', default: 'raw,socketio,chorus' },
     deadline: { type: 'string', default: '540' },
     'no-write': { type: 'boolean', default: false },
+    /** Every server process writes a V8 CPU profile into this directory when it stops. */
+    profile: { type: 'string' },
   },
 });
 const N = Number(values.clients);
@@ -259,7 +261,11 @@ async function main(): Promise<void> {
       for (const t of selected) {
         console.error(`round ${r + 1}/${ROUNDS}: ${t.label}`);
         const run = await life.withServer(
-          () => t.start({ personal: true }),
+          () =>
+            t.start({
+              personal: true,
+              nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [],
+            }),
           (server) => runTarget(t, server, tokens, r),
         );
         results[t.key]?.push(run);
