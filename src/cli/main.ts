@@ -1,4 +1,5 @@
 /** The `chorus` command line: serve, gentoken, checkconfig, agent, version. */
+
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
@@ -6,6 +7,7 @@ import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
+import { openFileLimit, RESERVED_DESCRIPTORS } from '../transport/open-files.js';
 import { AGENT_HELP, agent } from './agent.js';
 
 const HELP: Record<string, string> = {
@@ -131,6 +133,13 @@ async function serve(args: string[]): Promise<void> {
     `chorus listening on ${base}`,
   );
   log.info({}, `WebSocket endpoint: ws://${host}:${address.port}/connection/websocket`);
+  const files = openFileLimit();
+  if (files !== undefined && files < 65_536) {
+    log.info(
+      { openFileLimit: files },
+      `this process may hold about ${files - RESERVED_DESCRIPTORS} connections (open-file limit ${files}); raise ulimit -n for more`,
+    );
+  }
   if (preset !== undefined) {
     const presetSecret = (preset.client as { token: { hmac_secret_key: string } }).token.hmac_secret_key;
     log.warn({}, 'development preset (--dev): anonymous access and open channels; do not use in production');

@@ -60,9 +60,9 @@ export function handleSubscribe(client: Client, id: number, req: SubscribeReques
   const ch = req.channel;
   const maxLength = node.config.channel.max_length;
   if (maxLength > 0 && ch.length > maxLength) throw new ReplyError(Errors.badRequest, 'channel name too long');
-  if (client.subs.has(ch) || client.subscribing.has(ch)) throw new ReplyError(Errors.alreadySubscribed);
+  if (client.subs.has(ch) || client.isSubscribing(ch)) throw new ReplyError(Errors.alreadySubscribed);
   const limit = node.config.client.channel_limit;
-  if (limit > 0 && client.subs.size + client.subscribing.size >= limit) {
+  if (limit > 0 && client.subs.size + client.subscribingCount >= limit) {
     throw new ReplyError(Errors.limitExceeded, `client.channel_limit ${limit} reached`);
   }
   const r = resolveOrFail(client, ch);
@@ -87,7 +87,7 @@ function subscribeByPermissions(client: Client, id: number, req: SubscribeReques
 /** The application decides (embedding hook or subscribe proxy); `undefined` falls back to the permissions. */
 async function subscribeWithHook(client: Client, id: number, req: SubscribeRequest, r: ResolvedChannel) {
   const node = client.node;
-  client.subscribing.add(req.channel);
+  client.startSubscribing(req.channel);
   let decision: Awaited<ReturnType<NonNullable<typeof node.hooks.onSubscribe>>>;
   try {
     decision = await callHook(node, () =>
@@ -99,7 +99,7 @@ async function subscribeWithHook(client: Client, id: number, req: SubscribeReque
       }),
     );
   } finally {
-    client.subscribing.delete(req.channel);
+    client.doneSubscribing(req.channel);
   }
   if (!client.isConnected) return;
   if (decision === undefined) return subscribeByPermissions(client, id, req, r);
@@ -116,7 +116,7 @@ async function subscribeWithHook(client: Client, id: number, req: SubscribeReque
 }
 
 async function subscribeWithToken(client: Client, id: number, req: SubscribeRequest, r: ResolvedChannel) {
-  client.subscribing.add(req.channel);
+  client.startSubscribing(req.channel);
   let grant: { info?: RawJSON | undefined; data?: RawJSON | undefined; expireAt: number };
   try {
     const claims = await client.node.subscribeTokens.verifySubscribe(req.token);
@@ -135,7 +135,7 @@ async function subscribeWithToken(client: Client, id: number, req: SubscribeRequ
     }
     throw e;
   } finally {
-    client.subscribing.delete(req.channel);
+    client.doneSubscribing(req.channel);
   }
   if (!client.isConnected) return;
   if (client.subs.has(req.channel)) throw new ReplyError(Errors.alreadySubscribed);
@@ -247,7 +247,7 @@ async function activate(client: Client, sub: Subscription, rec: RecoveryRequest)
   const node = client.node;
   const ch = sub.channel;
   sub.buffer = [];
-  client.subscribing.add(ch);
+  client.startSubscribing(ch);
   client.subs.set(ch, sub);
   try {
     await node.addSubscription(sub);
@@ -256,7 +256,7 @@ async function activate(client: Client, sub: Subscription, rec: RecoveryRequest)
     node.log.error({ err: e, channel: ch }, 'broker subscribe failed');
     throw new ReplyError(Errors.internal);
   } finally {
-    client.subscribing.delete(ch);
+    client.doneSubscribing(ch);
   }
   if (!client.isConnected || client.subs.get(ch) !== sub) {
     await node.removeSubscription(sub);

@@ -71,15 +71,18 @@ export class Client implements WheelItem, ClientContext {
   /** Unix seconds at which the connection expires unless refreshed (0: never). */
   expireAt = 0;
   readonly subs = new Map<string, Subscription>();
-  /** Channels with a subscribe in progress. */
-  readonly subscribing = new Set<string>();
+  /** Channels with a subscribe in progress (a Set only while there are some: memory per connection). */
+  private subscribing: Set<string> | undefined;
   wheelSlot = -1;
   flushMarks = 0;
 
   private state = State.Connecting;
-  private queue: Array<string | Buffer> = [];
+  /** The outbound queue: its first message, and the rest (no array for the usual single message per flush). */
+  private head: string | Buffer | undefined;
+  private rest: Array<string | Buffer> | undefined;
   private queueBytes = 0;
-  private pending: Command[] = [];
+  /** Commands decoded but not yet run (no array while there are none). */
+  private pending: Command[] | undefined;
   private busy = false;
   private readonly createdAt = Date.now();
   private pingSentAt = 0;
@@ -97,6 +100,24 @@ export class Client implements WheelItem, ClientContext {
     this.tokens = node.config.client.command_rate_burst;
     node.sessions.add(this);
     node.wheel.schedule(this, this.createdAt + node.config.client.stale_close_delay);
+  }
+
+  isSubscribing(channel: string): boolean {
+    return this.subscribing?.has(channel) === true;
+  }
+
+  get subscribingCount(): number {
+    return this.subscribing?.size ?? 0;
+  }
+
+  startSubscribing(channel: string): void {
+    this.subscribing ??= new Set();
+    this.subscribing.add(channel);
+  }
+
+  doneSubscribing(channel: string): void {
+    this.subscribing?.delete(channel);
+    if (this.subscribing?.size === 0) this.subscribing = undefined;
   }
 
   get client(): string {
@@ -129,11 +150,14 @@ export class Client implements WheelItem, ClientContext {
       this.fail(e);
       return;
     }
-    if (this.pending.length + commands.length > MAX_PENDING_COMMANDS) {
+    const pending = this.pending;
+    if ((pending?.length ?? 0) + commands.length > MAX_PENDING_COMMANDS) {
       this.close(Disconnects.tooManyRequests, 'too many commands waiting');
       return;
     }
-    for (const c of commands) this.pending.push(c);
+    if (commands.length === 0) return;
+    if (pending === undefined) this.pending = commands;
+    else for (const c of commands) pending.push(c);
     this.drain();
   }
 
@@ -150,8 +174,9 @@ export class Client implements WheelItem, ClientContext {
   }
 
   private drain(): void {
-    while (!this.busy && this.pending.length > 0 && this.state !== State.Closed) {
+    while (!this.busy && this.pending !== undefined && this.state !== State.Closed) {
       const cmd = this.pending.shift() as Command;
+      if (this.pending.length === 0) this.pending = undefined;
       const stats = this.node.stats;
       const started = performance.now();
       let result: void | Promise<void>;
@@ -282,7 +307,9 @@ export class Client implements WheelItem, ClientContext {
       this.close(Disconnects.slow, `outbound queue over ${max} bytes`);
       return;
     }
-    this.queue.push(msg);
+    if (this.head === undefined) this.head = msg;
+    else if (this.rest === undefined) this.rest = [msg];
+    else this.rest.push(msg);
     if (urgent) this.node.flusher.soon(this);
     else this.node.flusher.later(this);
   }
@@ -292,24 +319,30 @@ export class Client implements WheelItem, ClientContext {
    * newlines, as the protocol allows.
    */
   flush(): void {
-    const q = this.queue;
-    if (q.length === 0) return;
+    const m = this.head;
+    if (m === undefined) return;
     const max = this.node.config.client.queue_max_size;
     if (max > 0 && this.queueBytes + this.transport.bufferedAmount > max) {
       this.close(Disconnects.slow, `outbound queue over ${max} bytes`);
       return;
     }
-    this.queue = [];
-    this.queueBytes = 0;
-    if (q.length === 1) {
-      const m = q[0] as string | Buffer;
+    const rest = this.rest;
+    this.clearQueue();
+    if (rest === undefined) {
       this.transport.write(m);
       this.node.stats.frameOut(typeof m === 'string' ? Buffer.byteLength(m) : m.length, 1);
       return;
     }
+    const q = [m, ...rest];
     const perFrame = this.node.config.client.max_messages_in_frame;
     const bytes = this.transport.writeBatch(q, perFrame > 0 ? perFrame : q.length);
     this.node.stats.frameOut(bytes, q.length);
+  }
+
+  private clearQueue(): void {
+    this.head = undefined;
+    this.rest = undefined;
+    this.queueBytes = 0;
   }
 
   // --- timers --------------------------------------------------------------------------------------------
@@ -729,8 +762,7 @@ export class Client implements WheelItem, ClientContext {
     if (this.state === State.Closed) return;
     const wasConnected = this.state === State.Connected;
     if (d.code === Disconnects.slow.code) {
-      this.queue = [];
-      this.queueBytes = 0;
+      this.clearQueue();
     } else {
       this.flush();
       // Writing what waited found the client too slow: it was closed with 3008 instead.
@@ -756,9 +788,8 @@ export class Client implements WheelItem, ClientContext {
     node.stats.disconnected(d.code);
     node.wheel.cancel(this);
     node.sessions.delete(this);
-    this.queue = [];
-    this.queueBytes = 0;
-    this.pending = [];
+    this.clearQueue();
+    this.pending = undefined;
     const wasRegistered = node.clients.get(this.id) === this;
     node.unregisterClient(this);
     for (const sub of [...this.subs.values()]) void this.removeSubscription(sub, true);

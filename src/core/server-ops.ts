@@ -312,7 +312,7 @@ export class ServerOps {
     if (r === undefined) return;
     const limit = this.node.config.client.channel_limit;
     for (const client of this.targets(input.user, input.client)) {
-      if (!client.isConnected || client.subs.has(input.channel) || client.subscribing.has(input.channel)) continue;
+      if (!client.isConnected || client.subs.has(input.channel) || client.isSubscribing(input.channel)) continue;
       if (limit > 0 && client.subs.size >= limit) continue;
       const recover = input.recoverSince ? { recover: true, ...input.recoverSince } : undefined;
       const result = await subscribeServerSide(

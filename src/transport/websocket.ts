@@ -11,6 +11,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { Client } from '../core/client.js';
 import type { Node } from '../core/node.js';
 import { sharedFrames } from '../core/shared-frames.js';
+import { openFileLimit, RESERVED_DESCRIPTORS } from './open-files.js';
 import { compileOrigins, originAllowed } from './origin.js';
 import type { Transport } from './transport.js';
 
@@ -228,6 +229,9 @@ function onError(this: ChorusSocket, err: Error): void {
 export class WebSocketHandler {
   private readonly wss: WebSocketServer;
   private readonly origins: RegExp[];
+  /** Connections this process can hold before the open-file limit refuses new ones (Infinity: unknown). */
+  private readonly connectionCapacity: number;
+  private lastCapacityWarning = 0;
 
   constructor(
     private readonly node: Node,
@@ -235,6 +239,8 @@ export class WebSocketHandler {
   ) {
     const cfg = node.config;
     this.origins = compileOrigins(cfg.client.allowed_origins);
+    const files = openFileLimit();
+    this.connectionCapacity = files === undefined ? Number.POSITIVE_INFINITY : files - RESERVED_DESCRIPTORS;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -267,11 +273,11 @@ export class WebSocketHandler {
   private accept(ws: ChorusSocket, req: IncomingMessage): void {
     const grace = Math.max(1000, this.node.config.websocket.write_timeout);
     const client = new Client(this.node, new WebSocketTransport(ws, grace, this.node.config.websocket.compression), {
-      remote: req.socket.remoteAddress,
       transport: 'websocket',
       headers: this.node.hooks.onConnecting || this.node.forwardedHeaders.length > 0 ? req.headers : undefined,
     });
     ws[kClient] = client;
+    if (this.node.sessions.size >= this.connectionCapacity * 0.9) this.warnCapacity();
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
@@ -279,6 +285,17 @@ export class WebSocketHandler {
 
   close(): void {
     this.wss.close();
+  }
+
+  /** Near the open-file limit new connections are dropped by the kernel, unseen: say so, at most once a minute. */
+  private warnCapacity(): void {
+    const now = Date.now();
+    if (now - this.lastCapacityWarning < 60_000) return;
+    this.lastCapacityWarning = now;
+    this.node.log.warn(
+      { connections: this.node.sessions.size, openFileLimit: this.connectionCapacity + RESERVED_DESCRIPTORS },
+      'connections are near the open-file limit: new ones will be refused; raise it (ulimit -n, systemd LimitNOFILE)',
+    );
   }
 }
 

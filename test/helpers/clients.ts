@@ -89,9 +89,9 @@ export class RawClient {
     return find() as Record<string, unknown>;
   }
 
-  async connect(params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  async connect(params: Record<string, unknown> = {}, ms = 5000): Promise<Record<string, unknown>> {
     this.send({ id: 1, connect: params });
-    return this.reply(1);
+    return this.reply(1, ms);
   }
 
   async waitClose(ms = 5000): Promise<number | undefined> {

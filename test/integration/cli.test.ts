@@ -91,8 +91,11 @@ describe('chorus serve', () => {
     for (const c of children) c.kill('SIGKILL');
   });
 
-  function serve(args: string[], env: Record<string, string> = {}) {
-    const child = spawn(process.execPath, [...CLI, 'serve', ...args], {
+  /** `wrapper`: a command line the server runs under, e.g. `['prlimit', '--nofile=200:200']`. */
+  function serve(args: string[], env: Record<string, string> = {}, wrapper: string[] = []) {
+    const argv = [process.execPath, ...CLI, 'serve', ...args];
+    const cmd = [...wrapper, ...argv];
+    const child = spawn(cmd[0] as string, cmd.slice(1), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -138,6 +141,52 @@ describe('chorus serve', () => {
     c.send({ id: 1, connect: {} });
     assert.equal(await c.waitClose(), 3501);
     s.child.kill('SIGINT');
+    assert.equal(await s.exited, 0);
+  });
+
+  const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
+  test('near the open-file limit it warns; connections past it are refused, the others carry on', {
+    skip: hasPrlimit ? false : 'prlimit (util-linux) is not installed',
+  }, async () => {
+    const s = serve(['--dev', '--port', '0', '--address', '127.0.0.1'], {}, ['prlimit', '--nofile=200:200']);
+    const port = await s.listening;
+    const url = `ws://127.0.0.1:${port}/connection/websocket`;
+    await waitFor(() => /open-file limit 200/.test(s.output()), 5000, 'the open-file limit in the start log');
+    const first = await RawClient.open(url);
+    assert.ok((await first.connect()).connect, 'a first client connects');
+    const opened = await Promise.allSettled(
+      Array.from({ length: 220 }, async () => {
+        const c = await RawClient.open(url);
+        const r = await c.connect({}, 3000);
+        if (!r.connect) throw new Error('connect refused');
+        return c;
+      }),
+    );
+    const ok = opened
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => (r as PromiseFulfilledResult<RawClient>).value);
+    assert.ok(ok.length > 100 && ok.length < 220, `connections held under a 200-file limit: ${ok.length}`);
+    await waitFor(() => /near the open-file limit/.test(s.output()), 5000, 'the warning near the limit');
+    // The connections it holds still work.
+    first.send({ id: 2, ping: {} });
+    assert.ok(await first.reply(2), 'the first client is still served');
+    for (const c of ok) c.close();
+    first.close();
+    await waitFor(
+      async () => {
+        try {
+          const c = await RawClient.open(url);
+          const r = await c.connect({}, 1000);
+          c.close();
+          return r.connect !== undefined;
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+      'a new connection once others closed',
+    );
+    s.child.kill('SIGTERM');
     assert.equal(await s.exited, 0);
   });
 
