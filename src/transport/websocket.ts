@@ -29,6 +29,8 @@ const Sender = (wsLib as unknown as { Sender: { frame(data: Buffer, options: obj
 const FRAME_OPTIONS = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false } as const;
 /** Framed bytes per shared payload, built by the first socket that writes it, collected with the payload. */
 const WIRE_FRAMES = new WeakMap<Buffer, Buffer[]>();
+let lastShared: Buffer | undefined;
+let lastSharedWire: Buffer[] | undefined;
 
 type ChorusSocket = WebSocket & { [kClient]?: Client };
 
@@ -135,10 +137,15 @@ class WebSocketTransport implements Transport {
     const sender = (this.ws as unknown as { _sender?: WireSender })._sender;
     if (!this.compression && typeof frame !== 'string' && sender?.sendFrame) {
       // The same publication goes to many sockets: frame it once, one write per socket (as Socket.IO does).
-      let wire = WIRE_FRAMES.get(frame);
+      // The flush pass writes one publication to its subscribers one after another: remember the last one.
+      let wire = frame === lastShared ? lastSharedWire : WIRE_FRAMES.get(frame);
       if (wire === undefined && sharedFrames.has(frame)) {
         wire = [Buffer.concat(Sender.frame(frame, FRAME_OPTIONS))];
         WIRE_FRAMES.set(frame, wire);
+      }
+      if (wire !== undefined) {
+        lastShared = frame;
+        lastSharedWire = wire;
       }
       if (wire !== undefined) {
         sender.sendFrame(wire);

@@ -1,0 +1,154 @@
+/**
+ * Micro-benchmarks of Chorus's own hot code, without sockets: the codec (decode a publish command, encode a
+ * publication push) and the hub's fan-out (one publication to N subscribed sessions, through their queues and
+ * the flush to a transport that only counts). What they measure is the JavaScript Chorus adds per message and
+ * per delivery on top of the kernel's socket write, which the fan-out benchmark measures as a whole. Figures are
+ * ns of CPU per operation, medians over rounds, with JSON.parse/JSON.stringify of the same text as the baseline
+ * measured in the same run.
+ *
+ *   npm run bench:micro
+ *   npm run bench:micro -- --subscribers 1000 --rounds 5 --no-write
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config/load.js';
+import { Client } from '../src/core/client.js';
+import { Node } from '../src/core/node.js';
+import { createMemoryEngine } from '../src/engine/memory/memory-engine.js';
+import { decodeFrame } from '../src/protocol/decode.js';
+import { encodePublicationPush } from '../src/protocol/encode.js';
+import type { Publication } from '../src/protocol/types.js';
+import type { Transport } from '../src/transport/transport.js';
+import { machine, median, publish, runMain, table } from './lib/report.js';
+
+const { values } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '5' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.subscribers);
+const ROUNDS = Number(values.rounds);
+if (!(N > 0) || !(ROUNDS > 0)) throw new Error('bad flags');
+
+const DATA = `{"i":1,"t":12345.678,"text":"${'x'.repeat(64)}"}`;
+const PUBLISH = `{"id":17,"publish":{"channel":"fanout","data":${DATA}}}`;
+
+/** CPU ns per operation of `f` run `n` times (after a warm-up). */
+function cpuNs(n: number, f: (i: number) => void): number {
+  for (let i = 0; i < Math.min(n, 10_000); i++) f(i);
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) f(i);
+  const c = process.cpuUsage(c0);
+  return ((c.user + c.system) * 1000) / n;
+}
+
+/** A transport that accepts everything and only counts, so the hub's own work is what is measured. */
+class CountingTransport implements Transport {
+  readonly name = 'bench';
+  frames = 0;
+  bufferedAmount = 0;
+  write(): void {
+    this.frames++;
+  }
+  writeBatch(messages: ReadonlyArray<string | Buffer>, perFrame: number): number {
+    this.frames += Math.ceil(messages.length / perFrame);
+    return 0;
+  }
+  close(): void {}
+  terminate(): void {}
+}
+
+async function fanoutNode(writeDelay: string): Promise<{ node: Node; transports: CountingTransport[] }> {
+  const { config } = loadConfig({
+    base: {
+      client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0, write_delay: writeDelay },
+      channel: { without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true } },
+    },
+  });
+  const node = new Node({ config, engine: createMemoryEngine() });
+  await node.start();
+  const transports: CountingTransport[] = [];
+  for (let i = 0; i < N; i++) {
+    const t = new CountingTransport();
+    transports.push(t);
+    const c = new Client(node, t, { transport: 'bench' });
+    c.handleFrame('{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"fanout"}}');
+  }
+  // Let the connects and subscribes finish (they await the engine).
+  for (let i = 0; i < 20 && node.hub.numSubscribers('fanout') < N; i++) await new Promise((r) => setImmediate(r));
+  if (node.hub.numSubscribers('fanout') !== N) throw new Error(`only ${node.hub.numSubscribers('fanout')} subscribed`);
+  return { node, transports };
+}
+
+/** CPU ns per delivery: `pubs` publications to N subscribers, each followed by the flush of the turn. */
+async function fanoutNs(writeDelay: string, pubs: number): Promise<{ ns: number; frames: number }> {
+  const { node, transports } = await fanoutNode(writeDelay);
+  // A new publication object each time, as the broker delivers them (the encoded frame is memoized per object).
+  const pub = (): Publication => ({ data: DATA as Publication['data'], offset: 0 });
+  for (const t of transports) t.frames = 0;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < pubs; i++) {
+    node.hub.broadcastPublication('fanout', pub(), '');
+    // One publication per event-loop turn, as at moderate rates.
+    await new Promise((r) => setImmediate(r));
+  }
+  if (writeDelay !== '0s') node.flusher.stop();
+  const c = process.cpuUsage(c0);
+  const frames = transports.reduce((a, t) => a + t.frames, 0);
+  await node.shutdown();
+  return { ns: ((c.user + c.system) * 1000) / (pubs * N), frames: frames / (pubs * N) };
+}
+
+async function main(): Promise<void> {
+  const rows: Record<string, number[]> = {};
+  const add = (k: string, v: number) => {
+    rows[k] ??= [];
+    rows[k].push(v);
+  };
+  let framesPerDelivery = 0;
+  let framesPerDeliveryDelayed = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    add(
+      'JSON.parse of the publish command (baseline)',
+      cpuNs(200_000, () => JSON.parse(PUBLISH)),
+    );
+    add(
+      'decode a publish command (decodeFrame)',
+      cpuNs(200_000, () => decodeFrame(PUBLISH)),
+    );
+
+    add(
+      'JSON.stringify of a publication push (baseline)',
+      cpuNs(200_000, () =>
+        JSON.stringify({ push: { channel: 'fanout', pub: { data: JSON.parse(DATA), offset: 42 } } }),
+      ),
+    );
+    add(
+      'encode a publication push (encodePublicationPush)',
+      cpuNs(200_000, () => encodePublicationPush('fanout', { data: DATA as Publication['data'], offset: 42 })),
+    );
+    const d = await fanoutNs('0s', 200);
+    add(`hub fan-out to ${N} subscribers, per delivery (queue + flush)`, d.ns);
+    framesPerDelivery = d.frames;
+    const w = await fanoutNs('20ms', 200);
+    add(`the same with client.write_delay 20ms, per delivery`, w.ns);
+    framesPerDeliveryDelayed = w.frames;
+    console.error(`round ${r + 1}/${ROUNDS} done`);
+  }
+  const md = [
+    '### Micro-benchmarks: codec and hub',
+    '',
+    `Command: \`npm run bench:micro -- --subscribers ${N} --rounds ${ROUNDS}\` · ${machine()} · CPU ns per operation, medians of ${ROUNDS} rounds; the hub runs one publication per event-loop turn into sessions whose transport only counts (no sockets).`,
+    '',
+    table(
+      ['operation', 'CPU ns per operation'],
+      Object.entries(rows).map(([k, v]) => [k, median(v).toFixed(0)]),
+    ),
+    '',
+    `Frames handed to the transport per delivery: ${framesPerDelivery.toFixed(2)} by default, ${framesPerDeliveryDelayed.toFixed(2)} with a 20 ms write delay (several publications per frame).`,
+  ].join('\n');
+  publish('micro', md, { N, ROUNDS, rows }, !values['no-write']);
+}
+
+runMain(main);
