@@ -49,6 +49,8 @@ const { values } = parseArgs({
     targets: { type: 'string', default: 'raw,raw-hmac,socketio,chorus' },
     deadline: { type: 'string', default: '420' },
     'no-write': { type: 'boolean', default: false },
+    /** Every server process writes a V8 CPU profile into this directory when it stops. */
+    profile: { type: 'string' },
   },
 });
 const C = Number(values.clients);
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
         console.error(`round ${r + 1}/${ROUNDS}: ${t.label}`);
         results[t.key]?.push(
           await life.withServer(
-            () => t.start({}),
+            () => t.start({ nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [] }),
             (server) => runTarget(t, server, tokens),
           ),
         );
