@@ -116,14 +116,14 @@ export class TokenVerifier {
   }
 
   private async verify(token: string): Promise<JWTPayload> {
-    let alg: string;
     let header: Record<string, unknown>;
     try {
       header = decodeProtectedHeader(token) as Record<string, unknown>;
-      alg = String(header.alg ?? '');
     } catch {
       throw new TokenError('invalid', 'malformed token');
     }
+    if (typeof header.alg !== 'string') throw new TokenError('invalid', 'the header\'s "alg" must be a string');
+    const alg = header.alg;
     const choice = this.chooseKey(alg);
     if (choice === undefined) throw new TokenError('invalid', `no key configured for algorithm "${alg}"`);
     const options: JWTVerifyOptions = { algorithms: choice.algorithms };

@@ -137,7 +137,7 @@ async function serve(args: string[]): Promise<void> {
   if (files !== undefined && files < 65_536) {
     log.info(
       { openFileLimit: files },
-      `this process may hold about ${files - RESERVED_DESCRIPTORS} connections (open-file limit ${files}); raise ulimit -n for more`,
+      `this process may hold about ${Math.max(1, files - RESERVED_DESCRIPTORS)} connections (open-file limit ${files}); raise ulimit -n for more`,
     );
   }
   if (preset !== undefined) {

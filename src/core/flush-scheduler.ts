@@ -20,9 +20,16 @@ export class FlushScheduler {
   private turnScheduled = false;
   private delayed: Flushable[] = [];
   private delayTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
-  /** `delayMs`: how long pushes may wait (0: to the end of the current turn). */
-  constructor(readonly delayMs: number) {}
+  /**
+   * `delayMs`: how long pushes may wait (0: to the end of the current turn). `onError`: what a failing flush is
+   * reported to; the others in the same pass are flushed all the same.
+   */
+  constructor(
+    readonly delayMs: number,
+    private readonly onError: (e: unknown) => void = () => {},
+  ) {}
 
   /** Flush at the end of this turn: replies, and every push when there is no write delay. */
   soon(item: Flushable): void {
@@ -37,7 +44,7 @@ export class FlushScheduler {
 
   /** Flush within the write delay. */
   later(item: Flushable): void {
-    if (this.delayMs <= 0) {
+    if (this.delayMs <= 0 || this.stopped) {
       this.soon(item);
       return;
     }
@@ -49,6 +56,7 @@ export class FlushScheduler {
 
   /** Stops the delay timer; what waits is written now (the node is stopping). */
   stop(): void {
+    this.stopped = true;
     if (this.delayTimer !== undefined) clearTimeout(this.delayTimer);
     this.flushDelayed();
   }
@@ -59,7 +67,7 @@ export class FlushScheduler {
     this.turn = [];
     for (const item of list) {
       item.flushMarks &= ~IN_TURN;
-      item.flush();
+      this.flushOne(item);
     }
   };
 
@@ -69,7 +77,15 @@ export class FlushScheduler {
     this.delayed = [];
     for (const item of list) {
       item.flushMarks &= ~IN_DELAYED;
-      item.flush();
+      this.flushOne(item);
     }
   };
+
+  private flushOne(item: Flushable): void {
+    try {
+      item.flush();
+    } catch (e) {
+      this.onError(e);
+    }
+  }
 }

@@ -77,7 +77,9 @@ export class Node implements BrokerEventHandler {
     this.log = opts.log ?? silentLog;
     this.name = opts.name ?? 'chorus';
     this.resolver = new ChannelResolver(opts.config.channel);
-    this.flusher = new FlushScheduler(opts.config.client.write_delay);
+    this.flusher = new FlushScheduler(opts.config.client.write_delay, (e) =>
+      this.log.error({ err: e }, 'writing to a client failed'),
+    );
     this.connectTokens = new TokenVerifier(opts.config.client.token, 'client.token');
     const st = opts.config.client.subscription_token;
     this.subscribeTokens = st.enabled ? new TokenVerifier(st, 'client.subscription_token') : this.connectTokens;

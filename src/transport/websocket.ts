@@ -247,7 +247,8 @@ export class WebSocketHandler {
     const cfg = node.config;
     this.origins = compileOrigins(cfg.client.allowed_origins);
     const files = openFileLimit();
-    this.connectionCapacity = files === undefined ? Number.POSITIVE_INFINITY : files - RESERVED_DESCRIPTORS;
+    this.connectionCapacity =
+      files === undefined ? Number.POSITIVE_INFINITY : Math.max(1, files - RESERVED_DESCRIPTORS);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,

@@ -146,6 +146,23 @@ describe('HMAC tokens (checked with node:crypto, not WebCrypto)', () => {
     }
   });
 
+  test('an "alg" that is not a string is invalid even when the signature is right', async () => {
+    const v = verifier({ hmac_secret_key: SECRET });
+    const input = `${b64url({ alg: ['HS256'] })}.${b64url({ sub: 'a' })}`;
+    const token = `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+    await assertTokenError(v.verifyConnect(token), 'invalid');
+  });
+
+  test('an expired token for another audience or issuer is invalid, not expired', async () => {
+    const past = now() - 60;
+    const aud = verifier({ hmac_secret_key: SECRET, audience: 'chorus' });
+    await assertTokenError(aud.verifyConnect(hs({ alg: 'HS256' }, { sub: 'a', aud: 'other', exp: past })), 'invalid');
+    await assertTokenError(aud.verifyConnect(hs({ alg: 'HS256' }, { sub: 'a', exp: past })), 'invalid');
+    const iss = verifier({ hmac_secret_key: SECRET, issuer: 'me' });
+    await assertTokenError(iss.verifyConnect(hs({ alg: 'HS256' }, { sub: 'a', iss: 'evil', exp: past })), 'invalid');
+    await assertTokenError(iss.verifyConnect(hs({ alg: 'HS256' }, { sub: 'a', iss: 'me', exp: past })), 'expired');
+  });
+
   test('a "crit" header is refused even when the signature is right', async () => {
     const v = verifier({ hmac_secret_key: SECRET });
     await assertTokenError(v.verifyConnect(hs({ alg: 'HS256', crit: ['exp'] }, { sub: 'a' })), 'invalid');
