@@ -22,6 +22,7 @@ import { createLogger, type LogLevel } from './log.js';
 import type { Disconnect } from './protocol/codes.js';
 import type { ClientInfo, Publication, StreamPosition } from './protocol/types.js';
 import { forwardedHeaders, proxyHooks } from './proxy/http-proxy.js';
+import { refuseUpgrade } from './transport/refuse-upgrade.js';
 import { WebSocketHandler } from './transport/websocket.js';
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -105,7 +106,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
         if (handler.handleUpgrade(req, socket, head)) return;
         // Node stops refusing unclaimed upgrades once a listener exists: when nobody else listens, refuse here.
         if (server.listenerCount('upgrade') === 1) {
-          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          refuseUpgrade(socket, 404, 'Not Found');
         }
       };
       server.on('upgrade', listener);

@@ -11,6 +11,7 @@ import type { Hooks } from './core/hooks.js';
 import { type Log, type Node, silentLog, VERSION } from './core/node.js';
 import type { Engine } from './engine/types.js';
 import { createMetrics } from './metrics/metrics.js';
+import { refuseUpgrade } from './transport/refuse-upgrade.js';
 import { createAdminApi } from './web/admin-api.js';
 import { serveStatic } from './web/static.js';
 
@@ -107,11 +108,12 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   });
   http.on('upgrade', (req, socket, head) => {
     if (!chorus.handleUpgrade(req, socket, head)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 404, 'Not Found');
     }
   });
   http.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    // A malformed request, or a reset mid-request: answer 400 if the peer can still read it.
+    refuseUpgrade(socket, 400, 'Bad Request');
   });
 
   let closed: Promise<void> | undefined;

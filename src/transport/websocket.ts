@@ -13,6 +13,7 @@ import type { Node } from '../core/node.js';
 import { sharedFrames } from '../core/shared-frames.js';
 import { openFileLimit, RESERVED_DESCRIPTORS } from './open-files.js';
 import { compileOrigins, originAllowed } from './origin.js';
+import { guardSocket, refuseUpgrade } from './refuse-upgrade.js';
 import type { Transport } from './transport.js';
 
 const kClient = Symbol('chorus.client');
@@ -262,16 +263,17 @@ export class WebSocketHandler {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     if ((q === -1 ? url : url.slice(0, q)) !== this.path) return false;
+    guardSocket(socket);
     if (!originAllowed(req.headers.origin, req.headers.host, this.origins)) {
       this.node.log.info(
         { origin: req.headers.origin },
         'websocket upgrade refused: origin not allowed (client.allowed_origins)',
       );
-      abort(socket, 403, 'Forbidden', 'request origin is not allowed (see client.allowed_origins)');
+      refuseUpgrade(socket, 403, 'Forbidden', 'request origin is not allowed (see client.allowed_origins)');
       return true;
     }
     if (this.node.isClosing) {
-      abort(socket, 503, 'Service Unavailable', 'server is shutting down');
+      refuseUpgrade(socket, 503, 'Service Unavailable', 'server is shutting down');
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as ChorusSocket, req));
@@ -305,11 +307,4 @@ export class WebSocketHandler {
       'connections are near the open-file limit: new ones will be refused; raise it (ulimit -n, systemd LimitNOFILE)',
     );
   }
-}
-
-function abort(socket: Duplex, status: number, text: string, body: string): void {
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body) + 1}\r\n\r\n${body}\n`,
-  );
 }
