@@ -179,10 +179,13 @@ export const configSchema = z.strictObject({
           rate_limit: uint(10),
         })
         .prefault({}),
-      /** Chorus extension: commands a connection may send per second (token bucket), 0 = unlimited. */
-      command_rate_limit: uint(100),
+      /**
+       * Chorus extension: commands a connection may send per second (token bucket), 0 = unlimited. Set well above
+       * what any official SDK sends (their test suites publish in tight loops), so it only stops floods.
+       */
+      command_rate_limit: uint(1000),
       /** Chorus extension: commands allowed in a burst above the rate. */
-      command_rate_burst: uint(200),
+      command_rate_burst: uint(10000),
     })
     .prefault({}),
   http_api: z

@@ -125,8 +125,8 @@ describe('defaults', () => {
     assert.equal(config.client.history_max_publication_limit, 300);
     assert.equal(config.client.recovery_max_publication_limit, 300);
     assert.equal(config.client.allow_anonymous_connect_without_token, false);
-    assert.equal(config.client.command_rate_limit, 100);
-    assert.equal(config.client.command_rate_burst, 200);
+    assert.equal(config.client.command_rate_limit, 1000);
+    assert.equal(config.client.command_rate_burst, 10000);
     assert.deepEqual(config.client.token, {
       hmac_secret_key: '',
       rsa_public_key: '',
