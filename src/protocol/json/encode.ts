@@ -184,13 +184,16 @@ function errorBody(e: ReplyError): string {
 function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void {
   switch (reply.method) {
     case 'connect':
-      return connectResult(out, reply.result);
+      connectResult(out, reply.result);
+      return;
     case 'subscribe':
-      return subscribeResult(out, reply.result);
+      subscribeResult(out, reply.result);
+      return;
     case 'unsubscribe':
     case 'publish':
     case 'ping':
-      return out.add('{}');
+      out.add('{}');
+      return;
     case 'presence': {
       out.add('{"presence":{');
       let first = true;
@@ -199,21 +202,30 @@ function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void 
         first = false;
         clientInfo(out, info);
       }
-      return out.add('}}');
+      out.add('}}');
+      return;
     }
     case 'presence_stats':
-      return out.add(`{"num_clients":${num(reply.result.numClients)},"num_users":${num(reply.result.numUsers)}}`);
+      out.add(`{"num_clients":${num(reply.result.numClients)},"num_users":${num(reply.result.numUsers)}}`);
+      return;
     case 'history':
-      return historyResult(out, reply.result);
+      historyResult(out, reply.result);
+      return;
     case 'rpc':
-      if (reply.result.data === undefined) return out.add('{}');
+      if (reply.result.data === undefined) {
+        out.add('{}');
+        return;
+      }
       out.add('{"data":');
       out.raw(reply.result.data);
-      return out.add('}');
+      out.add('}');
+      return;
     case 'refresh':
-      return refreshResult(out, reply.result);
+      refreshResult(out, reply.result);
+      return;
     case 'sub_refresh':
-      return out.add(reply.result.expires ? `{"expires":true,"ttl":${num(reply.result.ttl)}}` : '{}');
+      out.add(reply.result.expires ? `{"expires":true,"ttl":${num(reply.result.ttl)}}` : '{}');
+      return;
   }
 }
 
@@ -234,32 +246,38 @@ function pushFields(out: JsonOut, push: Push): void {
   switch (push.type) {
     case 'pub':
       out.add(`"channel":${q(push.channel)},"pub":`);
-      return publication(out, push.pub);
+      publication(out, push.pub);
+      return;
     case 'join':
     case 'leave':
       out.add(`"channel":${q(push.channel)},${q(push.type)}:{"info":`);
       clientInfo(out, push.info);
-      return out.add('}');
+      out.add('}');
+      return;
     case 'unsubscribe':
-      return out.add(
-        `"channel":${q(push.channel)},"unsubscribe":{"code":${num(push.code)},"reason":${q(push.reason)}}`,
-      );
+      out.add(`"channel":${q(push.channel)},"unsubscribe":{"code":${num(push.code)},"reason":${q(push.reason)}}`);
+      return;
     case 'message':
       out.add('"message":{"data":');
       out.raw(push.data);
-      return out.add('}');
+      out.add('}');
+      return;
     case 'subscribe':
       out.add(`"channel":${q(push.channel)},"subscribe":`);
-      return subscribeResult(out, push.sub);
+      subscribeResult(out, push.sub);
+      return;
     case 'connect':
       out.add('"connect":');
-      return connectResult(out, push.connect);
+      connectResult(out, push.connect);
+      return;
     case 'disconnect':
-      return out.add(
+      out.add(
         `"disconnect":{"code":${num(push.code)},"reason":${q(push.reason)}${push.reconnect ? ',"reconnect":true' : ''}}`,
       );
+      return;
     case 'refresh':
-      return out.add(push.expires ? `"refresh":{"expires":true,"ttl":${num(push.ttl)}}` : '"refresh":{}');
+      out.add(push.expires ? `"refresh":{"expires":true,"ttl":${num(push.ttl)}}` : '"refresh":{}');
+      return;
   }
 }
 
