@@ -1,7 +1,7 @@
 /**
- * The engine: the seam between this process's fan-out and everything that must be shared between nodes
- * (publications, join/leave, control messages, history streams, presence). Memory is the default
- * implementation; Redis drops in behind the same interfaces. Contracts every implementation keeps, checked by
+ * The engine port: the seam between this process's fan-out and everything that must be shared between nodes
+ * (publications, join/leave, control messages, history streams, presence). The core owns the contract; memory
+ * (src/engine/memory, the default) and Redis (src/engine/redis) implement it. Contracts every implementation keeps, checked by
  * the conformance suites in test/conformance:
  *
  * - Publish and history append are one atomic step per channel: a publication never reaches subscribers
@@ -15,7 +15,7 @@
  * - Presence entries carry an expiry refreshed by the owning node; entries of a dead node disappear once it
  *   passes.
  */
-import type { ClientInfo, Publication, RawJSON, StreamPosition } from '../protocol/types.js';
+import type { ClientInfo, Payload, Publication, StreamPosition } from '../../protocol/messages.js';
 
 export interface PublishOptions {
   /** Keep the publication in the channel's history stream (0: no history, offset 0). */
@@ -51,7 +51,7 @@ export interface HistoryResult {
 }
 
 export interface PublicationInput {
-  data: RawJSON;
+  data: Payload;
   info?: ClientInfo | undefined;
   tags?: Readonly<Record<string, string>> | undefined;
 }
