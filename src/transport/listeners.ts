@@ -88,30 +88,39 @@ export class Listeners {
 
   async listen(): Promise<void> {
     try {
-      for (const o of this.open) {
-        const hosts = hostsFor(o.plan.address);
-        let port = o.plan.port;
-        for (const [i, host] of hosts.entries()) {
-          const server = o.servers[i] as Server;
-          try {
-            o.addresses.push(await listenOn(server, port, host));
-          } catch (e) {
-            const code = (e as NodeJS.ErrnoException).code;
-            // "localhost" on a machine without IPv6: 127.0.0.1 alone is still loopback only.
-            if (i > 0 && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) {
-              this.log.debug({ host, code }, 'loopback address not available: skipped');
-              continue;
-            }
-            throw e;
-          }
-          port = (o.addresses[0] as AddressInfo).port;
-        }
-      }
+      for (const o of this.open) await this.listenAll(o);
     } catch (e) {
       await this.close();
       throw e;
     }
     this.watchCertificates();
+  }
+
+  /** Binds every host of one listener on one port (with port 0, the one the first host got). */
+  private async listenAll(o: Open, attempt = 1): Promise<void> {
+    const hosts = hostsFor(o.plan.address);
+    let port = o.plan.port;
+    for (const [i, host] of hosts.entries()) {
+      const server = o.servers[i] as Server;
+      try {
+        o.addresses.push(await listenOn(server, port, host));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // "localhost" on a machine without IPv6: 127.0.0.1 alone is still loopback only.
+        if (i > 0 && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) {
+          this.log.debug({ host, code }, 'loopback address not available: skipped');
+          continue;
+        }
+        // Port 0: the port the first host got may be taken on the next one; pick another for all.
+        if (i > 0 && code === 'EADDRINUSE' && o.plan.port === 0 && attempt < 5) {
+          await Promise.all(o.servers.map((s) => (s.listening ? new Promise((r) => s.close(r)) : undefined)));
+          o.addresses.length = 0;
+          return this.listenAll(o, attempt + 1);
+        }
+        throw e;
+      }
+      port = (o.addresses[0] as AddressInfo).port;
+    }
   }
 
   info(): ListenerInfo[] {
