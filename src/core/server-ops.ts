@@ -322,7 +322,7 @@ export class ServerOps {
         { info: input.info, data: input.data, override: input.override, expireAt: input.expireAt },
         recover,
       );
-      if (!client.isConnected) continue;
+      if (result === undefined || !client.isConnected) continue;
       client.enqueue(encodeSubscribePush(input.channel, result));
       this.node.stats.queued('subscribe', 1);
       afterSubscribed(client, client.subs.get(input.channel));
@@ -336,7 +336,7 @@ export class ServerOps {
       for (const sub of subs) {
         c.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
         this.node.stats.queued('unsubscribe', 1);
-        await c.removeSubscription(sub, true);
+        await c.removeSubscription(sub);
       }
     }
   }
