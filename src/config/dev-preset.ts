@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 
 export function developmentPreset(): Record<string, unknown> {
   return {
-    demo: { enabled: true },
+    // Any agent may report, anonymous included: the preset is for one developer's machine.
+    demo: { enabled: true, agent_users: ['*'], allow_anonymous_agents: true },
     http_api: { key: randomBytes(18).toString('base64url') },
     admin: {
       enabled: true,

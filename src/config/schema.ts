@@ -212,7 +212,17 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /** Chorus extension: the demo pages (/demo/chat, /demo/monitor). */
-  demo: z.strictObject({ enabled: bool() }).prefault({}),
+  demo: z
+    .strictObject({
+      enabled: bool(),
+      /** The channel `chorus agent` reports to and /demo/monitor shows; only agents may publish into it. */
+      agent_channel: str('metrics'),
+      /** Users (IDs or globs like "agent-*", from verified tokens) whose connections may report as agents. */
+      agent_users: strList(),
+      /** Anonymous connections may report as agents (the development preset; never on a shared network). */
+      allow_anonymous_agents: bool(),
+    })
+    .prefault({}),
   /** Prometheus metrics at /metrics (Centrifugo's key). */
   prometheus: z.strictObject({ enabled: bool(true) }).prefault({}),
   websocket: z
