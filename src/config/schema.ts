@@ -4,6 +4,7 @@
  * Chorus extensions are marked so (docs/configuration.md lists them).
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
 function dur(def: string) {
@@ -91,6 +92,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       address: str(),
       port: z.number().int().min(0).max(65535).default(8000),
+      /**
+       * Chorus extension: proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Real-IP name the client's
+       * address. Nobody else's are believed.
+       */
+      trusted_proxies: z
+        .array(z.string().refine((t) => parseCidr(t) !== undefined, 'expected an IP address or a CIDR range'))
+        .default([]),
     })
     .prefault({}),
   log: z
@@ -146,6 +154,14 @@ export const configSchema = z.strictObject({
       max_messages_in_frame: uint(16),
       connection_limit: uint(0),
       user_connection_limit: uint(0),
+      /** New connections per second this node accepts (HTTP 503 above), 0 = unlimited. */
+      connection_rate_limit: uint(0),
+      /** Chorus extension: open connections per client address (IPv6: per /64), 0 = unlimited (HTTP 429 above). */
+      address_connection_limit: uint(0),
+      /** Chorus extension: new connections per second per client address, 0 = unlimited (HTTP 429 above). */
+      address_connection_rate_limit: uint(0),
+      /** Chorus extension: new connections per client address allowed at once above that rate. */
+      address_connection_rate_burst: uint(20),
       history_max_publication_limit: uint(300),
       recovery_max_publication_limit: uint(300),
       disallow_anonymous_connection_tokens: bool(),

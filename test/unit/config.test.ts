@@ -923,3 +923,26 @@ describe('personal channel namespace advice', () => {
     assert.deepEqual(warnings, []);
   });
 });
+
+describe('connection limits per address', () => {
+  test('trusted proxies are addresses or CIDR ranges; anything else names the key', () => {
+    const { config } = loadConfig({
+      base: { http_server: { trusted_proxies: ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'] } },
+    });
+    assert.deepEqual(config.http_server.trusted_proxies, ['10.0.0.0/8', '192.0.2.1', 'fd00::/8']);
+    for (const bad of ['10.0.0.0/33', 'proxy.internal', '10.0.0.0/8/1', '']) {
+      assertOneProblem(
+        { base: { http_server: { trusted_proxies: [bad] } } },
+        'http_server.trusted_proxies[0]',
+        'expected an IP address or a CIDR range',
+      );
+    }
+  });
+
+  test('limits are off by default (many users share an address behind NAT)', () => {
+    const c = defaultConfig.client;
+    assert.equal(c.address_connection_limit, 0);
+    assert.equal(c.address_connection_rate_limit, 0);
+    assert.equal(c.connection_rate_limit, 0);
+  });
+});
