@@ -35,5 +35,12 @@ export function configWarnings(cfg: Readonly<Config>): string[] {
       }
     }
   }
+  const demo = cfg.demo;
+  if (demo.enabled && demo.agent_users.length === 0 && !demo.allow_anonymous_agents) {
+    warnings.push(
+      `demo.enabled without demo.agent_users: no agent can report to "${demo.agent_channel}" for /demo/monitor. ` +
+        'List the users of the agents\' tokens there (e.g. ["agent-*"], with chorus gentoken --user agent-web1).',
+    );
+  }
   return warnings;
 }

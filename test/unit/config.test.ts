@@ -946,3 +946,13 @@ describe('connection limits per address', () => {
     assert.equal(c.connection_rate_limit, 0);
   });
 });
+
+describe('demo agents advice', () => {
+  test('demo pages on with no agent users: a warning says no agent can report', () => {
+    const { warnings } = loadConfig({ base: { demo: { enabled: true } } });
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(warnings[0] as string, /without demo\.agent_users: no agent can report to "metrics"/);
+    assert.deepEqual(loadConfig({ base: { demo: { enabled: true, agent_users: ['agent-*'] } } }).warnings, []);
+    assert.deepEqual(loadConfig({ base: { demo: { enabled: false } } }).warnings, []);
+  });
+});
