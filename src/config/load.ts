@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { configWarnings } from './advice.js';
 import { CENTRIFUGO_KEYS } from './centrifugo-keys.js';
+import { classifyListenerKey } from './listener-keys.js';
 import { refusalsIn, refusalsInEnv } from './refused-keys.js';
 import { type Config, channelOptionsShape, configSchema, crossFieldProblems } from './schema.js';
+import { listenerTlsProblems } from './tls.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -142,7 +144,11 @@ function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
       }
       if (supportedLeaf || supportedSection) continue; // wrong types are reported by the schema
       delete o[key];
-      if (isCentrifugoKey(path)) {
+      const listener = classifyListenerKey(path, value);
+      if (listener !== undefined) {
+        if ('error' in listener) errors.push(listener.error);
+        else warnings.push(listener.warning);
+      } else if (isCentrifugoKey(path)) {
         // Ignoring some would leave the deployment less secure or on another topology: those refuse to start.
         const refused = refusalsIn(path, display, value);
         if (refused.length > 0) errors.push(...refused);
@@ -212,7 +218,7 @@ function parseEnvValue(name: string, text: string, sample: unknown, errors: stri
 }
 
 const DURATION_KEYS = new Set(
-  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl)$/.test(k) && !k.includes('[]')),
+  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl|_window)$/.test(k) && !k.includes('[]')),
 );
 
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
@@ -282,6 +288,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue));
   const problems = crossFieldProblems(result.data);
   if (problems.length > 0) throw new ConfigError(problems);
+  const tls = listenerTlsProblems(result.data);
+  if (tls.errors.length > 0) throw new ConfigError(tls.errors);
+  warnings.push(...tls.warnings);
   warnings.push(...configWarnings(result.data));
   return { config: deepFreeze(result.data), warnings, sources };
 }

@@ -7,10 +7,9 @@
  * warns (src/config/load.ts).
  *
  * A rule fires when its key is switched on (true, a non-empty list or string, a proxy name other than
- * "default"): `"tls_autocert": {"enabled": false}` copied from a Centrifugo config stays a warning.
+ * "default"): `"broker": {"enabled": false}` copied from a Centrifugo config stays a warning.
  *
- * Not here yet, though they belong to this class: http_server.tls.*, http_server.internal_port,
- * http_server.internal_address and http_server.internal_tls.* are being implemented (issue 12).
+ * The listeners' TLS keys (http_server.tls*, internal_tls, tls_autocert) are classified by listener-keys.ts.
  */
 
 type Switch = 'bool' | 'list' | 'string' | 'proxy_name' | 'claim';
@@ -34,20 +33,8 @@ function perNamespace(option: string, when: Switch, risk: string, instead: strin
 const DEFAULT_PROXY_ONLY = 'use the default proxy of each kind (channel.proxy.subscribe, channel.proxy.publish)';
 
 export const REFUSED_KEYS: readonly Refusal[] = [
-  // TLS that Chorus does not do: it would serve or connect in plain text.
-  {
-    key: 'http_server.tls_autocert.enabled',
-    when: 'bool',
-    risk: 'automatic certificates (ACME) are not implemented, so Chorus would serve plain HTTP',
-    instead:
-      'terminate TLS at a reverse proxy (deploy/nginx.conf, Caddy, a load balancer) or give http_server.tls a certificate',
-  },
-  {
-    key: 'http_server.tls_external',
-    when: 'bool',
-    risk: 'TLS for the external port only is not implemented, so the external port would serve plain HTTP',
-    instead: 'terminate TLS at a reverse proxy, or enable http_server.tls for the whole server',
-  },
+  // TLS that Chorus does not do: it would connect in plain text or unverified. (The listeners' own TLS keys,
+  // tls_autocert included, are listener-keys.ts's.)
   {
     key: 'engine.redis.sentinel_tls.enabled',
     when: 'bool',

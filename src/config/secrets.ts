@@ -17,6 +17,12 @@ function urlSecrets(text: string): string[] {
   return out;
 }
 
+/** A private key given inline (PEM text, or base64 of it), not as a file path. */
+function inlineKey(value: string): string[] {
+  const v = value.trim();
+  return v.startsWith('-----BEGIN') || (v.length > 200 && !v.includes('\n') && !v.startsWith('/')) ? [v] : [];
+}
+
 export function configSecrets(cfg: Readonly<Config>): string[] {
   const redis = cfg.engine.redis;
   const values = [
@@ -27,6 +33,8 @@ export function configSecrets(cfg: Readonly<Config>): string[] {
     cfg.admin.secret,
     redis.password,
     redis.sentinel_password,
+    ...inlineKey(cfg.http_server.tls.key_pem),
+    ...inlineKey(cfg.http_server.internal_tls.key_pem),
     ...redis.address.flatMap(urlSecrets),
     ...redis.sentinel_address.flatMap(urlSecrets),
     ...[

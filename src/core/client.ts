@@ -53,8 +53,15 @@ enum State {
   Closed = 2,
 }
 
-/** Frames decoded but not yet processed, per connection; more means the client floods us. */
-const MAX_PENDING_COMMANDS = 1024;
+/**
+ * Commands decoded but not yet run, per connection. Past the high mark the transport stops reading (TCP
+ * backpressure slows the client down, as a Go server's blocked reader does); below the low mark it reads again.
+ * An SDK pipelining thousands of commands is normal use, never a reason to disconnect it. The hard cap only
+ * catches a transport that cannot pause.
+ */
+const PENDING_HIGH_MARK = 1024;
+const PENDING_LOW_MARK = 256;
+const PENDING_HARD_CAP = 8 * PENDING_HIGH_MARK;
 
 export interface ConnectionMeta {
   /** Remote address, for logs only: a client is never identified by it. */
@@ -84,6 +91,8 @@ export class Client implements WheelItem, ClientContext {
   /** Commands decoded but not yet run (no array while there are none). */
   private pending: Command[] | undefined;
   private busy = false;
+  /** Whether the transport was asked to stop reading (too many commands waiting). */
+  private readingPaused = false;
   private readonly createdAt = Date.now();
   private pingSentAt = 0;
   private nextPingAt = 0;
@@ -151,13 +160,18 @@ export class Client implements WheelItem, ClientContext {
       return;
     }
     const pending = this.pending;
-    if ((pending?.length ?? 0) + commands.length > MAX_PENDING_COMMANDS) {
+    const waiting = (pending?.length ?? 0) + commands.length;
+    if (waiting > PENDING_HARD_CAP) {
       this.close(Disconnects.tooManyRequests, 'too many commands waiting');
       return;
     }
     if (commands.length === 0) return;
     if (pending === undefined) this.pending = commands;
     else for (const c of commands) pending.push(c);
+    if (waiting >= PENDING_HIGH_MARK && !this.readingPaused) {
+      this.readingPaused = true;
+      this.transport.pauseReading?.();
+    }
     this.drain();
   }
 
@@ -177,6 +191,10 @@ export class Client implements WheelItem, ClientContext {
     while (!this.busy && this.pending !== undefined && this.state !== State.Closed) {
       const cmd = this.pending.shift() as Command;
       if (this.pending.length === 0) this.pending = undefined;
+      if (this.readingPaused && (this.pending?.length ?? 0) <= PENDING_LOW_MARK) {
+        this.readingPaused = false;
+        this.transport.resumeReading?.();
+      }
       const stats = this.node.stats;
       const started = performance.now();
       let result: void | Promise<void>;

@@ -199,6 +199,14 @@ class WebSocketTransport implements Transport {
   terminate(): void {
     this.ws.terminate();
   }
+
+  pauseReading(): void {
+    if (this.ws.readyState === 1) this.ws.pause();
+  }
+
+  resumeReading(): void {
+    if (this.ws.readyState === 1) this.ws.resume();
+  }
 }
 
 /** WebSocket close codes an application may send: 1000, 3000–4999. Anything else (a hook's typo) becomes 3004. */
@@ -285,6 +293,10 @@ export class WebSocketHandler {
       refuseUpgrade(socket, 503, 'Service Unavailable', 'server is shutting down');
       return true;
     }
+    // centrifuge-python sends an empty `Sec-WebSocket-Protocol:` header, which ws refuses with 400: like
+    // Centrifugo, treat a blank header as no subprotocol asked for.
+    const protocols = req.headers['sec-websocket-protocol'];
+    if (protocols !== undefined && protocols.trim() === '') delete req.headers['sec-websocket-protocol'];
     const address = this.addresses.of(req);
     if (this.limits.enabled) {
       const verdict = this.limits.admit(address);

@@ -1,16 +1,26 @@
 /** The engine conformance suite against the memory engine, on a fake clock per engine. */
+import { MemoryBus } from '../../src/engine/memory/memory-broker.js';
 import { createMemoryEngine } from '../../src/engine/memory/memory-engine.js';
+import { MemoryPresence } from '../../src/engine/memory/memory-presence.js';
 import { runEngineConformance } from './engine-suite.js';
+
+let last: { bus: MemoryBus; presence: MemoryPresence; now: () => number } | undefined;
 
 runEngineConformance('memory', {
   async create() {
     let t = Date.now();
-    const engine = createMemoryEngine(() => t);
+    const now = () => t;
+    last = { bus: new MemoryBus(), presence: new MemoryPresence(now), now };
+    const engine = createMemoryEngine(now, { bus: last.bus, presence: last.presence });
     return {
       engine,
       advance: (ms: number) => {
         t += ms;
       },
     };
+  },
+  async createSibling() {
+    if (last === undefined) throw new Error('create() first');
+    return createMemoryEngine(last.now, { bus: last.bus, presence: last.presence });
   },
 });

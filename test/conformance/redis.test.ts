@@ -9,15 +9,20 @@ import { runEngineConformance } from './engine-suite.js';
 const skip = await needRedis();
 const prefix = `chorus-test-${randomUUID().slice(0, 8)}`;
 
+async function redisEngine() {
+  const { config } = loadConfig({ base: { engine: { type: 'redis', redis: { address: REDIS_URL, prefix } } } });
+  const engine = createRedisEngine(config.engine.redis, silentLog);
+  await engine.start?.();
+  return engine;
+}
+
 runEngineConformance(
   'redis',
   {
     async create() {
-      const { config } = loadConfig({ base: { engine: { type: 'redis', redis: { address: REDIS_URL, prefix } } } });
-      const engine = createRedisEngine(config.engine.redis, silentLog);
-      await engine.start?.();
-      return { engine };
+      return { engine: await redisEngine() };
     },
+    createSibling: redisEngine,
   },
   skip,
 );

@@ -21,6 +21,7 @@ const sockets: WebSocket[] = [];
 async function server(client: Record<string, unknown>, http: Record<string, unknown> = {}): Promise<TestServer> {
   const s = await startServer({
     http_server: http,
+    prometheus: { enabled: true },
     client: { allow_anonymous_connect_without_token: true, ...client },
   });
   servers.push(s);
@@ -157,6 +158,34 @@ describe('connection limits per client address', () => {
     } finally {
       c.disconnect();
     }
+  });
+});
+
+describe('the admin login throttle behind a trusted proxy', () => {
+  const admin = { enabled: true, password: 'right-password', secret: 'throttle-secret-long-enough-for-hs256' };
+  const login = (s: TestServer, forwardedFor: string) =>
+    fetch(`${s.url}/admin/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Forwarded-For': forwardedFor },
+      body: JSON.stringify({ password: 'wrong' }),
+    }).then((r) => r.status);
+
+  test('counts the forwarded client address, so one client guessing does not lock out the others', async () => {
+    const s = await startServer({
+      admin: { ...admin, login_failure_limit: 3 },
+      http_server: { trusted_proxies: ['127.0.0.1'] },
+    });
+    servers.push(s);
+    for (let i = 0; i < 3; i++) assert.equal(await login(s, '203.0.113.5'), 401);
+    assert.equal(await login(s, '203.0.113.5'), 429, 'the guessing client is throttled');
+    assert.equal(await login(s, '203.0.113.6'), 401, 'another client behind the same proxy is not');
+  });
+
+  test('without trusted proxies the header is ignored: every request counts as the peer', async () => {
+    const s = await startServer({ admin: { ...admin, login_failure_limit: 3 } });
+    servers.push(s);
+    for (let i = 0; i < 3; i++) assert.equal(await login(s, `203.0.113.${i}`), 401);
+    assert.equal(await login(s, '203.0.113.99'), 429, 'a fresh X-Forwarded-For does not escape the throttle');
   });
 });
 

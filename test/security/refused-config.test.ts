@@ -1,6 +1,6 @@
 /**
  * A Centrifugo option that Chorus would have to ignore, and whose absence leaves the deployment less secure or on
- * another topology (Redis Cluster, automatic TLS, a NATS broker, …), stops `chorus serve` and fails
+ * another topology (Redis Cluster, a NATS broker, proxies Chorus does not implement, …), stops `chorus serve` and fails
  * `chorus checkconfig` with the key and the alternative; a harmless one only warns. Personal channel namespaces
  * with options that can grant nobody anything are pointed out.
  */
@@ -32,10 +32,11 @@ describe('unsupported options that are unsafe to ignore', () => {
     assert.match(check.stderr, /Instead: list standalone Redis servers in engine\.redis\.address/);
     assert.doesNotMatch(check.stdout, /valid/);
     const serve = chorus(['serve', '--port', '0', '--address', '127.0.0.1'], {
-      http_server: { tls_autocert: { enabled: true } },
+      broker: { enabled: true, type: 'nats', nats: { url: 'nats://10.0.0.5:4222' } },
     });
     assert.equal(serve.status, 1, serve.stderr);
-    assert.match(serve.stderr, /"http_server\.tls_autocert\.enabled" is not supported.*plain HTTP/);
+    assert.match(serve.stderr, /"broker\.enabled" is not supported.*a separate broker/);
+    assert.doesNotMatch(serve.stderr, /chorus listening/);
   });
 
   test('a harmless unsupported option only warns, and checkconfig says the config is valid', () => {

@@ -246,8 +246,15 @@ describe('the log scrubber', () => {
         },
         http_api: { key: 'key-1' },
         admin: { enabled: true, password: 'pw-1', secret: 'sec-1' },
+        http_server: { tls: { cert_pem: '/etc/chorus/cert.pem', key_pem: '/etc/chorus/key.pem' } },
       },
     });
+    // A key given as a file path is no secret; given inline (PEM text) it is.
+    const inline = '-----BEGIN PRIVATE KEY-----\nMIIB…\n-----END PRIVATE KEY-----\n';
+    assert.ok(
+      configSecrets(loadConfig({ base: { http_server: { tls: { key_pem: inline } } } }).config).includes(inline.trim()),
+      'an inline private key is a secret',
+    );
     assert.deepEqual(
       new Set(configSecrets(config)),
       new Set(['hmac-1', 'sub-1', 'key-1', 'pw-1', 'sec-1', 'sp-1', 'a%2Fb-pass', 'a/b-pass']),

@@ -127,8 +127,8 @@ describe('defaults', () => {
     assert.equal(config.client.history_max_publication_limit, 300);
     assert.equal(config.client.recovery_max_publication_limit, 300);
     assert.equal(config.client.allow_anonymous_connect_without_token, false);
-    assert.equal(config.client.command_rate_limit, 100);
-    assert.equal(config.client.command_rate_burst, 200);
+    assert.equal(config.client.command_rate_limit, 1000);
+    assert.equal(config.client.command_rate_burst, 10000);
     assert.deepEqual(config.client.token, {
       hmac_secret_key: '',
       rsa_public_key: '',
@@ -810,7 +810,7 @@ describe('unsupported Centrifugo keys that are unsafe to ignore refuse to start'
     }
   });
 
-  test('the cases of the issue: Redis Cluster, autocert, a NATS broker, a named proxy, another user ID claim', () => {
+  test('the cases of the issue: Redis Cluster, Sentinel TLS, a NATS broker, a named proxy, another user ID claim', () => {
     const cases: [Record<string, unknown>, string, RegExp][] = [
       [
         { engine: { type: 'redis', redis: { cluster_address: ['redis://10.0.0.1:7000'] } } },
@@ -818,9 +818,9 @@ describe('unsupported Centrifugo keys that are unsafe to ignore refuse to start'
         /Redis Cluster is not supported yet.*Instead: list standalone Redis servers in engine\.redis\.address/,
       ],
       [
-        { http_server: { tls_autocert: { enabled: true, host_whitelist: 'rt.example.com' } } },
-        'http_server.tls_autocert.enabled',
-        /plain HTTP.*reverse proxy/,
+        { engine: { redis: { sentinel_tls: { enabled: true } } } },
+        'engine.redis.sentinel_tls.enabled',
+        /plain text.*Instead: reach the sentinels over a private network/,
       ],
       [
         { broker: { enabled: true, type: 'nats', nats: { url: 'nats://10.0.0.5:4222' } } },
