@@ -66,6 +66,8 @@ export function handleSubscribe(client: Client, id: number, req: SubscribeReques
     throw new ReplyError(Errors.limitExceeded, `client.channel_limit ${limit} reached`);
   }
   const r = resolveOrFail(client, ch);
+  // Someone else's personal channel: refused before tokens, hooks, permissions and insecure mode are consulted.
+  node.access.checkHave(ch, client.user);
   if (r.isPrivate && req.token === '') throw new ReplyError(Errors.permissionDenied, 'private channel needs a token');
   if (req.token !== '') return subscribeWithToken(client, id, req, r);
   if (node.hooks.onSubscribe) return subscribeWithHook(client, id, req, r);
@@ -369,11 +371,17 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
   const o = r.options;
   let data = req.data;
   let skipHistory = false;
-  const decision = node.hooks.onPublish
-    ? await callHook(node, () =>
-        node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
-      )
-    : undefined;
+  // Reserved channels (someone else's personal channel, the agents' channel) are decided before anything else.
+  const verdict = node.access.publishVerdict(req.channel, client.user);
+  if (verdict === false) throw new ReplyError(Errors.permissionDenied);
+  const decision =
+    verdict === true
+      ? true
+      : node.hooks.onPublish
+        ? await callHook(node, () =>
+            node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
+          )
+        : undefined;
   if (decision === false) throw new ReplyError(Errors.permissionDenied);
   if (decision === undefined) {
     const userOk = client.user !== '' || o.allow_publish_for_anonymous;
@@ -401,6 +409,7 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
 
 export async function handlePresence(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const r = resolveOrFail(client, req.channel);
+  client.node.access.checkHave(req.channel, client.user);
   if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
   if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
   const entries = await client.node.engine.presence.presence(req.channel);
@@ -409,6 +418,7 @@ export async function handlePresence(client: Client, id: number, req: ChannelReq
 
 export async function handlePresenceStats(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const r = resolveOrFail(client, req.channel);
+  client.node.access.checkHave(req.channel, client.user);
   if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
   if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
   const s = await client.node.engine.presence.presenceStats(req.channel);
@@ -418,6 +428,7 @@ export async function handlePresenceStats(client: Client, id: number, req: Chann
 export async function handleHistory(client: Client, id: number, req: HistoryRequest): Promise<void> {
   const node = client.node;
   const r = resolveOrFail(client, req.channel);
+  node.access.checkHave(req.channel, client.user);
   const o = r.options;
   if (o.history_size <= 0 || o.history_ttl <= 0) throw new ReplyError(Errors.notAvailable, 'history is off');
   if (!hasHistoryAccess(client, req.channel, o, false)) throw new ReplyError(Errors.permissionDenied);

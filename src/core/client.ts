@@ -544,6 +544,15 @@ export class Client implements WheelItem, ClientContext {
     // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
     // client could subscribe to them itself; the token's grants need no further check.
     const wanted = new Map(grants);
+    for (const ch of wanted.keys()) {
+      // A token or hook granting someone else's personal channel is refused: it is only ever its owner's.
+      if (node.access.mayHave(ch, user)) continue;
+      wanted.delete(ch);
+      node.log.warn(
+        { client: this.id, user, channel: ch },
+        "server-side subscription to another user's personal channel refused",
+      );
+    }
     for (const ch of req.subs.keys()) {
       if (!wanted.has(ch) && this.mayAutoSubscribe(ch, user)) wanted.set(ch, {});
     }
@@ -609,6 +618,7 @@ export class Client implements WheelItem, ClientContext {
     if (this.node.hooks.onSubscribe) return false;
     const r = this.node.resolver.resolve(channel);
     if (r === undefined || r.isPrivate || !this.node.resolver.validName(channel, r)) return false;
+    if (!this.node.access.mayHave(channel, user)) return false;
     if (r.isUserLimited) return user !== '' && this.node.resolver.userAllowed(channel, user);
     if (r.options.allow_subscribe_for_client && (user !== '' || r.options.allow_subscribe_for_anonymous)) return true;
     return this.node.config.client.insecure;

@@ -178,6 +178,12 @@ export class ServerOps {
 
   async subscribe(input: SubscribeInput): Promise<void> {
     this.options(input.channel);
+    if (!this.node.access.mayHave(input.channel, input.user)) {
+      throw new ReplyError({
+        ...Errors.permissionDenied,
+        message: `permission denied: "${input.channel}" is the personal channel of another user`,
+      });
+    }
     await this.control({ op: 'subscribe', input });
   }
 
@@ -313,6 +319,8 @@ export class ServerOps {
     const limit = this.node.config.client.channel_limit;
     for (const client of this.targets(input.user, input.client)) {
       if (!client.isConnected || client.subs.has(input.channel) || client.isSubscribing(input.channel)) continue;
+      // Checked per connection too: a `client` target with an empty user must not get someone's personal channel.
+      if (!this.node.access.mayHave(input.channel, client.user)) continue;
       if (limit > 0 && client.subs.size >= limit) continue;
       const recover = input.recoverSince ? { recover: true, ...input.recoverSince } : undefined;
       const result = await subscribeServerSide(
