@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { configSecrets } from '../config/secrets.js';
 import { VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
@@ -117,7 +118,10 @@ async function serve(args: string[]): Promise<void> {
     base: preset,
   });
   const { config } = loaded;
-  const log = createLogger(config.log.level as LogLevel);
+  // Secrets never reach the logs; only the development preset's generated ones, printed on purpose below.
+  const generated = preset === undefined ? [] : configSecrets(loadConfig({ base: preset }).config);
+  const secrets = configSecrets(config).filter((v) => !generated.includes(v));
+  const log = createLogger(config.log.level as LogLevel, { secrets });
   for (const w of loaded.warnings) log.warn({}, w);
   let server: Awaited<ReturnType<typeof createChorusServer>>;
   try {

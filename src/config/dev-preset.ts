@@ -12,7 +12,8 @@ export function developmentPreset(): Record<string, unknown> {
   return {
     http_server: { address: 'localhost' },
     prometheus: { enabled: true },
-    demo: { enabled: true },
+    // Any agent may report, anonymous included: the preset is for one developer's machine.
+    demo: { enabled: true, agent_users: ['*'], allow_anonymous_agents: true },
     http_api: { key: randomBytes(18).toString('base64url') },
     admin: {
       enabled: true,

@@ -4,6 +4,7 @@
  * Chorus extensions are marked so (docs/configuration.md lists them).
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
 function dur(def: string) {
@@ -126,6 +127,13 @@ export const configSchema = z.strictObject({
       address: str(),
       port: z.number().int().min(0).max(65535).default(8000),
       /**
+       * Chorus extension: proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Real-IP name the client's
+       * address. Nobody else's are believed.
+       */
+      trusted_proxies: z
+        .array(z.string().refine((t) => parseCidr(t) !== undefined, 'expected an IP address or a CIDR range'))
+        .default([]),
+      /**
        * A second listener for what only operators need (admin, server API, metrics, health), as in Centrifugo:
        * when set, those endpoints are served there and not on `port`.
        */
@@ -192,6 +200,14 @@ export const configSchema = z.strictObject({
       max_messages_in_frame: uint(16),
       connection_limit: uint(0),
       user_connection_limit: uint(0),
+      /** New connections per second this node accepts (HTTP 503 above), 0 = unlimited. */
+      connection_rate_limit: uint(0),
+      /** Chorus extension: open connections per client address (IPv6: per /64), 0 = unlimited (HTTP 429 above). */
+      address_connection_limit: uint(0),
+      /** Chorus extension: new connections per second per client address, 0 = unlimited (HTTP 429 above). */
+      address_connection_rate_limit: uint(0),
+      /** Chorus extension: new connections per client address allowed at once above that rate. */
+      address_connection_rate_burst: uint(20),
       history_max_publication_limit: uint(300),
       recovery_max_publication_limit: uint(300),
       disallow_anonymous_connection_tokens: bool(),
@@ -271,7 +287,17 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /** Chorus extension: the demo pages (/demo/chat, /demo/monitor). */
-  demo: z.strictObject({ enabled: bool() }).prefault({}),
+  demo: z
+    .strictObject({
+      enabled: bool(),
+      /** The channel `chorus agent` reports to and /demo/monitor shows; only agents may publish into it. */
+      agent_channel: str('metrics'),
+      /** Users (IDs or globs like "agent-*", from verified tokens) whose connections may report as agents. */
+      agent_users: strList(),
+      /** Anonymous connections may report as agents (the development preset; never on a shared network). */
+      allow_anonymous_agents: bool(),
+    })
+    .prefault({}),
   /** Prometheus metrics at /metrics (Centrifugo's key; off by default, as in Centrifugo). */
   prometheus: z.strictObject({ enabled: bool() }).prefault({}),
   websocket: z

@@ -26,6 +26,7 @@ import { jwtVerify, SignJWT } from 'jose';
 import type { Node } from '../core/node.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { ClientAddresses } from '../transport/client-address.js';
 import { LoginThrottle } from './login-throttle.js';
 
 export interface AdminApi {
@@ -296,8 +297,12 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
     return session;
   }
 
-  /** The client's address as the throttle counts it (the socket's: a proxy in front counts as one address). */
-  const clientAddress = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  /**
+   * The client's address as the throttle counts it: the socket's, or behind a proxy listed in
+   * http_server.trusted_proxies the one that proxy forwards (never a header from anyone else).
+   */
+  const addresses = new ClientAddresses(node.config.http_server.trusted_proxies);
+  const clientAddress = (req: IncomingMessage) => addresses.of(req) || 'unknown';
 
   async function login(req: IncomingMessage): Promise<unknown> {
     const address = clientAddress(req);

@@ -1,12 +1,13 @@
-/** The engine conformance suite against the memory engine, on a fake clock per engine. */
+/** The engine conformance suite and the subscribe races against the memory engine, on a fake clock per engine. */
 import { MemoryBus } from '../../src/engine/memory/memory-broker.js';
 import { createMemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { MemoryPresence } from '../../src/engine/memory/memory-presence.js';
-import { runEngineConformance } from './engine-suite.js';
+import { type EngineFactory, runEngineConformance } from './engine-suite.js';
+import { runSubscribeRaces } from './subscribe-races.js';
 
 let last: { bus: MemoryBus; presence: MemoryPresence; now: () => number } | undefined;
 
-runEngineConformance('memory', {
+const factory: EngineFactory = {
   async create() {
     let t = Date.now();
     const now = () => t;
@@ -23,4 +24,7 @@ runEngineConformance('memory', {
     if (last === undefined) throw new Error('create() first');
     return createMemoryEngine(last.now, { bus: last.bus, presence: last.presence });
   },
-});
+};
+
+runEngineConformance('memory', factory);
+runSubscribeRaces('memory', factory);

@@ -1,10 +1,14 @@
-/** The engine conformance suite against the Redis engine (the shared Redis at 127.0.0.1:6379, own key prefix). */
+/**
+ * The engine conformance suite and the subscribe races against the Redis engine (the shared Redis at
+ * 127.0.0.1:6379, own key prefix).
+ */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLog } from '../../src/core/node.js';
 import { createRedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { needRedis, REDIS_URL } from '../helpers/services.js';
-import { runEngineConformance } from './engine-suite.js';
+import { type EngineFactory, runEngineConformance } from './engine-suite.js';
+import { runSubscribeRaces } from './subscribe-races.js';
 
 const skip = await needRedis();
 const prefix = `chorus-test-${randomUUID().slice(0, 8)}`;
@@ -16,13 +20,12 @@ async function redisEngine() {
   return engine;
 }
 
-runEngineConformance(
-  'redis',
-  {
-    async create() {
-      return { engine: await redisEngine() };
-    },
-    createSibling: redisEngine,
+const factory: EngineFactory = {
+  async create() {
+    return { engine: await redisEngine() };
   },
-  skip,
-);
+  createSibling: redisEngine,
+};
+
+runEngineConformance('redis', factory, skip);
+runSubscribeRaces('redis', factory, skip);

@@ -6,6 +6,9 @@
  */
 import type { Method } from '../../protocol/messages.js';
 
+/** Why a new connection was turned away before it was one (transport/connection-limits.ts). */
+export type ConnectionRefusal = 'node_rate' | 'address_limit' | 'address_rate';
+
 /** What is queued to clients: replies to commands, and pushes by type. */
 export type OutKind = 'reply' | 'publication' | 'join' | 'leave' | 'unsubscribe' | 'subscribe' | 'message' | 'ping';
 
@@ -22,6 +25,8 @@ export interface NodeStats {
   queued(kind: OutKind, count: number): void;
   /** This node published one publication into the engine (from a client or the server API). */
   published(): void;
+  /** A new connection was refused at the upgrade by a connection limit. */
+  connectionRefused(reason: ConnectionRefusal): void;
 }
 
 export const noStats: NodeStats = {
@@ -31,6 +36,7 @@ export const noStats: NodeStats = {
   frameOut() {},
   queued() {},
   published() {},
+  connectionRefused() {},
 };
 
 /** Reports to several implementations (metrics and the admin sampler). */
@@ -56,6 +62,9 @@ export function combineStats(...all: NodeStats[]): NodeStats {
     },
     published() {
       for (const s of list) s.published();
+    },
+    connectionRefused(reason) {
+      for (const s of list) s.connectionRefused(reason);
     },
   };
 }
