@@ -14,9 +14,10 @@ export type {
   RPCHandler,
   SubscribeContext,
   SubscribeDecision,
-} from './core/hooks.js';
-export type { Log } from './core/node.js';
-export type { Broker, Engine, PresenceManager } from './engine/types.js';
+} from './embedding/app-hooks.js';
+export type { AppClientInfo as ClientInfo, AppPublication as Publication } from './embedding/app-values.js';
+export type { Broker, Engine, PresenceManager } from './core/ports/engine.js';
+export type { Log } from './core/ports/log.js';
 export {
   ChorusErrors,
   type Disconnect,

@@ -9,7 +9,7 @@
  */
 import { type DestinationStream, pino, stdSerializers } from 'pino';
 import pretty from 'pino-pretty';
-import type { Log } from './core/node.js';
+import type { Log } from './core/ports/log.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'none';
 

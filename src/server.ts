@@ -6,15 +6,20 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createChorus } from './chorus.js';
+import { HttpApi } from './api/http-api.js';
+import { compose } from './compose.js';
 import type { Config } from './config/schema.js';
-import type { Hooks } from './core/hooks.js';
-import { type Log, type Node, silentLog, VERSION } from './core/node.js';
-import type { Engine } from './engine/types.js';
+import type { Node } from './core/node.js';
+import type { Clock } from './core/ports/clock.js';
+import type { Engine } from './core/ports/engine.js';
+import { type Log, silentLog } from './core/ports/log.js';
+import { VERSION } from './core/version.js';
+import type { Hooks } from './embedding/app-hooks.js';
 import { createMetrics } from './metrics/metrics.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
+import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
 import { serveStatic } from './web/static.js';
 
@@ -23,6 +28,8 @@ export interface ChorusServerOptions {
   log?: Log;
   engine?: Engine;
   hooks?: Partial<Hooks>;
+  /** Time for the node (tests inject a manual clock). */
+  clock?: Clock;
 }
 
 export interface ChorusServer {
@@ -51,20 +58,27 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
 export async function createChorusServer(opts: ChorusServerOptions): Promise<ChorusServer> {
   const { config } = opts;
   const log = opts.log ?? silentLog;
-  const { rpc, ...hooks } = opts.hooks ?? {};
-  const chorus = await createChorus({
-    loadedConfig: config,
-    log,
-    engine: opts.engine,
-    hooks: { ...hooks, rpc: rpc ? Object.fromEntries(rpc) : undefined },
-  });
-  const node = chorus.node;
+  const composed = await compose({ config, log, engine: opts.engine, hooks: opts.hooks, clock: opts.clock });
+  const node = composed.node;
+  const ws = new WebSocketHandler(node, config, composed.codecs);
+  const httpApi = new HttpApi(node, config);
   if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
   }
-  const api = chorus.apiMiddleware();
-  const metrics = config.prometheus.enabled ? createMetrics(node) : undefined;
-  const admin = config.admin.enabled ? createAdminApi(node) : undefined;
+  const metrics = composed.metricsStats && createMetrics(node, composed.metricsStats);
+  const admin = composed.adminActivity && createAdminApi(node, config, composed.adminActivity);
+  const api = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (!httpApi.matches(path)) {
+      next();
+      return;
+    }
+    httpApi.handle(req, res).catch((e) => next(e));
+  };
+  const stop = async () => {
+    await node.shutdown();
+    ws.close();
+  };
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, endpoints: Endpoints): void {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -121,7 +135,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   }
   function wire(http: Server, endpoints: Endpoints): void {
     http.on('upgrade', (req, socket, head) => {
-      if (!endpoints.websocket || !chorus.handleUpgrade(req, socket, head)) {
+      if (!endpoints.websocket || !ws.handleUpgrade(req, socket, head)) {
         refuseUpgrade(socket, 404, 'Not Found');
       }
     });
@@ -140,7 +154,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
       log,
     );
   } catch (e) {
-    await chorus.close();
+    await stop();
     throw e;
   }
 
@@ -157,7 +171,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     close() {
       closed ??= (async () => {
         const stopped = listeners.close();
-        await chorus.close();
+        await stop();
         listeners.closeIdleConnections();
         await stopped;
       })();

@@ -5,7 +5,8 @@
 
 import type { Node } from '../core/node.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
-import { encodeClientInfo, encodeHistoryResult } from '../protocol/encode.js';
+import { encodeResult } from '../protocol/json/encode.js';
+import type { Payload } from '../protocol/messages.js';
 import { rawValueAt } from '../protocol/raw-json.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
 
@@ -24,7 +25,7 @@ function fail(error: ProtocolError, detail?: string): never {
 }
 
 /** The payload of a command: `data` taken raw, or `b64data` decoded (it must hold JSON for JSON clients). */
-function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): string | undefined {
+function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): Payload | undefined {
   const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;
   if (b64 !== undefined && b64 !== '') {
     const text = Buffer.from(b64, 'base64').toString('utf8');
@@ -33,11 +34,11 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): stri
     } catch {
       fail(Errors.badRequest, `b64${key} must decode to JSON (clients here speak the JSON protocol)`);
     }
-    return text;
+    return Buffer.from(text);
   }
   const value = (p as Record<string, unknown>)[key];
   if (value === undefined) return undefined;
-  return rawValueAt(raw.text, [...raw.path, key]) ?? q(value);
+  return Buffer.from(rawValueAt(raw.text, [...raw.path, key]) ?? q(value));
 }
 
 function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {
@@ -149,8 +150,7 @@ export class ApiExecutor {
       }
       case 'presence': {
         const entries = await ops.presence((p as Params<'presence'>).channel);
-        const parts = [...entries.values()].map((info) => `${q(info.client)}:${encodeClientInfo(info)}`);
-        return `{"presence":{${parts.join(',')}}}`;
+        return encodeResult({ id: 0, method: 'presence', result: { presence: entries.values() } }).toString();
       }
       case 'presence_stats': {
         const s = await ops.presenceStats((p as Params<'presence_stats'>).channel);
@@ -163,7 +163,7 @@ export class ApiExecutor {
           since: x.since,
           reverse: x.reverse ?? false,
         });
-        return encodeHistoryResult(h.publications, h.position);
+        return encodeResult({ id: 0, method: 'history', result: h }).toString();
       }
       case 'history_remove':
         await ops.historyRemove((p as Params<'history_remove'>).channel);

@@ -12,6 +12,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
 import { Errors, type ProtocolError } from '../protocol/codes.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
@@ -61,15 +62,18 @@ export class HttpApi {
   private readonly executor: ApiExecutor;
   private readonly key: Buffer | undefined;
 
-  constructor(private readonly node: Node) {
-    const cfg = node.config.http_api;
+  constructor(
+    private readonly node: Node,
+    private readonly config: Readonly<Config>,
+  ) {
+    const cfg = config.http_api;
     this.prefix = cfg.handler_prefix.replace(/\/+$/, '') || '/api';
     this.executor = new ApiExecutor(node);
     this.key = cfg.key !== '' ? Buffer.from(cfg.key) : undefined;
   }
 
   get enabled(): boolean {
-    return !this.node.config.http_api.disabled;
+    return !this.config.http_api.disabled;
   }
 
   /** Whether the request's path belongs to the API. */
@@ -78,7 +82,7 @@ export class HttpApi {
   }
 
   private authorised(req: IncomingMessage, query: string): boolean {
-    if (this.node.config.http_api.insecure) return true;
+    if (this.config.http_api.insecure) return true;
     if (this.key === undefined) return false;
     let given = req.headers['x-api-key'];
     if (typeof given !== 'string') {
@@ -107,10 +111,10 @@ export class HttpApi {
     }
     let body: string;
     try {
-      body = await readBody(req, this.node.config.http_api.max_body_size);
+      body = await readBody(req, this.config.http_api.max_body_size);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
-        const limit = this.node.config.http_api.max_body_size;
+        const limit = this.config.http_api.max_body_size;
         this.error(res, 413, {
           ...Errors.badRequest,
           message: `bad request: body over ${limit} bytes (http_api.max_body_size)`,
@@ -121,7 +125,7 @@ export class HttpApi {
       return;
     }
     const transportMode =
-      this.node.config.http_api.error_mode === 'transport' || req.headers['x-centrifugo-error-mode'] === 'transport';
+      this.config.http_api.error_mode === 'transport' || req.headers['x-centrifugo-error-mode'] === 'transport';
     // The path as sent (percent-escapes kept): method names are plain ASCII.
     const path = q === -1 ? target : target.slice(0, q);
     if (path === this.prefix || path === `${this.prefix}/`) {

@@ -5,7 +5,8 @@ import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { configSecrets } from '../config/secrets.js';
-import { VERSION } from '../core/node.js';
+import { TokenVerifier } from '../auth/token-verifier.js';
+import { VERSION } from '../core/version.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
 import { isLoopback } from '../transport/listen-plan.js';
@@ -194,7 +195,7 @@ async function serve(args: string[]): Promise<void> {
     );
   } else if (
     !config.client.insecure &&
-    !server.node.connectTokens.hasKeys &&
+    !new TokenVerifier(config.client.token, 'client.token').hasKeys &&
     !config.client.allow_anonymous_connect_without_token
   ) {
     log.warn(

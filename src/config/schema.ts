@@ -4,6 +4,7 @@
  * Chorus extensions are marked so (docs/configuration.md lists them).
  */
 import { z } from 'zod';
+import { compileChannelRegex } from '../core/channel-resolver.js';
 import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
@@ -421,10 +422,3 @@ export function crossFieldProblems(cfg: Config): string[] {
  * Centrifugo's regexes are Go's (RE2), where `\p{L}` and friends are Unicode classes: compile with the `u` flag,
  * and without it only for patterns that JavaScript's Unicode mode refuses (e.g. needless escapes like `\-`).
  */
-export function compileChannelRegex(pattern: string): RegExp {
-  try {
-    return new RegExp(pattern, 'u');
-  } catch {
-    return new RegExp(pattern);
-  }
-}

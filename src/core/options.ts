@@ -29,6 +29,10 @@ export interface ChannelOptions {
   readonly allow_presence_for_anonymous: boolean;
   readonly allow_user_limited_channels: boolean;
   readonly channel_regex: string;
+  /** The subscribe proxy decides subscriptions in this namespace (read by the proxy hook, src/proxy). */
+  readonly subscribe_proxy_enabled?: boolean;
+  /** The publish proxy decides publications in this namespace. */
+  readonly publish_proxy_enabled?: boolean;
 }
 
 export interface NamespaceOptions extends ChannelOptions {

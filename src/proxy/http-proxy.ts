@@ -13,8 +13,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config/schema.js';
-import type { ConnectingContext, Hooks, PublishContext, SubscribeContext } from '../core/hooks.js';
-import type { Log } from '../core/node.js';
+import type { Log } from '../core/ports/log.js';
+import type { ConnectingContext, Hooks, PublishContext, SubscribeContext } from '../embedding/app-hooks.js';
 import { DisconnectError, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 
 interface ProxyConfig {

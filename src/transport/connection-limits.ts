@@ -13,7 +13,7 @@
  * A refused upgrade also costs the server nothing beyond the request line.
  */
 import type { Config } from '../config/schema.js';
-import type { ConnectionRefusal } from '../core/stats.js';
+import type { ConnectionRefusal } from '../core/ports/stats.js';
 import { limitKey } from './client-address.js';
 
 export interface Verdict {

@@ -24,6 +24,8 @@ import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Node } from '../core/node.js';
+import type { NodeStats, OutKind } from '../core/ports/stats.js';
+import type { Config } from '../config/schema.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { ClientAddresses } from '../transport/client-address.js';
@@ -65,43 +67,51 @@ interface Sample {
   out: number;
 }
 
-/** Counts messages and samples the node every second; one per node, whatever the number of admin APIs. */
-class Stats {
-  published = 0;
-  delivered = 0;
+/**
+ * Counts messages (through the stats port the node reports to: the composition root combines it with the
+ * metrics) and samples the node every second once attached to it.
+ */
+export class AdminActivity implements NodeStats {
+  private publishedCount = 0;
+  private deliveredCount = 0;
   private readonly ring: Sample[] = [];
   private lastAt = Date.now();
   private lastPublished = 0;
   private lastDelivered = 0;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private node: Node | undefined;
 
-  constructor(private readonly node: Node) {
-    const broker = node.engine.broker;
-    const publish = broker.publish.bind(broker);
-    broker.publish = (channel, pub, opts) => {
-      this.published++;
-      return publish(channel, pub, opts);
-    };
+  published(): void {
+    this.publishedCount++;
+  }
+
+  queued(kind: OutKind, count: number): void {
     // Deliveries: what the hub queued (or buffered) for this node's subscribers, publication by publication.
-    const hub = node.hub;
-    const broadcast = hub.broadcastPublication.bind(hub);
-    hub.broadcastPublication = (channel, pub, epoch) => {
-      const n = broadcast(channel, pub, epoch);
-      this.delivered += n;
-      return n;
-    };
+    if (kind === 'publication') this.deliveredCount += count;
+  }
+
+  commandDone(): void {}
+  disconnected(): void {}
+  frameIn(): void {}
+  frameOut(): void {}
+  connectionRefused(): void {}
+
+  /** Starts sampling `node` every second (once). */
+  attach(node: Node): void {
+    if (this.node !== undefined) return;
+    this.node = node;
     this.timer = setInterval(() => this.sample(), SAMPLE_MS);
     this.timer.unref();
   }
 
   private sample(): void {
-    if (this.node.isClosing) {
+    const n = this.node;
+    if (n === undefined || n.isClosing) {
       clearInterval(this.timer);
       return;
     }
     const now = Date.now();
     const secs = Math.max((now - this.lastAt) / 1000, 0.001);
-    const n = this.node;
     const round = (x: number) => Math.round(x * 100) / 100;
     this.ring.push({
       t: Math.floor(now / 1000),
@@ -109,13 +119,13 @@ class Stats {
       users: n.numUsers,
       channels: n.hub.numChannels,
       subscriptions: n.hub.numSubscriptions,
-      in: round((this.published - this.lastPublished) / secs),
-      out: round((this.delivered - this.lastDelivered) / secs),
+      in: round((this.publishedCount - this.lastPublished) / secs),
+      out: round((this.deliveredCount - this.lastDelivered) / secs),
     });
     if (this.ring.length > SERIES_LENGTH) this.ring.shift();
     this.lastAt = now;
-    this.lastPublished = this.published;
-    this.lastDelivered = this.delivered;
+    this.lastPublished = this.publishedCount;
+    this.lastDelivered = this.deliveredCount;
   }
 
   latest(): Sample | undefined {
@@ -138,7 +148,6 @@ class Stats {
   }
 }
 
-const statsByNode = new WeakMap<Node, Stats>();
 
 /** A verified admin token: its id and expiry (unix seconds). */
 interface Session {
@@ -243,14 +252,15 @@ function tooManyAttempts(waitMs: number): HttpError {
   );
 }
 
-export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi {
-  const cfg = node.config.admin;
-  let stats = statsByNode.get(node);
-  if (stats === undefined) {
-    stats = new Stats(node);
-    statsByNode.set(node, stats);
-  }
-  const collected = stats;
+export function createAdminApi(
+  node: Node,
+  config: Readonly<Config>,
+  activity: AdminActivity,
+  opts: AdminApiOptions = {},
+): AdminApi {
+  const cfg = config.admin;
+  activity.attach(node);
+  const collected = activity;
   // Without a secret (insecure mode only) a random one keeps the signing code path sound.
   const key = sessionKey(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'), cfg.password);
   const ttlSeconds = Math.max(1, Math.floor(cfg.session_ttl / 1000));
@@ -301,7 +311,7 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
    * The client's address as the throttle counts it: the socket's, or behind a proxy listed in
    * http_server.trusted_proxies the one that proxy forwards (never a header from anyone else).
    */
-  const addresses = new ClientAddresses(node.config.http_server.trusted_proxies);
+  const addresses = new ClientAddresses(config.http_server.trusted_proxies);
   const clientAddress = (req: IncomingMessage) => addresses.of(req) || 'unknown';
 
   async function login(req: IncomingMessage): Promise<unknown> {
@@ -366,7 +376,7 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
     const body = await readJSON(req);
     const channel = stringField(body, 'channel', { required: true, max: 1024 }) as string;
     if (!('data' in body) || body.data === undefined) throw badRequest('data: required (any JSON value)');
-    const r = await node.ops.publish({ channel, data: JSON.stringify(body.data) });
+    const r = await node.ops.publish({ channel, data: Buffer.from(JSON.stringify(body.data)) });
     return { result: r.offset > 0 ? { offset: r.offset, epoch: r.epoch } : {} };
   }
 

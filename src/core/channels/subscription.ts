@@ -1,8 +1,39 @@
-import type { ChannelOptions } from '../config/schema.js';
-import type { RawJSON } from '../protocol/types.js';
-import type { Client } from './client.js';
+/**
+ * One session's subscription to one channel, and the narrow view of a session that channel logic works through.
+ */
+import type { Disconnect } from '../../protocol/codes.js';
+import type { ClientInfo, Payload, Push } from '../../protocol/messages.js';
+import type { Node } from '../node.js';
+import type { OutKind } from '../ports/stats.js';
+import type { ChannelOptions } from '../options.js';
+import type { PushEncoding } from '../push-encoding.js';
+import type { ChannelSet } from './channel-set.js';
 
-/** Flags of one client's subscription to one channel. */
+/**
+ * What channel logic and the hub need from a client session — and nothing more, so they never reach back into
+ * the session's state machine. The session implements it.
+ */
+export interface SubscriberSession {
+  readonly id: string;
+  readonly user: string;
+  /** Connection info, as set at connect. */
+  readonly connInfo: Payload | undefined;
+  readonly node: Node;
+  /** How this session's pushes are encoded: sessions sharing one get the same bytes from the hub. */
+  readonly encoding: PushEncoding;
+  readonly isConnected: boolean;
+  /** The session's subscriptions. */
+  readonly channels: ChannelSet;
+  /** Queues a push already encoded with `encoding`. */
+  enqueue(message: Uint8Array): void;
+  /** Encodes and queues a push, counted as `kind`. */
+  push(push: Push, kind: OutKind): void;
+  close(d: Disconnect, detail?: string): void;
+  /** A subscription with an expiry came or changed: the session reschedules its timer. */
+  expiryChanged(): void;
+}
+
+/** Flags of one session's subscription to one channel. */
 export const SubFlag = {
   /** The client receives join/leave pushes. */
   pushJoinLeave: 1,
@@ -12,15 +43,22 @@ export const SubFlag = {
   emitJoinLeave: 4,
   /** The stream position is tracked so that a gap is never silent. */
   positioned: 8,
-  /** The subscription was made by the server (token claims, connect), not by a subscribe command. */
+  /** The subscription was made by the server (token claims, connect, server API), not by a subscribe command. */
   serverSide: 16,
   recoverable: 32,
 } as const;
 
 const ignore = () => {};
 
+/** A publication that arrived while the subscribe reply was prepared. */
+export interface BufferedPublication {
+  frame: Uint8Array;
+  offset: number;
+  epoch: string;
+}
+
 /**
- * One client's subscription to one channel. Shared by the client (its channel map) and the hub (the channel's
+ * One session's subscription to one channel. Shared by the session's channel set and the hub (the channel's
  * subscriber map) so fan-out reads everything it needs from one object.
  *
  * It also owns what it announced to others — its hub entry (through which the node holds the channel's broker
@@ -33,15 +71,15 @@ export class Subscription {
   flags = 0;
   /** Unix seconds at which a subscription token runs out (0: never). */
   expireAt = 0;
-  chanInfo: RawJSON | undefined;
+  chanInfo: Payload | undefined;
   /** Last stream position delivered, for positioned and recoverable subscriptions. */
   offset = 0;
   epoch = '';
   /**
-   * While the subscribe reply is being prepared, live publications wait here instead of the client's queue;
+   * While the subscribe reply is being prepared, live publications wait here instead of the session's queue;
    * they are released after the reply, without those the reply's recovered publications already carry.
    */
-  buffer: Array<{ frame: Buffer; offset: number; epoch: string }> | undefined;
+  buffer: BufferedPublication[] | undefined;
 
   // What end() must take back. Each promise settles (never rejects) when the engine write behind it has.
   private inHub = false;
@@ -55,7 +93,7 @@ export class Subscription {
   private isEnded = false;
 
   constructor(
-    readonly client: Client,
+    readonly session: SubscriberSession,
     readonly channel: string,
     readonly options: ChannelOptions,
   ) {}
@@ -69,11 +107,17 @@ export class Subscription {
     return this.isEnded;
   }
 
+  /** The subscriber as presence, join/leave and publications describe it. */
+  clientInfo(): ClientInfo {
+    const s = this.session;
+    return { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: this.chanInfo };
+  }
+
   /** Enters the node's hub (for the channel's first local subscriber, the node subscribes to the broker). */
   enterHub(): Promise<void> {
     if (this.ended) return Promise.resolve();
     this.inHub = true;
-    const p = this.client.node.addSubscription(this);
+    const p = this.session.node.addSubscription(this);
     const settled = () => {
       this.hubEntry = undefined;
     };
@@ -84,8 +128,8 @@ export class Subscription {
   /** Writes (or refreshes) this subscription's presence entry; rejects when the engine write fails. */
   writePresence(ttlMs: number): Promise<void> {
     if (this.ended) return Promise.resolve();
-    const c = this.client;
-    const p = c.node.engine.presence.addPresence(this.channel, c.id, c.clientInfo(this.chanInfo), ttlMs);
+    const s = this.session;
+    const p = s.node.engine.presence.addPresence(this.channel, s.id, this.clientInfo(), ttlMs);
     // A failed write may still have reached the store: it is taken back like one that succeeded.
     const written = p.then(ignore, ignore);
     const earlier = this.presenceWrites;
@@ -96,10 +140,10 @@ export class Subscription {
   /** Publishes the join event (once). */
   announceJoin(): void {
     if (this.ended || this.joinWrite !== undefined) return;
-    const c = this.client;
-    this.joinWrite = c.node.engine.broker.publishJoin(this.channel, c.clientInfo(this.chanInfo)).catch((e) => {
+    const node = this.session.node;
+    this.joinWrite = node.engine.broker.publishJoin(this.channel, this.clientInfo()).catch((e) => {
       // It may have reached the broker all the same: the leave still follows, a stray leave is harmless.
-      c.node.log.warn({ err: e, channel: this.channel }, 'join event not published');
+      node.log.warn({ err: e, channel: this.channel }, 'join event not published');
     });
   }
 
@@ -117,7 +161,9 @@ export class Subscription {
   }
 
   private async takeBack(): Promise<void> {
-    const node = this.client.node;
+    const node = this.session.node;
+    // Not buffered any more: nothing is released after the end.
+    this.buffer = undefined;
     const results = await Promise.allSettled([this.leaveHub(), this.removePresence(), this.publishLeave()]);
     for (const r of results) {
       if (r.status === 'rejected')
@@ -127,7 +173,7 @@ export class Subscription {
 
   private async leaveHub(): Promise<void> {
     if (!this.inHub) return;
-    const node = this.client.node;
+    const node = this.session.node;
     const underWay = this.hubEntry;
     await node.removeSubscription(this);
     if (underWay === undefined) return;
@@ -140,15 +186,14 @@ export class Subscription {
     const writes = this.presenceWrites;
     if (writes === undefined) return;
     await writes;
-    const c = this.client;
-    await c.node.engine.presence.removePresence(this.channel, c.id, c.user);
+    const s = this.session;
+    await s.node.engine.presence.removePresence(this.channel, s.id, s.user);
   }
 
   private async publishLeave(): Promise<void> {
     const join = this.joinWrite;
     if (join === undefined) return;
     await join;
-    const c = this.client;
-    await c.node.engine.broker.publishLeave(this.channel, c.clientInfo(this.chanInfo));
+    await this.session.node.engine.broker.publishLeave(this.channel, this.clientInfo());
   }
 }

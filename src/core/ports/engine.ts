@@ -16,6 +16,7 @@
  *   passes.
  */
 import type { ClientInfo, Payload, Publication, StreamPosition } from '../../protocol/messages.js';
+import type { ControlMessage } from './control.js';
 
 export interface PublishOptions {
   /** Keep the publication in the channel's history stream (0: no history, offset 0). */
@@ -62,7 +63,7 @@ export interface BrokerEventHandler {
   onJoin(channel: string, info: ClientInfo): void;
   onLeave(channel: string, info: ClientInfo): void;
   /** A node-to-node control message (routing of disconnect, send, subscribe … to the node holding a client). */
-  onControl(payload: string): void;
+  onControl(message: ControlMessage): void;
   /**
    * The broker's link came back after an outage: publications may have been lost meanwhile. The node compares
    * its subscribers' positions with the streams and signals those who missed something.
@@ -77,7 +78,7 @@ export interface Broker {
   publish(channel: string, pub: PublicationInput, opts: PublishOptions): Promise<PublishResult>;
   publishJoin(channel: string, info: ClientInfo): Promise<void>;
   publishLeave(channel: string, info: ClientInfo): Promise<void>;
-  publishControl(payload: string): Promise<void>;
+  publishControl(message: ControlMessage): Promise<void>;
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   removeHistory(channel: string): Promise<void>;
   close(): Promise<void>;

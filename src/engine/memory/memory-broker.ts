@@ -3,7 +3,8 @@
  * publications reach the node in offset order and the publish promise settles after local delivery.
  */
 import { randomBytes } from 'node:crypto';
-import type { Publication } from '../../protocol/types.js';
+import type { Publication } from '../../protocol/messages.js';
+import type { ControlMessage } from '../../core/ports/control.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -12,7 +13,7 @@ import type {
   PublicationInput,
   PublishOptions,
   PublishResult,
-} from '../types.js';
+} from '../../core/ports/engine.js';
 
 interface Stream {
   epoch: string;
@@ -129,8 +130,8 @@ export class MemoryBroker implements Broker {
     for (const b of this.bus.brokers) if (b.subscribed.has(channel)) b.handler?.onLeave(channel, info);
   }
 
-  async publishControl(payload: string): Promise<void> {
-    for (const b of this.bus.brokers) b.handler?.onControl(payload);
+  async publishControl(message: ControlMessage): Promise<void> {
+    for (const b of this.bus.brokers) b.handler?.onControl(message);
   }
 
   async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {

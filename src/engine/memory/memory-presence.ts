@@ -1,6 +1,6 @@
 /** In-process presence. Entries expire unless refreshed, like the shared implementations. */
-import type { ClientInfo } from '../../protocol/types.js';
-import type { PresenceManager, PresenceStats } from '../types.js';
+import type { ClientInfo } from '../../protocol/messages.js';
+import type { PresenceManager, PresenceStats } from '../../core/ports/engine.js';
 
 interface Entry {
   info: ClientInfo;

@@ -1,13 +1,12 @@
 /**
- * Presence in Redis, shared by every node: per channel a hash (client id → info JSON) and a sorted set of expiry
+ * Presence in Redis, shared by every node: per channel a hash (client id → info record, ../publication-format.ts) and a sorted set of expiry
  * times. The owning node refreshes its clients' entries every `client.presence_update_interval`; entries of a
  * node that died expire (after two intervals) and are swept on read, so no ghost stays.
  */
 import type { Config } from '../../config/schema.js';
-import { encodeClientInfo } from '../../protocol/encode.js';
-import { rawValueAt } from '../../protocol/raw-json.js';
-import type { ClientInfo } from '../../protocol/types.js';
-import type { PresenceManager, PresenceStats } from '../types.js';
+import { decodeStoredClientInfo, encodeStoredClientInfo } from '../publication-format.js';
+import type { ClientInfo } from '../../protocol/messages.js';
+import type { PresenceManager, PresenceStats } from '../../core/ports/engine.js';
 import type { Shards } from './shards.js';
 
 // KEYS: data hash, expire zset. ARGV: client id, info, expire-at ms, key ttl ms
@@ -30,8 +29,8 @@ return redis.call('hgetall', KEYS[1])
 `;
 
 type ScriptRedis = {
-  chorusPresenceAdd(...args: (string | number)[]): Promise<number>;
-  chorusPresenceGet(...args: (string | number)[]): Promise<string[]>;
+  chorusPresenceAdd(...args: (string | number | Buffer)[]): Promise<number>;
+  chorusPresenceGetBuffer(...args: (string | number)[]): Promise<Buffer[]>;
 };
 
 export class RedisPresence implements PresenceManager {
@@ -62,7 +61,7 @@ export class RedisPresence implements PresenceManager {
       data,
       expire,
       clientId,
-      encodeClientInfo(info),
+      encodeStoredClientInfo(info),
       Date.now() + ttlMs,
       ttlMs,
     );
@@ -75,17 +74,14 @@ export class RedisPresence implements PresenceManager {
 
   async presence(channel: string): Promise<Map<string, ClientInfo>> {
     const [data, expire] = this.keys(channel);
-    const flat = await this.redis(channel).chorusPresenceGet(data, expire, Date.now());
+    const flat = await this.redis(channel).chorusPresenceGetBuffer(data, expire, Date.now());
     const out = new Map<string, ClientInfo>();
     for (let i = 0; i < flat.length; i += 2) {
-      const json = flat[i + 1] as string;
-      const o = JSON.parse(json) as { user: string; client: string };
-      out.set(flat[i] as string, {
-        user: o.user,
-        client: o.client,
-        connInfo: rawValueAt(json, ['conn_info']),
-        chanInfo: rawValueAt(json, ['chan_info']),
-      });
+      try {
+        out.set((flat[i] as Buffer).toString(), decodeStoredClientInfo(flat[i + 1] as Buffer));
+      } catch {
+        // An entry no version can read (a foreign writer): not a client this node can describe.
+      }
     }
     return out;
   }

@@ -6,7 +6,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../core/node.js';
+import type { Log } from '../../core/ports/log.js';
 import { redactUrlCredentials } from '../../log.js';
 
 export interface Shard {

@@ -229,6 +229,13 @@ function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void 
   }
 }
 
+/** A successful reply's result object alone (the server API answers with the same JSON shapes). */
+export function encodeResult(reply: Exclude<Reply, { method: 'error' }>): Buffer {
+  const out = new JsonOut();
+  result(out, reply);
+  return out.finish();
+}
+
 export function encodeReply(reply: Reply): Buffer {
   const out = new JsonOut();
   if (reply.method === 'error') {

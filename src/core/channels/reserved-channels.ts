@@ -12,8 +12,17 @@
  *   `demo.agent_users` names (and anonymous connections with `demo.allow_anonymous_agents`) may publish into it,
  *   so a client cannot pose as an agent on /demo/monitor.
  */
-import type { Config } from '../config/schema.js';
-import { Errors, ReplyError } from '../protocol/codes.js';
+import { Errors, ReplyError } from '../../protocol/codes.js';
+
+export interface ReservedChannelSettings {
+  /** Channel name prefix of personal channels ("#" or "personal:#"); undefined while they are off. */
+  personalPrefix: string | undefined;
+  /** The channel monitoring agents report to; undefined while the demo pages are off. */
+  agentChannel: string | undefined;
+  /** Users (globs such as "agent-*") that may report as agents. */
+  agentUsers: readonly string[];
+  anonymousAgents: boolean;
+}
 
 /** Glob → RegExp: `*` any run, `?` one character; everything else literal (as API channel patterns). */
 function globRegExp(glob: string): RegExp {
@@ -26,22 +35,18 @@ function globRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`, 's');
 }
 
-export class ChannelAccess {
+export class ReservedChannels {
   /** "#" or "personal:#"; undefined while personal channels are off. */
   private readonly personalPrefix: string | undefined;
   private readonly agentChannel: string | undefined;
   private readonly agentUsers: RegExp[];
   private readonly anonymousAgents: boolean;
 
-  constructor(config: Readonly<Config>) {
-    const personal = config.client.subscribe_to_user_personal_channel;
-    const { namespace_boundary: nb, user_boundary: ub } = config.channel;
-    const ns = personal.personal_channel_namespace;
-    this.personalPrefix = personal.enabled ? (ns === '' ? ub : `${ns}${nb}${ub}`) : undefined;
-    const demo = config.demo;
-    this.agentChannel = demo.enabled && demo.agent_channel !== '' ? demo.agent_channel : undefined;
-    this.agentUsers = demo.agent_users.map(globRegExp);
-    this.anonymousAgents = demo.allow_anonymous_agents;
+  constructor(settings: ReservedChannelSettings) {
+    this.personalPrefix = settings.personalPrefix;
+    this.agentChannel = settings.agentChannel;
+    this.agentUsers = settings.agentUsers.map(globRegExp);
+    this.anonymousAgents = settings.anonymousAgents;
   }
 
   /** The personal channel of `user` ("#42"), or undefined while personal channels are off. */
