@@ -70,8 +70,7 @@ function coreHooks(o: ComposeOptions, node: () => Node): CoreHooks {
 export async function compose(o: ComposeOptions): Promise<Composed> {
   const { config, log } = o;
   const engine =
-    o.engine ??
-    (config.engine.type === 'redis' ? createRedisEngine(config.engine.redis, log) : createMemoryEngine());
+    o.engine ?? (config.engine.type === 'redis' ? createRedisEngine(config.engine.redis, log) : createMemoryEngine());
   await engine.start?.();
   const metricsStats = config.prometheus.enabled ? new ChorusStats() : undefined;
   const adminActivity = config.admin.enabled ? new AdminActivity() : undefined;

@@ -4,6 +4,8 @@
 export { type Chorus, type ChorusOptions, createChorus } from './chorus.js';
 export { ConfigError, loadConfig } from './config/load.js';
 export type { Config } from './config/schema.js';
+export type { Broker, Engine, PresenceManager } from './core/ports/engine.js';
+export type { Log } from './core/ports/log.js';
 export type {
   ClientContext,
   ConnectingContext,
@@ -16,8 +18,6 @@ export type {
   SubscribeDecision,
 } from './embedding/app-hooks.js';
 export type { AppClientInfo as ClientInfo, AppPublication as Publication } from './embedding/app-values.js';
-export type { Broker, Engine, PresenceManager } from './core/ports/engine.js';
-export type { Log } from './core/ports/log.js';
 export {
   ChorusErrors,
   type Disconnect,

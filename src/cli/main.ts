@@ -2,10 +2,10 @@
 
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
+import { TokenVerifier } from '../auth/token-verifier.js';
 import { developmentPreset } from '../config/dev-preset.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { configSecrets } from '../config/secrets.js';
-import { TokenVerifier } from '../auth/token-verifier.js';
 import { VERSION } from '../core/version.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Errors, ReplyError } from '../protocol/codes.js';
-import type { ControlMessage, NodeInfo, SurveyKind } from './ports/control.js';
 import type { Node } from './node.js';
 import type { TimerHandle } from './ports/clock.js';
+import type { ControlMessage, NodeInfo, SurveyKind } from './ports/control.js';
 
 /** How often a node announces itself, and how long an announcement counts. */
 const HEARTBEAT_MS = 3000;

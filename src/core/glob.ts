@@ -5,7 +5,11 @@
  */
 import { Errors, ReplyError } from '../protocol/codes.js';
 
-type Token = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; c: string } | { kind: 'class'; ranges: Array<[string, string]>; negated: boolean };
+type Token =
+  | { kind: 'star' }
+  | { kind: 'any' }
+  | { kind: 'char'; c: string }
+  | { kind: 'class'; ranges: Array<[string, string]>; negated: boolean };
 
 function parse(pattern: string): Token[] {
   const chars = [...pattern];
@@ -42,7 +46,6 @@ function parse(pattern: string): Token[] {
   }
   return tokens;
 }
-
 
 function matchesOne(t: Token, c: string): boolean {
   switch (t.kind) {

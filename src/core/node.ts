@@ -9,7 +9,7 @@ import { type Disconnect, Disconnects, Errors, ReplyError } from '../protocol/co
 import type { ClientInfo, Publication } from '../protocol/messages.js';
 import { ChannelResolver } from './channel-resolver.js';
 import { insufficientState } from './channels/delivery.js';
-import { ReservedChannels, type ReservedChannelSettings } from './channels/reserved-channels.js';
+import { type ReservedChannelSettings, ReservedChannels } from './channels/reserved-channels.js';
 import { SubFlag, type Subscription } from './channels/subscription.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { Hooks } from './hooks.js';
@@ -136,7 +136,10 @@ export class Node implements BrokerEventHandler {
    * "insufficient state" so its client resubscribes and recovers from history.
    */
   onBrokerReconnect(): void {
-    this.log.info({ channels: this.hub.numChannels }, 'broker link restored: checking subscribers for lost publications');
+    this.log.info(
+      { channels: this.hub.numChannels },
+      'broker link restored: checking subscribers for lost publications',
+    );
     for (const channel of [...this.hub.channelNames()]) {
       const tracked = [...this.hub.subscribers(channel)].filter(
         (s) => (s.flags & (SubFlag.recoverable | SubFlag.positioned)) !== 0 && s.buffer === undefined,

@@ -163,7 +163,11 @@ export function toCoreHooks(app: Partial<Hooks>): Core.Hooks {
     onConnecting:
       onConnecting &&
       (async (ctx) => {
-        const r = await onConnecting({ ...ctx, headers: ctx.headers as IncomingHttpHeaders, data: fromPayload(ctx.data) });
+        const r = await onConnecting({
+          ...ctx,
+          headers: ctx.headers as IncomingHttpHeaders,
+          data: fromPayload(ctx.data),
+        });
         if (r === undefined || typeof r !== 'object' || r === null) return r;
         return {
           user: r.user,
@@ -176,9 +180,7 @@ export function toCoreHooks(app: Partial<Hooks>): Core.Hooks {
     onSubscribe:
       onSubscribe &&
       (async (ctx) =>
-        subscribeDecision(
-          await onSubscribe({ ...ctx, client: appContext(ctx.client), data: fromPayload(ctx.data) }),
-        )),
+        subscribeDecision(await onSubscribe({ ...ctx, client: appContext(ctx.client), data: fromPayload(ctx.data) }))),
     onPublish:
       onPublish &&
       (async (ctx) =>
@@ -197,7 +199,8 @@ export function toCoreHooks(app: Partial<Hooks>): Core.Hooks {
 /** Hooks given in code take precedence over those of the proxies (field by field, RPC method by method). */
 export function mergeHooks(base: Partial<Hooks>, over: Partial<Hooks>): Partial<Hooks> {
   const merged: Partial<Hooks> = { ...base };
-  for (const [k, v] of Object.entries(over)) if (v !== undefined && k !== 'rpc') (merged as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(over))
+    if (v !== undefined && k !== 'rpc') (merged as Record<string, unknown>)[k] = v;
   merged.rpc = new Map([...(base.rpc ?? []), ...(over.rpc ?? [])]);
   return merged;
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { Node } from '../core/node.js';
-import { ChorusStats, CONNECTION_REFUSALS, LATENCY_BUCKETS, METHODS, OUT_KINDS } from './node-stats.js';
+import { type ChorusStats, CONNECTION_REFUSALS, LATENCY_BUCKETS, METHODS, OUT_KINDS } from './node-stats.js';
 
 export interface Metrics {
   /** The counters the node reports into (the composition root hands them to the node). */

@@ -23,9 +23,9 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify, SignJWT } from 'jose';
+import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
 import type { NodeStats, OutKind } from '../core/ports/stats.js';
-import type { Config } from '../config/schema.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { ClientAddresses } from '../transport/client-address.js';
@@ -147,7 +147,6 @@ export class AdminActivity implements NodeStats {
     };
   }
 }
-
 
 /** A verified admin token: its id and expiry (unix seconds). */
 interface Session {

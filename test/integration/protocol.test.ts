@@ -255,7 +255,7 @@ describe('protocol: limits', () => {
       const payload = JSON.stringify('z'.repeat(4 * 1024));
       let sent = 0;
       for (; sent < 20_000 && s.server.node.clients.size > 1; sent++) {
-        await s.server.node.publish('flood', payload);
+        await s.server.node.ops.publish({ channel: 'flood', data: Buffer.from(payload) });
         if (sent % 4 === 0) await sleep(1);
       }
       await waitFor(() => s.server.node.clients.size === 1, 5000, 'slow client dropped');

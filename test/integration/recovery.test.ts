@@ -99,7 +99,8 @@ async function cutAndWait(s: TestServer, c: Centrifuge): Promise<void> {
 }
 
 async function publish(s: TestServer, channel: string, from: number, to: number): Promise<void> {
-  for (let n = from; n <= to; n++) await s.server.node.publish(channel, JSON.stringify({ n }));
+  for (let n = from; n <= to; n++)
+    await s.server.node.ops.publish({ channel: channel, data: Buffer.from(JSON.stringify({ n })) });
 }
 
 function range(from: number, to: number): number[] {
@@ -189,7 +190,7 @@ describe('recovery after a dropped connection', () => {
     const publisher = (async () => {
       while (!stop || n < 300) {
         n++;
-        await s.server.node.publish('rec:flow', JSON.stringify({ n }));
+        await s.server.node.ops.publish({ channel: 'rec:flow', data: Buffer.from(JSON.stringify({ n })) });
         await sleep(1);
       }
     })();
@@ -352,14 +353,14 @@ describe('history expiry', () => {
     // The client that stayed connected still holds the old epoch: the first publication of the new stream is an
     // epoch change for it (unsubscribe 2500), and its recovery fails too.
     const resubscribing = once<{ code: number }>(live.sub, 'subscribing');
-    await s.server.node.publish('meta:a', JSON.stringify({ n: 100 }));
+    await s.server.node.ops.publish({ channel: 'meta:a', data: Buffer.from(JSON.stringify({ n: 100 })) });
     assert.equal((await resubscribing).code, 2500);
     await waitFor(() => live.seen.subscribed.length === 2, 5000, 'live client resubscribed');
     assert.equal(live.seen.subscribed[1]?.wasRecovering, true);
     assert.equal(live.seen.subscribed[1]?.recovered, false);
     assert.equal(live.seen.subscribed[1]?.streamPosition?.epoch, ctx?.streamPosition?.epoch);
 
-    await s.server.node.publish('meta:a', JSON.stringify({ n: 101 }));
+    await s.server.node.ops.publish({ channel: 'meta:a', data: Buffer.from(JSON.stringify({ n: 101 })) });
     await waitFor(() => away.seen.ns.length === 5 && live.seen.ns.length === 4, 5000, 'live publications');
     assert.deepEqual(away.seen.ns, [1, 2, 3, 100, 101]);
     assert.deepEqual(live.seen.ns, [1, 2, 3, 101]);
@@ -525,7 +526,7 @@ describe('bad input on raw frames', () => {
 
   before(async () => {
     s = await startServer(config);
-    const r = await s.server.node.publish('arec:h', JSON.stringify({ n: 1 }));
+    const r = await s.server.node.ops.publish({ channel: 'arec:h', data: Buffer.from(JSON.stringify({ n: 1 })) });
     epoch = r.epoch;
     await publish(s, 'arec:h', 2, TOP);
     await publish(s, 'small:h', 1, 10);
@@ -665,7 +666,7 @@ describe('positioning: a gap is never silent', () => {
 
   /** Delivers a publication to the node's subscribers as a broker would, without touching history. */
   function inject(channel: string, n: number, offset: number, epoch: string): void {
-    s.server.node.onPublication(channel, { data: JSON.stringify({ n }), offset }, epoch);
+    s.server.node.onPublication(channel, { data: Buffer.from(JSON.stringify({ n })), offset }, epoch);
   }
 
   test('a gap makes the SDK subscription resubscribe (2500) and recover; the gap publication is not shown', async () => {

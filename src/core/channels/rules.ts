@@ -9,7 +9,7 @@ import type { Publication, StreamPosition } from '../../protocol/messages.js';
 import type { ResolvedChannel } from '../channel-resolver.js';
 import type { Node } from '../node.js';
 import type { ChannelOptions } from '../options.js';
-import { TokenError, type SubscriptionOverride } from '../ports/tokens.js';
+import { type SubscriptionOverride, TokenError } from '../ports/tokens.js';
 import { SubFlag } from './subscription.js';
 
 /**
@@ -54,11 +54,19 @@ export function mayHistory(o: ChannelOptions, a: Asker): boolean {
 
 export function mayPublish(o: ChannelOptions, a: Asker): boolean {
   const userOk = a.user !== '' || o.allow_publish_for_anonymous;
-  return (o.allow_publish_for_client && userOk) || (o.allow_publish_for_subscriber && a.subscribed && userOk) || a.insecure;
+  return (
+    (o.allow_publish_for_client && userOk) || (o.allow_publish_for_subscriber && a.subscribed && userOk) || a.insecure
+  );
 }
 
 /** Subscribe by the namespace's permissions (no token, no hook decision). */
-export function maySubscribe(node: Node, channel: string, r: ResolvedChannel, user: string, insecure: boolean): boolean {
+export function maySubscribe(
+  node: Node,
+  channel: string,
+  r: ResolvedChannel,
+  user: string,
+  insecure: boolean,
+): boolean {
   const o = r.options;
   if (r.isUserLimited) return (user !== '' && node.resolver.userAllowed(channel, user)) || insecure;
   return (o.allow_subscribe_for_client && (user !== '' || o.allow_subscribe_for_anonymous)) || insecure;
@@ -107,7 +115,8 @@ export function subscriptionFlags(o: ChannelOptions, ask: SubscribeAsk | undefin
     if (o.force_positioning) flags |= SubFlag.positioned;
     return flags;
   }
-  if (o.force_push_join_leave || (ask.joinLeave && o.join_leave && mayPresence(o, asker))) flags |= SubFlag.pushJoinLeave;
+  if (o.force_push_join_leave || (ask.joinLeave && o.join_leave && mayPresence(o, asker)))
+    flags |= SubFlag.pushJoinLeave;
   const historyAccess = mayHistory(o, asker);
   if (o.force_recovery || (ask.recoverable && (o.allow_recovery || historyAccess))) flags |= SubFlag.recoverable;
   if (o.force_positioning || (ask.positioned && (o.allow_positioning || historyAccess))) flags |= SubFlag.positioned;
@@ -128,7 +137,8 @@ export function checkSince(
   if (since.epoch !== '' && since.epoch !== position.epoch) {
     throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
   }
-  if (since.offset > position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
+  if (since.offset > position.offset)
+    throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
   if (!forward.reverse && forward.limit !== 0 && since.offset < position.offset) {
     const first = publications[0]?.offset ?? position.offset + 1;
     if (first > since.offset + 1) {

@@ -237,7 +237,12 @@ export function presenceTtl(session: SubscriberSession): number {
   return session.node.config.client.presence_update_interval * 2 + 6_000;
 }
 
-async function recoverInto(session: SubscriberSession, sub: Subscription, rec: RecoveryRequest, result: SubscribeResult) {
+async function recoverInto(
+  session: SubscriberSession,
+  sub: Subscription,
+  rec: RecoveryRequest,
+  result: SubscribeResult,
+) {
   const node = session.node;
   const metaTtl = node.historyMetaTtl(sub.options);
   const max = node.config.client.recovery_max_publication_limit;

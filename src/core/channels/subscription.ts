@@ -4,8 +4,8 @@
 import type { Disconnect } from '../../protocol/codes.js';
 import type { ClientInfo, Payload, Push } from '../../protocol/messages.js';
 import type { Node } from '../node.js';
-import type { OutKind } from '../ports/stats.js';
 import type { ChannelOptions } from '../options.js';
+import type { OutKind } from '../ports/stats.js';
 import type { PushEncoding } from '../push-encoding.js';
 import type { ChannelSet } from './channel-set.js';
 

@@ -112,7 +112,10 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
     // A token or hook granting someone else's personal channel is refused: it is only ever its owner's.
     if (node.access.mayHave(ch, user)) continue;
     wanted.delete(ch);
-    node.log.warn({ client: client.id, user, channel: ch }, "server-side subscription to another user's personal channel refused");
+    node.log.warn(
+      { client: client.id, user, channel: ch },
+      "server-side subscription to another user's personal channel refused",
+    );
   }
   for (const ch of req.subs.keys()) {
     if (!wanted.has(ch) && mayAutoSubscribe(client, ch, user)) wanted.set(ch, {});

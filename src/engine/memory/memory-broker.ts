@@ -3,7 +3,6 @@
  * publications reach the node in offset order and the publish promise settles after local delivery.
  */
 import { randomBytes } from 'node:crypto';
-import type { Publication } from '../../protocol/messages.js';
 import type { ControlMessage } from '../../core/ports/control.js';
 import type {
   Broker,
@@ -14,6 +13,7 @@ import type {
   PublishOptions,
   PublishResult,
 } from '../../core/ports/engine.js';
+import type { Publication } from '../../protocol/messages.js';
 
 interface Stream {
   epoch: string;

@@ -1,6 +1,7 @@
 /** In-process presence. Entries expire unless refreshed, like the shared implementations. */
-import type { ClientInfo } from '../../protocol/messages.js';
+
 import type { PresenceManager, PresenceStats } from '../../core/ports/engine.js';
+import type { ClientInfo } from '../../protocol/messages.js';
 
 interface Entry {
   info: ClientInfo;

@@ -16,10 +16,7 @@
  * and `L<info record>`; control messages are JSON on `<prefix>.control` (./control-format.ts).
  */
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../core/ports/log.js';
 import type { ControlMessage } from '../../core/ports/control.js';
-import type { ClientInfo, Publication } from '../../protocol/messages.js';
-import { newEpoch } from '../memory/memory-broker.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -29,6 +26,9 @@ import type {
   PublishOptions,
   PublishResult,
 } from '../../core/ports/engine.js';
+import type { Log } from '../../core/ports/log.js';
+import type { ClientInfo, Publication } from '../../protocol/messages.js';
+import { newEpoch } from '../memory/memory-broker.js';
 import {
   decodeStoredClientInfo,
   decodeStoredPublication,

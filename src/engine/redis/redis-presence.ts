@@ -4,9 +4,9 @@
  * node that died expire (after two intervals) and are swept on read, so no ghost stays.
  */
 import type { Config } from '../../config/schema.js';
-import { decodeStoredClientInfo, encodeStoredClientInfo } from '../publication-format.js';
-import type { ClientInfo } from '../../protocol/messages.js';
 import type { PresenceManager, PresenceStats } from '../../core/ports/engine.js';
+import type { ClientInfo } from '../../protocol/messages.js';
+import { decodeStoredClientInfo, encodeStoredClientInfo } from '../publication-format.js';
 import type { Shards } from './shards.js';
 
 // KEYS: data hash, expire zset. ARGV: client id, info, expire-at ms, key ttl ms

@@ -7,8 +7,9 @@
  * pre-encoded broadcasts. They are not part of ws's typed API, so `fastPath` checks they exist; without them
  * every write takes ws's public `send` (slower, never broken) and Chorus says so at start.
  */
-import * as wsLib from 'ws';
+
 import type { WebSocket } from 'ws';
+import * as wsLib from 'ws';
 import { sharedFrames } from '../../core/shared-frames.js';
 
 /** ws's sender: `sendFrame` writes already framed bytes. */

@@ -104,7 +104,11 @@ export class WebSocketHandler {
       refuseUpgrade(socket, 503, 'Service Unavailable', 'server is shutting down');
       return true;
     }
-    const negotiation = negotiateCodec(req.headers['sec-websocket-protocol'], q === -1 ? '' : url.slice(q + 1), this.codecs);
+    const negotiation = negotiateCodec(
+      req.headers['sec-websocket-protocol'],
+      q === -1 ? '' : url.slice(q + 1),
+      this.codecs,
+    );
     if ('refused' in negotiation) {
       refuseUpgrade(socket, 400, 'Bad Request', negotiation.refused);
       return true;

@@ -11,9 +11,7 @@ const SUBPROTOCOLS: Record<string, CodecName> = {
   'centrifuge-protobuf': 'protobuf',
 };
 
-export type Negotiation =
-  | { codec: ClientCodec; subprotocol: string | undefined }
-  | { refused: string };
+export type Negotiation = { codec: ClientCodec; subprotocol: string | undefined } | { refused: string };
 
 export function negotiateCodec(
   protocolHeader: string | undefined,
