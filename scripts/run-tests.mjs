@@ -9,7 +9,15 @@ import { join } from 'node:path';
 const roots =
   process.argv.slice(2).length > 0
     ? process.argv.slice(2)
-    : ['test/unit', 'test/conformance', 'test/hostile', 'test/integration', 'test/cluster', 'test/browser'];
+    : [
+        'test/unit',
+        'test/conformance',
+        'test/hostile',
+        'test/integration',
+        'test/cluster',
+        'test/browser',
+        'test/package',
+      ];
 
 function collect(path) {
   const st = statSync(path, { throwIfNoEntry: false });

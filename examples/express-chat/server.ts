@@ -23,7 +23,7 @@ import {
   Disconnects,
   Errors,
   ReplyError,
-} from '../../src/index.js';
+} from 'chorus-server';
 
 export const LOBBY = 'chat:lobby';
 export const MAX_MESSAGE_CHARS = 500;
