@@ -9,9 +9,9 @@ if (!existsSync(entry)) {
   process.stderr.write(
     checkout
       ? 'chorus: dist/ is missing; run "npm run build" first (npm start does it for you)\n'
-      : 'chorus: this copy of chorus-server has no dist/: it was installed from git without running its build ' +
-          '(npm 11 skips a git dependency\'s "prepare" script unless allowed). Reinstall with ' +
-          '"npm install --allow-scripts=chorus-server <git URL>", or install a packed tarball or the registry package\n',
+      : 'chorus: this copy of chorus-server has no dist/: its build ("prepare" script) did not run when it was ' +
+          'installed, e.g. from git with scripts disabled. Reinstall with scripts allowed ' +
+          '("npm install --allow-scripts=chorus-server <git URL>"), or install a packed tarball\n',
   );
   process.exit(1);
 }

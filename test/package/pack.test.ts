@@ -187,6 +187,7 @@ process.on('SIGTERM', async () => { await chorus.close(); server.close(); proces
     writeFileSync(
       join(app, 'check.ts'),
       `import { type ChorusConfig, createChorus, createSubscriptionToken, defaultConfig } from '${pkg.name}';
+import { createConnectionToken, type ConnectionTokenOptions } from '${pkg.name}/tokens';
 const config: ChorusConfig = {
   client: { token: { hmac_secret_key: 's' }, ping_interval: '20s' },
   channel: { namespaces: [{ name: 'chat', presence: true, history_size: 10, history_ttl: '60s' }] },
@@ -199,7 +200,10 @@ export const run = async () => {
   const chorus = await createChorus({ config });
   const port: number = defaultConfig.http_server.port;
   const token: string = await createSubscriptionToken({ key: 's', user: '1', channel: 'chat:1' });
-  return [chorus, port, token, misspelt, wrongType];
+  const options: ConnectionTokenOptions = { key: 's', user: '1', ttl: '15m', channels: ['news'] };
+  // @ts-expect-error: user is required
+  const noUser: ConnectionTokenOptions = { key: 's' };
+  return [chorus, port, token, await createConnectionToken(options), misspelt, wrongType, noUser];
 };
 `,
     );
