@@ -52,6 +52,17 @@ function withConfig(config: unknown, name = 'config.json'): string {
   return d;
 }
 
+test('every new command has --help, and the main help lists them', () => {
+  const d = workdir();
+  const main = chorus(d, ['--help']).out;
+  for (const cmd of ['genconfig', 'gentoken', 'gensubtoken', 'checktoken', 'checksubtoken']) {
+    const r = chorus(d, [cmd, '--help']);
+    assert.equal(r.code, 0, `${cmd} --help: ${r.err}`);
+    assert.match(r.out, new RegExp(`^Usage: chorus ${cmd}`));
+    assert.match(main, new RegExp(`\\n  ${cmd} +\\S`), `the main help lists ${cmd}`);
+  }
+});
+
 describe('chorus genconfig', () => {
   test('writes a valid config with fresh secrets, token auth and the admin page on, in each format', () => {
     const d = workdir();
