@@ -5,6 +5,7 @@
  */
 import { TokenError } from '../auth/token-verifier.js';
 import type { ChannelOptions } from '../config/schema.js';
+import { isStreamEpoch } from '../engine/types.js';
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../protocol/codes.js';
 import {
   encodeHistoryResult,
@@ -29,6 +30,7 @@ import { SubFlag, Subscription } from './subscription.js';
 const FLAG_REJECT_UNRECOVERED = 2;
 
 function resolveOrFail(client: Client, channel: string): ResolvedChannel {
+  client.node.resolver.checkLength(channel);
   const r = client.node.resolver.resolve(channel);
   if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
   if (!client.node.resolver.validName(channel, r)) throw new ReplyError(Errors.badRequest, 'invalid channel name');
@@ -58,8 +60,7 @@ function hasHistoryAccess(client: Client, channel: string, o: ChannelOptions, su
 export function handleSubscribe(client: Client, id: number, req: SubscribeRequest): void | Promise<void> {
   const node = client.node;
   const ch = req.channel;
-  const maxLength = node.config.channel.max_length;
-  if (maxLength > 0 && ch.length > maxLength) throw new ReplyError(Errors.badRequest, 'channel name too long');
+  node.resolver.checkLength(ch);
   if (client.subs.has(ch) || client.isSubscribing(ch)) throw new ReplyError(Errors.alreadySubscribed);
   const limit = node.config.client.channel_limit;
   if (limit > 0 && client.subs.size + client.subscribingCount >= limit) {
@@ -310,7 +311,7 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
       historyMetaTtlMs: metaTtl,
     });
     const top = h.position;
-    const epochOk = rec.epoch === '' || rec.epoch === top.epoch;
+    const epochOk = rec.epoch === '' || isStreamEpoch(h, rec.epoch);
     let pubs = h.publications;
     let recovered: boolean;
     if (max > 0 && pubs.length > max) recovered = false;
@@ -357,6 +358,7 @@ export function afterSubscribed(client: Client, sub: Subscription | undefined): 
 // --- other channel commands --------------------------------------------------------------------------------
 
 export async function handleUnsubscribe(client: Client, id: number, req: ChannelRequest): Promise<void> {
+  client.node.resolver.checkLength(req.channel);
   const sub = client.subs.get(req.channel);
   if (sub !== undefined) await client.removeSubscription(sub, true);
   client.reply(id, 'unsubscribe', '{}');
@@ -431,7 +433,7 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
   });
   if (req.since !== undefined) {
     const { offset, epoch } = req.since;
-    if (epoch !== '' && epoch !== h.position.epoch) {
+    if (epoch !== '' && !isStreamEpoch(h, epoch)) {
       throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
     }
     if (offset > h.position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
@@ -446,6 +448,7 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
 
 export async function handleSubRefresh(client: Client, id: number, req: SubRefreshRequest): Promise<void> {
   if (req.token === '') throw new DisconnectError(Disconnects.badRequest, 'sub_refresh without token');
+  client.node.resolver.checkLength(req.channel);
   const sub = client.subs.get(req.channel);
   if (sub === undefined) throw new ReplyError(Errors.permissionDenied, 'not subscribed');
   let expireAt: number;

@@ -522,7 +522,10 @@ export class Client implements WheelItem, ClientContext {
     if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
 
     // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
-    // client could subscribe to them itself; the token's grants need no further check.
+    // client could subscribe to them itself; the token's grants need no further check — but no name, wherever
+    // it comes from, may be longer than channel.max_length.
+    for (const ch of grants.keys()) node.resolver.checkLength(ch);
+    for (const ch of req.subs.keys()) node.resolver.checkLength(ch);
     const wanted = new Map(grants);
     for (const ch of req.subs.keys()) {
       if (!wanted.has(ch) && this.mayAutoSubscribe(ch, user)) wanted.set(ch, {});
@@ -694,7 +697,9 @@ export class Client implements WheelItem, ClientContext {
    * resubscribes and recovers from history instead of silently missing publications).
    */
   advancePosition(sub: Subscription, offset: number, epoch: string): boolean {
-    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch) {
+    // Offset 1 of another epoch for a subscriber still at 0 is the first publication of a stream created after
+    // it saw the channel empty (empty-epoch.ts): nothing was missed, and the subscriber follows the new stream.
+    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch && !(sub.offset === 0 && offset === 1)) {
       this.insufficientState(sub, 'stream epoch changed');
       return false;
     }

@@ -1,5 +1,6 @@
 /** The engine conformance suite against the Redis engine (the shared Redis at 127.0.0.1:6379, own key prefix). */
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLog } from '../../src/core/node.js';
 import { createRedisEngine } from '../../src/engine/redis/redis-engine.js';
@@ -8,6 +9,7 @@ import { runEngineConformance } from './engine-suite.js';
 
 const skip = await needRedis();
 const prefix = `chorus-test-${randomUUID().slice(0, 8)}`;
+let probe: Redis | undefined;
 
 runEngineConformance(
   'redis',
@@ -17,6 +19,19 @@ runEngineConformance(
       const engine = createRedisEngine(config.engine.redis, silentLog);
       await engine.start?.();
       return { engine };
+    },
+    async storedFor(_engine, channel) {
+      probe ??= new Redis(REDIS_URL);
+      // Every key Chorus writes for a channel carries its name in a {…} hash tag.
+      const keys = await probe.keys(`${prefix}.*{${channel.replace(/[*?[\]\\]/g, '\\$&')}}*`);
+      return keys.length;
+    },
+    async cleanup() {
+      // The shared Redis keeps nothing of this run.
+      probe ??= new Redis(REDIS_URL);
+      const keys = await probe.keys(`${prefix}.*`);
+      if (keys.length > 0) await probe.del(...keys);
+      probe.disconnect();
     },
   },
   skip,
