@@ -55,6 +55,16 @@ export class MemoryBroker implements Broker {
     return this.store.numStreams;
   }
 
+  /** Channels this broker delivers to the node (those with local subscribers). */
+  get numSubscribedChannels(): number {
+    return this.subscribed.size;
+  }
+
+  /** Idempotency results held now (until their window passes). */
+  get numIdempotencyKeys(): number {
+    return this.store.numIdempotencyKeys;
+  }
+
   /** Whether anything is stored for a channel's history: what tests of "a read stores nothing" look at. */
   hasStream(channel: string): boolean {
     return this.store.has(channel);
