@@ -11,12 +11,14 @@ import {
   encodeHistoryResult,
   encodePresenceResult,
   encodePresenceStatsResult,
+  encodePublication,
   encodeSubscribeResult,
   type SubscribeResult,
 } from '../protocol/encode.js';
 import type {
   ChannelRequest,
   HistoryRequest,
+  Publication,
   PublishRequest,
   RawJSON,
   SubRefreshRequest,
@@ -208,6 +210,7 @@ export async function subscribeServerSide(
   o: ChannelOptions,
   grant: ServerSideGrant,
   recover: { recover: boolean; offset: number; epoch: string } | undefined,
+  budget?: ReplyBudget,
 ): Promise<SubscribeResult> {
   const sub = new Subscription(client, channel, o);
   sub.chanInfo = grant.info;
@@ -225,6 +228,7 @@ export async function subscribeServerSide(
     offset: recover?.offset ?? 0,
     epoch: recover?.epoch ?? '',
     rejectUnrecovered: false,
+    budget,
   });
   // The connect reply carries it; the caller releases buffered publications after writing that reply.
   if (result === undefined) return {};
@@ -237,6 +241,25 @@ interface RecoveryRequest {
   offset: number;
   epoch: string;
   rejectUnrecovered: boolean;
+  /** What the reply may still carry (shared by the subscriptions of one connect reply). */
+  budget?: ReplyBudget | undefined;
+}
+
+/** Bytes of publications a reply the server builds may still take (see Client.replyBudget). */
+export interface ReplyBudget {
+  bytes: number;
+}
+
+/** How many of `pubs`, from the first, fit in `budget` bytes of a reply. */
+function fitting(pubs: readonly Publication[], budget: number): { count: number; bytes: number } {
+  let bytes = 0;
+  for (let i = 0; i < pubs.length; i++) {
+    // The publication's JSON and the comma before it.
+    const size = encodePublication(pubs[i] as Publication).length + 1;
+    if (bytes + size > budget) return { count: i, bytes };
+    bytes += size;
+  }
+  return { count: pubs.length, bytes };
 }
 
 /**
@@ -317,6 +340,19 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
     if (max > 0 && pubs.length > max) recovered = false;
     else if (pubs.length === 0) recovered = epochOk && top.offset === rec.offset;
     else recovered = epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1;
+    if (recovered && pubs.length > 0) {
+      // Missed publications that do not fit the client's queue are not sent: a reply the server chose to build
+      // must never get its requester closed as slow (3008). The client is told it did not recover.
+      const budget = rec.budget ?? { bytes: client.replyBudget() };
+      const fit = fitting(pubs, budget.bytes);
+      if (fit.count < pubs.length) {
+        recovered = false;
+        client.node.log.info(
+          { client: client.id, channel: sub.channel, missed: pubs.length, budget: budget.bytes },
+          'missed publications exceed what the client queue can take (client.queue_max_size): not recovered',
+        );
+      } else budget.bytes -= fit.bytes;
+    }
     if (!recovered) {
       if (rec.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
       pubs = [];
@@ -431,6 +467,7 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
     reverse: req.reverse,
     historyMetaTtlMs: node.historyMetaTtl(o),
   });
+  let pubs = h.publications;
   if (req.since !== undefined) {
     const { offset, epoch } = req.since;
     if (epoch !== '' && !isStreamEpoch(h, epoch)) {
@@ -443,7 +480,20 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
         throw new ReplyError(Errors.unrecoverablePosition, 'history was trimmed past that offset');
     }
   }
-  client.reply(id, 'history', encodeHistoryResult(h.publications, h.position));
+  // A page that would not fit the client's queue is cut short at a publication boundary: the client continues
+  // with `since` at the last offset it got (the reply's position tells it how far the stream goes).
+  const fit = fitting(pubs, client.replyBudget());
+  if (fit.count < pubs.length) {
+    const first = pubs[0] as Publication;
+    if (fit.count === 0) {
+      throw new ReplyError({
+        ...Errors.limitExceeded,
+        message: `limit exceeded: the publication at offset ${first.offset} is larger than this connection's queue allows (client.queue_max_size)`,
+      });
+    }
+    pubs = pubs.slice(0, fit.count);
+  }
+  client.reply(id, 'history', encodeHistoryResult(pubs, h.position));
 }
 
 export async function handleSubRefresh(client: Client, id: number, req: SubRefreshRequest): Promise<void> {

@@ -315,6 +315,16 @@ export class Client implements WheelItem, ClientContext {
   }
 
   /**
+   * Bytes a reply the server builds for this client may take (recovered publications, a history page): half of
+   * what its outbound queue has left, so such a reply never gets its own requester closed as slow (3008).
+   */
+  replyBudget(): number {
+    const max = this.node.config.client.queue_max_size;
+    if (max <= 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, Math.floor((max - this.queueBytes - this.transport.bufferedAmount) / 2));
+  }
+
+  /**
    * Writes everything queued in one write: frames of up to `client.max_messages_in_frame` messages joined by
    * newlines, as the protocol allows.
    */
@@ -551,13 +561,15 @@ export class Client implements WheelItem, ClientContext {
     node.registerClient(this);
 
     const subs = new Map<string, SubscribeResult>();
+    // One reply carries every server-side subscription's recovered publications: they share one budget.
+    const budget = { bytes: this.replyBudget() };
     for (const [ch, grant] of wanted) {
       const resolved = node.resolver.resolve(ch);
       if (resolved === undefined) {
         node.log.warn({ client: this.id, user, channel: ch }, 'server-side channel in an unknown namespace: skipped');
         continue;
       }
-      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch));
+      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch), budget);
       if (this.state !== State.Connected) return;
       subs.set(ch, result);
     }
