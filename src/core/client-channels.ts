@@ -12,6 +12,7 @@ import {
   encodePresenceResult,
   encodePresenceStatsResult,
   encodePublication,
+  encodeSubRefreshResult,
   encodeSubscribeResult,
   type SubscribeResult,
 } from '../protocol/encode.js';
@@ -520,6 +521,5 @@ export async function handleSubRefresh(client: Client, id: number, req: SubRefre
   if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
   sub.expireAt = expireAt;
   client.trackSubscriptionExpiry();
-  const body = expireAt > 0 ? `{"expires":true,"ttl":${expireAt - nowSec}}` : '{}';
-  client.reply(id, 'sub_refresh', body);
+  client.reply(id, 'sub_refresh', encodeSubRefreshResult(expireAt > 0, expireAt - nowSec));
 }
