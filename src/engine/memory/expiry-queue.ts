@@ -5,8 +5,10 @@
  * deletion), which keeps pushes cheap on the publish path.
  */
 export class ExpiryQueue<K> {
-  private readonly times: number[] = [];
-  private readonly keys: K[] = [];
+  private times: number[] = [];
+  private keys: K[] = [];
+  /** The longest the arrays were since they were last reallocated (arrays never give memory back by themselves). */
+  private peak = 0;
 
   get size(): number {
     return this.times.length;
@@ -23,6 +25,7 @@ export class ExpiryQueue<K> {
     let i = times.length;
     times.push(at);
     keys.push(key);
+    if (i + 1 > this.peak) this.peak = i + 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const pt = times[parent] as number;
@@ -60,11 +63,19 @@ export class ExpiryQueue<K> {
       times[i] = lastTime;
       keys[i] = lastKey;
     }
+    if (n * 4 < this.peak && this.peak > 1024) {
+      // After a mass expiry the arrays would keep their largest size: give that memory back too (amortised:
+      // at least three times as many pops came before this copy).
+      this.times = times.slice();
+      this.keys = keys.slice();
+      this.peak = n;
+    }
     return { key, at };
   }
 
   clear(): void {
-    this.times.length = 0;
-    this.keys.length = 0;
+    this.times = [];
+    this.keys = [];
+    this.peak = 0;
   }
 }

@@ -5,10 +5,13 @@
  * Prints the heap and what the node and engine hold, before and after the TTLs pass.
  */
 import WebSocket from 'ws';
+import { loadConfig } from '../../../src/config/load.js';
 import type { MemoryBroker } from '../../../src/engine/memory/memory-broker.js';
+import { createMemoryEngine } from '../../../src/engine/memory/memory-engine.js';
 import type { MemoryPresence } from '../../../src/engine/memory/memory-presence.js';
+import { createChorusServer } from '../../../src/server.js';
 import { settledHeap } from '../../helpers/heap.js';
-import { openChannels, startServer } from '../../helpers/server.js';
+import { openChannels } from '../../helpers/server.js';
 
 const PUBLISHES = 100_000;
 const FROM_CLIENT = 5_000;
@@ -17,14 +20,23 @@ const PER_FRAME = 500;
 
 const open = (extra: Record<string, unknown> = {}) =>
   openChannels({ allow_publish_for_client: true, presence: true, join_leave: true, ...extra });
-const s = await startServer({
-  client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0 },
-  channel: {
-    history_meta_ttl: '2s',
-    without_namespace: open(),
-    namespaces: [{ name: 'hist', ...open({ history_size: 10, history_ttl: '1s' }) }],
+const { config } = loadConfig({
+  base: {
+    http_server: { port: 0, address: '127.0.0.1' },
+    client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0 },
+    channel: {
+      history_meta_ttl: '2s',
+      without_namespace: open(),
+      namespaces: [{ name: 'hist', ...open({ history_size: 10, history_ttl: '1s' }) }],
+    },
   },
 });
+// The engine's clock is the scenario's: however slow a busy machine publishes, nothing expires before the
+// scenario lets the TTLs pass, and then the engine's own expiry timer has to release everything.
+let clock = Date.now();
+const server = await createChorusServer({ config, engine: createMemoryEngine(() => clock) });
+const { port } = await server.listen();
+const s = { server, wsUrl: `ws://127.0.0.1:${port}/connection/websocket`, close: () => server.close() };
 const node = s.server.node;
 const broker = node.engine.broker as MemoryBroker;
 const presence = node.engine.presence as MemoryPresence;
@@ -114,6 +126,10 @@ await warm.run(publishFrames('hist:warm-', 0, 500));
 await warm.run(churnFrames(100));
 warm.close();
 await publishThroughNode('hist:warm-node-', 1_000);
+// The warm-up's streams expire before the baseline.
+clock += 2_100;
+const warmed = Date.now();
+while (broker.numStreams > 0 && Date.now() - warmed < 5_000) await new Promise((r) => setTimeout(r, 50));
 const baseline = await settledHeap();
 
 const c = await client();
@@ -125,6 +141,7 @@ const peakState = state();
 const peak = await settledHeap();
 
 // The TTLs (1 s history, 2 s position) pass; the expiry queue must release everything by itself.
+clock += 2_100;
 const started = Date.now();
 while (broker.numStreams > 0 && Date.now() - started < 6_000) await new Promise((r) => setTimeout(r, 100));
 const releasedAfterMs = Date.now() - started;
