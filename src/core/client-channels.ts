@@ -328,11 +328,13 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
   if (sub.has(SubFlag.recoverable)) result.recoverable = true;
   if (sub.has(SubFlag.positioned)) result.positioned = true;
   if (rec.recover && sub.has(SubFlag.recoverable)) {
+    const budget = rec.budget ?? { bytes: client.replyBudget() };
     const h = await node.engine.broker.history(sub.channel, {
       since: { offset: rec.offset, epoch: rec.epoch },
       limit: max > 0 ? max + 1 : -1,
       reverse: false,
       historyMetaTtlMs: metaTtl,
+      maxBytes: budget.bytes,
     });
     const top = h.position;
     const epochOk = rec.epoch === '' || isStreamEpoch(h, rec.epoch);
@@ -340,11 +342,14 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
     let recovered: boolean;
     if (max > 0 && pubs.length > max) recovered = false;
     else if (pubs.length === 0) recovered = epochOk && top.offset === rec.offset;
-    else recovered = epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1;
+    else {
+      // Every publication from the client's offset up to the stream's top, with nothing missing at either end.
+      recovered =
+        epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1 && (pubs[pubs.length - 1]?.offset ?? 0) === top.offset;
+    }
     if (recovered && pubs.length > 0) {
       // Missed publications that do not fit the client's queue are not sent: a reply the server chose to build
       // must never get its requester closed as slow (3008). The client is told it did not recover.
-      const budget = rec.budget ?? { bytes: client.replyBudget() };
       const fit = fitting(pubs, budget.bytes);
       if (fit.count < pubs.length) {
         recovered = false;
@@ -462,11 +467,13 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
   const max = node.config.client.history_max_publication_limit;
   let limit = req.limit;
   if (limit < 0 || (max > 0 && limit > max)) limit = max > 0 ? max : -1;
+  const budget = client.replyBudget();
   const h = await node.engine.broker.history(req.channel, {
     since: req.since,
     limit,
     reverse: req.reverse,
     historyMetaTtlMs: node.historyMetaTtl(o),
+    maxBytes: budget,
   });
   let pubs = h.publications;
   if (req.since !== undefined) {
@@ -483,7 +490,7 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
   }
   // A page that would not fit the client's queue is cut short at a publication boundary: the client continues
   // with `since` at the last offset it got (the reply's position tells it how far the stream goes).
-  const fit = fitting(pubs, client.replyBudget());
+  const fit = fitting(pubs, budget);
   if (fit.count < pubs.length) {
     const first = pubs[0] as Publication;
     if (fit.count === 0) {

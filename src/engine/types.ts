@@ -49,6 +49,13 @@ export interface HistoryQuery {
   limit: number;
   reverse: boolean;
   historyMetaTtlMs: number;
+  /**
+   * A hint: the caller cannot use more than about this many bytes of publications (their JSON). An
+   * implementation may stop after the first publication that passes it, so a store need not ship what would be
+   * thrown away; the caller checks what really fits, and a recovery that did not get up to the stream's top is
+   * not a recovery.
+   */
+  maxBytes?: number | undefined;
 }
 
 export interface HistoryResult {

@@ -395,6 +395,67 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.deepEqual(hist.position, { offset: 7, epoch: last.epoch });
       });
 
+      test('ranges over a trimmed stream: since and reverse at and beyond both ends', async () => {
+        const ch = chan('ranges');
+        const opts: PublishOptions = { ...HIST, historySize: 5 };
+        let epoch = '';
+        for (let i = 1; i <= 12; i++) epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, opts)).epoch;
+        // Kept: 8 … 12.
+        const q = (since: number | undefined, reverse: boolean, limit = -1) =>
+          h.engine.broker
+            .history(ch, {
+              ...all(),
+              limit,
+              reverse,
+              since: since === undefined ? undefined : { offset: since, epoch },
+            })
+            .then((r) => offsets(r.publications));
+        assert.deepEqual(await q(undefined, false), [8, 9, 10, 11, 12]);
+        assert.deepEqual(await q(2, false), [8, 9, 10, 11, 12], 'since before the first kept');
+        assert.deepEqual(await q(9, false, 2), [10, 11]);
+        assert.deepEqual(await q(12, false), [], 'since at the top');
+        assert.deepEqual(await q(40, false), [], 'since beyond the top');
+        assert.deepEqual(await q(undefined, true, 2), [12, 11]);
+        assert.deepEqual(await q(10, true), [9, 8]);
+        assert.deepEqual(await q(8, true), [], 'reverse since the first kept');
+        assert.deepEqual(await q(3, true), [], 'reverse since before the first kept');
+        assert.deepEqual(await q(40, true, 3), [12, 11, 10], 'reverse since beyond the top');
+      });
+
+      test('maxBytes: what comes back is the first publications in order, at least those that fit', async () => {
+        const ch = chan('max-bytes');
+        const pad = 'x'.repeat(1000);
+        for (let i = 1; i <= 20; i++) await h.engine.broker.publish(ch, { data: `{"n":${i},"pad":"${pad}"}` }, HIST);
+        const forward = offsets((await h.engine.broker.history(ch, { ...all(), maxBytes: 3000 })).publications);
+        assert.ok(forward.length >= 2, `at least what fits in 3,000 bytes: ${forward}`);
+        assert.deepEqual(
+          forward,
+          Array.from({ length: forward.length }, (_, i) => i + 1),
+        );
+        const since = offsets(
+          (await h.engine.broker.history(ch, { ...all(), maxBytes: 3000, since: { offset: 10, epoch: '' } }))
+            .publications,
+        );
+        assert.deepEqual(
+          since,
+          Array.from({ length: since.length }, (_, i) => i + 11),
+        );
+        assert.ok(since.length >= 2, 'since: at least what fits');
+        const reverse = offsets(
+          (await h.engine.broker.history(ch, { ...all(), reverse: true, maxBytes: 3000 })).publications,
+        );
+        assert.ok(reverse.length >= 2, 'reverse: at least what fits');
+        assert.deepEqual(
+          reverse,
+          Array.from({ length: reverse.length }, (_, i) => 20 - i),
+        );
+        const tiny = offsets((await h.engine.broker.history(ch, { ...all(), maxBytes: 0 })).publications);
+        assert.ok(
+          tiny.length >= 1 && tiny[0] === 1,
+          'the first one comes even when nothing fits, so the caller can tell',
+        );
+      });
+
       test('history items expire after historyTtlMs; the position stays', async () => {
         const ch = chan('ttl');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: 3_600_000 };

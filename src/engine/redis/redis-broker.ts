@@ -69,8 +69,12 @@ if idem ~= '' then redis.call('set', idem, offset .. ':' .. epoch, 'PX', idemTtl
 return {tostring(offset), epoch}
 `;
 
-// KEYS: stream list, meta hash. ARGV: meta ttl ms, include items (1/0).
+// KEYS: stream list, meta hash. ARGV: meta ttl ms, include items (1/0), since offset ('' for none), reverse (1/0),
+// limit (-1: none), max bytes (-1: none).
 // Read-only for a channel without a stream: nothing is created (the caller computes the empty position).
+// Only the items asked for leave Redis: the list holds consecutive offsets (each publish appends the next one),
+// so the range is computed from the first item's offset; the caller still filters by offset. With max bytes,
+// items stop after the first one that passes it (the caller decides what fits exactly).
 const HISTORY = `
 local stream, meta = KEYS[1], KEYS[2]
 local m = redis.call('hmget', meta, 'e', 's', 'c')
@@ -78,7 +82,54 @@ if not m[1] then return {'0', '', {}, '0'} end
 local metaTtl = tonumber(ARGV[1])
 if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
 local items = {}
-if ARGV[2] == '1' then items = redis.call('lrange', stream, 0, -1) end
+local n = 0
+if ARGV[2] == '1' then n = redis.call('llen', stream) end
+if n > 0 then
+  local first = tonumber(string.match(redis.call('lindex', stream, 0), '^(%d+):'))
+  local since, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
+  local lo, hi = 0, n - 1
+  if ARGV[4] == '0' then
+    if since ~= nil then lo = math.max(0, since + 1 - first) end
+    if limit > 0 then hi = math.min(hi, lo + limit - 1) end
+  else
+    if since ~= nil then hi = math.min(hi, since - 1 - first) end
+    if limit > 0 then lo = math.max(0, hi - limit + 1) end
+  end
+  if lo <= hi then
+    local maxBytes = tonumber(ARGV[6])
+    if maxBytes < 0 then
+      items = redis.call('lrange', stream, lo, hi)
+    else
+      -- In pages, so a budget far smaller than the range never copies the whole range.
+      local bytes, step = 0, 16
+      if ARGV[4] == '1' then
+        local newest = {}
+        local i = hi
+        while i >= lo and bytes <= maxBytes do
+          local chunk = redis.call('lrange', stream, math.max(lo, i - step + 1), i)
+          for j = #chunk, 1, -1 do
+            if bytes > maxBytes then break end
+            newest[#newest + 1] = chunk[j]
+            bytes = bytes + #chunk[j]
+          end
+          i = i - step
+        end
+        for j = #newest, 1, -1 do items[#items + 1] = newest[j] end
+      else
+        local i = lo
+        while i <= hi and bytes <= maxBytes do
+          local chunk = redis.call('lrange', stream, i, math.min(hi, i + step - 1))
+          for j = 1, #chunk do
+            if bytes > maxBytes then break end
+            items[#items + 1] = chunk[j]
+            bytes = bytes + #chunk[j]
+          end
+          i = i + step
+        end
+      end
+    end
+  end
+end
 return {m[2] or '0', m[1], items, m[3] or '0'}
 `;
 
@@ -304,6 +355,10 @@ export class RedisBroker implements Broker {
       meta,
       metaTtl,
       q.limit === 0 ? '0' : '1',
+      q.since === undefined ? '' : q.since.offset,
+      q.reverse ? '1' : '0',
+      q.limit,
+      q.maxBytes === undefined || !Number.isFinite(q.maxBytes) ? -1 : Math.floor(q.maxBytes),
     );
     const salt = this.prefix;
     if (r[1] === '') {
