@@ -405,7 +405,7 @@ export class ServerOps {
         throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
       }
     }
-    return h;
+    return { publications: h.publications, position: h.position };
   }
 
   async historyRemove(channel: string): Promise<void> {
