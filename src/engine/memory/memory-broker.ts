@@ -32,6 +32,8 @@ export class MemoryBus {
   readonly brokers = new Set<MemoryBroker>();
   /** Salt of the empty-stream epochs: a new bus (a restarted process, whose streams are gone) reports new ones. */
   readonly salt = newEpoch();
+  /** Revoked ids → until when (Unix ms): see MemoryRevocations. */
+  readonly revoked = new Map<string, number>();
 }
 
 export class MemoryBroker implements Broker {
