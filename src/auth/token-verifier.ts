@@ -23,6 +23,7 @@ import {
   type TokenVerifier as TokenVerifierPort,
 } from '../core/ports/tokens.js';
 import type { Payload } from '../protocol/messages.js';
+import { claimsProblem } from './claims.js';
 import { verifyHmacJwt } from './hmac-jwt.js';
 
 export { type ConnectClaims, type ServerSubscription, type SubscribeClaims, TokenError };
@@ -124,9 +125,15 @@ export class TokenVerifier implements TokenVerifierPort {
           : await jwtVerify(token, choice.key, options);
       payload = result.payload;
     } catch (e) {
-      if (e instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token expired');
+      if (e instanceof joseErrors.JWTExpired) {
+        // "exp": -1e309 is expired to jose; absurd claims make the token invalid, as on the HMAC path.
+        const problem = claimsProblem(e.payload);
+        throw problem === undefined ? new TokenError('expired', 'token expired') : new TokenError('invalid', problem);
+      }
       throw new TokenError('invalid', (e as Error).message);
     }
+    const problem = claimsProblem(payload);
+    if (problem !== undefined) throw new TokenError('invalid', problem);
     return payload;
   }
 

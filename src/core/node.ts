@@ -18,7 +18,13 @@ import { Hub } from './hub.js';
 import type { ChannelOptions, CoreConfig } from './options.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { ControlMessage } from './ports/control.js';
-import type { BrokerEventHandler, Engine, PublicationInput, PublishResult } from './ports/engine.js';
+import {
+  type BrokerEventHandler,
+  type Engine,
+  isStreamEpoch,
+  type PublicationInput,
+  type PublishResult,
+} from './ports/engine.js';
 import { type Log, silentLog } from './ports/log.js';
 import { type NodeStats, noStats } from './ports/stats.js';
 import type { TokenVerifier } from './ports/tokens.js';
@@ -151,7 +157,7 @@ export class Node implements BrokerEventHandler {
         .then((h) => {
           for (const sub of tracked) {
             if (!sub.session.channels.holds(sub)) continue;
-            if (h.position.epoch !== sub.epoch) insufficientState(sub, 'stream epoch changed during an outage');
+            if (!isStreamEpoch(h, sub.epoch)) insufficientState(sub, 'stream epoch changed during an outage');
             else if (h.position.offset > sub.offset) {
               insufficientState(sub, `missed publications during an outage (${sub.offset} < ${h.position.offset})`);
             }

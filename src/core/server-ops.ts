@@ -237,8 +237,8 @@ export class ServerOps {
       reverse: q.reverse,
       historyMetaTtlMs: this.node.historyMetaTtl(o),
     });
-    checkSince(q.since, h.position, h.publications, q);
-    return h;
+    checkSince(q.since, h, q);
+    return { publications: h.publications, position: h.position };
   }
 
   async historyRemove(channel: string): Promise<void> {

@@ -993,6 +993,69 @@ function decodeOrReject(frame: string): 'ok' | 'rejected' {
   return asText;
 }
 
+describe('encode: every number is a JSON number', () => {
+  const absurd = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, -5, 1e300, 2.5];
+  const numbersIn = (text: string) => text.match(/-?[\d.]+(e[+-]?\d+)?|Infinity|NaN/gi) ?? [];
+  const one = Buffer.from('1');
+  const str = (b: Uint8Array) => Buffer.from(b).toString();
+
+  test('ttl, offsets, times and counts never come out as Infinity, NaN, negative or fractional', () => {
+    for (const n of absurd) {
+      const texts = [
+        str(
+          encodeReply({
+            id: 1,
+            method: 'connect',
+            result: { client: 'c', version: 'v', expires: true, ttl: n, ping: n, pong: true, time: n },
+          }),
+        ),
+        str(encodeReply({ id: 1, method: 'refresh', result: { client: 'c', version: 'v', expires: true, ttl: n } })),
+        str(encodeReply({ id: 1, method: 'sub_refresh', result: { expires: true, ttl: n } })),
+        str(
+          encodeReply({
+            id: 1,
+            method: 'subscribe',
+            result: { expires: true, ttl: n, recoverable: true, position: { offset: n, epoch: 'e' } },
+          }),
+        ),
+        str(
+          encodeReply({
+            id: 1,
+            method: 'history',
+            result: { publications: [{ data: one, offset: n, time: n }], position: { offset: n, epoch: 'e' } },
+          }),
+        ),
+        str(encodePush({ type: 'pub', channel: 'ch', pub: { data: one, offset: n, time: n } })),
+        str(encodeReply({ id: 1, method: 'presence_stats', result: { numClients: n, numUsers: n } })),
+        str(encodeReply({ id: n, method: 'ping', result: {} })),
+      ];
+      for (const text of texts) {
+        assert.doesNotThrow(() => JSON.parse(text), `valid JSON for ${n}: ${text}`);
+        for (const num of numbersIn(text)) {
+          assert.match(num, /^\d+$/, `${num} in ${text} (from ${n}) is a non-negative integer`);
+        }
+      }
+    }
+  });
+
+  test('ttl is the protocol uint32: a longer one is clamped, not wrapped', () => {
+    const r = JSON.parse(
+      str(
+        encodeReply({
+          id: 1,
+          method: 'connect',
+          result: { client: 'c', version: 'v', expires: true, ttl: 1e15, ping: 25, pong: true },
+        }),
+      ),
+    );
+    assert.equal(r.connect.ttl, 4294967295);
+    const sr = JSON.parse(
+      str(encodeReply({ id: 1, method: 'sub_refresh', result: { expires: true, ttl: Number.POSITIVE_INFINITY } })),
+    );
+    assert.equal(sr.sub_refresh.ttl, 4294967295);
+  });
+});
+
 describe('decodeFrame: fuzz', () => {
   test('2,000 random strings never throw anything but DisconnectError 3501', () => {
     const rand = prng(0xc0ffee);

@@ -3,9 +3,16 @@
  * sub_refresh. The rules are those of channels/rules.ts, shared with the server API.
  */
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../../protocol/codes.js';
-import type { ChannelRequest, HistoryRequest, PublishRequest, SubRefreshRequest } from '../../protocol/messages.js';
+import type {
+  ChannelRequest,
+  HistoryRequest,
+  Publication,
+  PublishRequest,
+  SubRefreshRequest,
+} from '../../protocol/messages.js';
 import { callHook, type PublishDecision } from '../hooks.js';
 import type { ChannelSession } from './channel-session.js';
+import { fitting } from './reply-budget.js';
 import {
   type Asker,
   checkSince,
@@ -27,6 +34,7 @@ function asker(session: ChannelSession, channel: string): Asker {
 }
 
 export async function handleUnsubscribe(session: ChannelSession, id: number, req: ChannelRequest): Promise<void> {
+  session.node.resolver.checkLength(req.channel);
   const sub = session.channels.get(req.channel);
   if (sub !== undefined) await session.channels.remove(sub);
   session.reply(id, 'unsubscribe', {});
@@ -91,18 +99,35 @@ export async function handleHistory(session: ChannelSession, id: number, req: Hi
   const max = node.config.client.history_max_publication_limit;
   let limit = req.limit;
   if (limit < 0 || (max > 0 && limit > max)) limit = max > 0 ? max : -1;
+  const budget = session.replyBudget();
   const h = await node.engine.broker.history(req.channel, {
     since: req.since,
     limit,
     reverse: req.reverse,
     historyMetaTtlMs: node.historyMetaTtl(o),
+    maxBytes: budget,
   });
-  checkSince(req.since, h.position, h.publications, { reverse: req.reverse, limit });
-  session.reply(id, 'history', h);
+  checkSince(req.since, h, { reverse: req.reverse, limit });
+  // A page that would not fit the client's queue is cut short at a publication boundary: the client continues
+  // with `since` at the last offset it got (the reply's position tells it how far the stream goes).
+  let pubs = h.publications;
+  const fit = fitting(pubs, budget);
+  if (fit.count < pubs.length) {
+    const first = pubs[0] as Publication;
+    if (fit.count === 0) {
+      throw new ReplyError({
+        ...Errors.limitExceeded,
+        message: `limit exceeded: the publication at offset ${first.offset} is larger than this connection's queue allows (client.queue_max_size)`,
+      });
+    }
+    pubs = pubs.slice(0, fit.count);
+  }
+  session.reply(id, 'history', { publications: pubs, position: h.position });
 }
 
 export async function handleSubRefresh(session: ChannelSession, id: number, req: SubRefreshRequest): Promise<void> {
   if (req.token === '') throw new DisconnectError(Disconnects.badRequest, 'sub_refresh without token');
+  session.node.resolver.checkLength(req.channel);
   const sub = session.channels.get(req.channel);
   if (sub === undefined) throw new ReplyError(Errors.permissionDenied, 'not subscribed');
   let expireAt: number;

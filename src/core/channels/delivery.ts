@@ -17,7 +17,9 @@ const TRACKED = SubFlag.positioned | SubFlag.recoverable;
  * or a gap (the client is then told to recover).
  */
 export function advancePosition(sub: Subscription, offset: number, epoch: string): boolean {
-  if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch) {
+  // Offset 1 of another epoch for a subscriber still at 0 is the first publication of a stream created after
+  // it saw the channel empty (src/engine/empty-epoch.ts): nothing was missed, and it follows the new stream.
+  if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch && !(sub.offset === 0 && offset === 1)) {
     insufficientState(sub, 'stream epoch changed');
     return false;
   }

@@ -5,24 +5,22 @@
  * a subscription gets, and when a history position is unrecoverable.
  */
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../../protocol/codes.js';
-import type { Publication, StreamPosition } from '../../protocol/messages.js';
+import type { StreamPosition } from '../../protocol/messages.js';
 import type { ResolvedChannel } from '../channel-resolver.js';
 import type { Node } from '../node.js';
 import type { ChannelOptions } from '../options.js';
+import { type HistoryResult, isStreamEpoch } from '../ports/engine.js';
 import { type SubscriptionOverride, TokenError } from '../ports/tokens.js';
 import { SubFlag } from './subscription.js';
 
 /**
- * A channel name as any request gives it, checked and resolved: within `channel.max_length` (107), in a known
+ * A channel name as any request gives it, checked and resolved: within `channel.max_length` bytes (107), in a known
  * namespace (102), and — for names from clients — valid for it (107: channel_regex, or ASCII only; the server
  * API, trusted, may use any name, as in Centrifugo).
  */
 export function resolveChannel(node: Node, channel: string, from: 'client' | 'server' = 'client'): ResolvedChannel {
   if (channel === '') throw new ReplyError(Errors.badRequest, 'channel required');
-  const max = node.config.channel.max_length;
-  if (max > 0 && channel.length > max) {
-    throw new ReplyError(Errors.badRequest, `channel name longer than channel.max_length (${max})`);
-  }
+  node.resolver.checkLength(channel);
   const r = node.resolver.resolve(channel);
   if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
   if (from === 'client' && !node.resolver.validName(channel, r)) {
@@ -124,21 +122,21 @@ export function subscriptionFlags(o: ChannelOptions, ask: SubscribeAsk | undefin
 }
 
 /**
- * A history request's `since` against the stream (112 when it cannot be served): a different epoch, an offset
- * ahead of the stream, or — reading forward — publications after it already trimmed away.
+ * A history request's `since` against the stream (112 when it cannot be served): a different epoch (neither the
+ * stream's nor an empty epoch it continues), an offset ahead of the stream, or — reading forward — publications
+ * after it already trimmed away.
  */
 export function checkSince(
   since: StreamPosition | undefined,
-  position: StreamPosition,
-  publications: readonly Publication[],
+  h: HistoryResult,
   forward: { reverse: boolean; limit: number },
 ): void {
   if (since === undefined) return;
-  if (since.epoch !== '' && since.epoch !== position.epoch) {
+  const { position, publications } = h;
+  if (since.epoch !== '' && !isStreamEpoch(h, since.epoch)) {
     throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
   }
-  if (since.offset > position.offset)
-    throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
+  if (since.offset > position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
   if (!forward.reverse && forward.limit !== 0 && since.offset < position.offset) {
     const first = publications[0]?.offset ?? position.offset + 1;
     if (first > since.offset + 1) {

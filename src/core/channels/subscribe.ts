@@ -9,9 +9,11 @@ import type { Payload, RecoveryPosition, SubscribeRequest, SubscribeResult } fro
 import type { ResolvedChannel } from '../channel-resolver.js';
 import { callHook, type SubscribeDecision } from '../hooks.js';
 import type { ChannelOptions } from '../options.js';
+import { isStreamEpoch } from '../ports/engine.js';
 import type { SubscriptionOverride } from '../ports/tokens.js';
 import type { ChannelSession } from './channel-session.js';
 import { releaseBuffered } from './delivery.js';
+import { fitting, type ReplyBudget } from './reply-budget.js';
 import { maySubscribe, resolveChannel, subscribeTokenError, subscriptionFlags, withOverride } from './rules.js';
 import { SubFlag, type SubscriberSession, Subscription } from './subscription.js';
 
@@ -148,6 +150,7 @@ export async function subscribeServerSide(
   o: ChannelOptions,
   grant: SubscriptionGrant,
   recover: RecoveryPosition | undefined,
+  budget?: ReplyBudget,
 ): Promise<SubscribeResult | undefined> {
   const sub = new Subscription(session, channel, o);
   sub.chanInfo = grant.info;
@@ -162,6 +165,7 @@ export async function subscribeServerSide(
     offset: recover?.offset ?? 0,
     epoch: recover?.epoch ?? '',
     rejectUnrecovered: false,
+    budget,
   });
   if (result === undefined) return undefined;
   result.data = grant.data;
@@ -173,6 +177,8 @@ interface RecoveryRequest {
   offset: number;
   epoch: string;
   rejectUnrecovered: boolean;
+  /** What the reply may still carry (shared by the subscriptions of one connect reply). */
+  budget?: ReplyBudget | undefined;
 }
 
 /**
@@ -249,19 +255,37 @@ async function recoverInto(
   if (sub.has(SubFlag.recoverable)) result.recoverable = true;
   if (sub.has(SubFlag.positioned)) result.positioned = true;
   if (rec.recover && sub.has(SubFlag.recoverable)) {
+    const budget = rec.budget ?? { bytes: session.replyBudget() };
     const h = await node.engine.broker.history(sub.channel, {
       since: { offset: rec.offset, epoch: rec.epoch },
       limit: max > 0 ? max + 1 : -1,
       reverse: false,
       historyMetaTtlMs: metaTtl,
+      maxBytes: budget.bytes,
     });
     const top = h.position;
-    const epochOk = rec.epoch === '' || rec.epoch === top.epoch;
+    const epochOk = rec.epoch === '' || isStreamEpoch(h, rec.epoch);
     let pubs = h.publications;
     let recovered: boolean;
     if (max > 0 && pubs.length > max) recovered = false;
     else if (pubs.length === 0) recovered = epochOk && top.offset === rec.offset;
-    else recovered = epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1;
+    else {
+      // Every publication from the client's offset up to the stream's top, with nothing missing at either end.
+      recovered =
+        epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1 && (pubs[pubs.length - 1]?.offset ?? 0) === top.offset;
+    }
+    if (recovered && pubs.length > 0) {
+      // Missed publications that do not fit the client's queue are not sent: a reply the server chose to build
+      // must never get its requester closed as slow (3008). The client is told it did not recover.
+      const fit = fitting(pubs, budget.bytes);
+      if (fit.count < pubs.length) {
+        recovered = false;
+        node.log.info(
+          { client: session.id, channel: sub.channel, missed: pubs.length, budget: budget.bytes },
+          'missed publications exceed what the client queue can take (client.queue_max_size): not recovered',
+        );
+      } else budget.bytes -= fit.bytes;
+    }
     if (!recovered) {
       if (rec.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
       pubs = [];

@@ -31,6 +31,8 @@ export interface SubscriberSession {
   close(d: Disconnect, detail?: string): void;
   /** A subscription with an expiry came or changed: the session reschedules its timer. */
   expiryChanged(): void;
+  /** Bytes a reply the server builds for this session may take (channels/reply-budget.ts). */
+  replyBudget(): number;
 }
 
 /** Flags of one session's subscription to one channel. */

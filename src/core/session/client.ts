@@ -349,6 +349,16 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     else this.node.flusher.later(this);
   }
 
+  /**
+   * Bytes a reply the server builds for this client may take (recovered publications, a history page): half of
+   * what its outbound queue has left, so such a reply never gets its own requester closed as slow (3008).
+   */
+  replyBudget(): number {
+    const max = this.node.config.client.queue_max_size;
+    if (max <= 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, Math.floor((max - this.queueBytes - this.transport.bufferedAmount) / 2));
+  }
+
   /** Writes everything queued in one write: frames of up to `client.max_messages_in_frame` messages. */
   flush(): void {
     const m = this.head;

@@ -106,7 +106,10 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
   if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
 
   // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
-  // client could subscribe to them itself; the token's grants need no further check.
+  // client could subscribe to them itself; the token's grants need no further check — but no name, wherever
+  // it comes from, may be longer than channel.max_length.
+  for (const ch of grants.keys()) node.resolver.checkLength(ch);
+  for (const ch of req.subs.keys()) node.resolver.checkLength(ch);
   const wanted = new Map(grants);
   for (const ch of wanted.keys()) {
     // A token or hook granting someone else's personal channel is refused: it is only ever its owner's.
@@ -137,6 +140,8 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
   client.becomeConnected(user, info, expireAt);
 
   const subs = new Map<string, SubscribeResult>();
+  // One reply carries every server-side subscription's recovered publications: they share one budget.
+  const budget = { bytes: client.replyBudget() };
   for (const [ch, grant] of wanted) {
     let options: ReturnType<typeof resolveChannel>['options'];
     try {
@@ -145,7 +150,7 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
       node.log.warn({ client: client.id, user, channel: ch, err: (e as Error).message }, 'server-side channel skipped');
       continue;
     }
-    const result = await subscribeServerSide(client, ch, options, grant, req.subs.get(ch));
+    const result = await subscribeServerSide(client, ch, options, grant, req.subs.get(ch), budget);
     if (!client.isConnected) return;
     // Undefined: the server API unsubscribed it meanwhile.
     if (result !== undefined) subs.set(ch, result);

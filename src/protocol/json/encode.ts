@@ -54,9 +54,22 @@ class JsonOut {
   }
 }
 
-/** A number as JSON: never Infinity or NaN (which JSON cannot carry). */
-function num(n: number): string {
-  return Number.isFinite(n) ? String(n) : '0';
+/** The protocol's uint32 (ttl, ping, codes): a longer one is clamped, not wrapped. */
+const MAX_UINT32 = 0xffffffff;
+
+/**
+ * Every number a reply carries goes through here: a non-negative integer of at most `max`, never NaN or
+ * Infinity (not JSON: `"ttl":Infinity` broke clients). Values are ours or validated, so this only ever clamps
+ * what would otherwise be an invalid frame.
+ */
+function num(n: number, max = Number.MAX_SAFE_INTEGER): string {
+  // NaN, negatives and -Infinity: 0.
+  if (!(n > 0)) return '0';
+  return String(n >= max ? max : Math.floor(n));
+}
+
+function u32(n: number): string {
+  return num(n, MAX_UINT32);
 }
 
 function clientInfo(out: JsonOut, info: ClientInfo): void {
@@ -119,7 +132,7 @@ class Fields {
 function subscribeResult(out: JsonOut, r: SubscribeResult): void {
   out.add('{');
   const f = new Fields(out);
-  if (r.expires) f.next().add(`"expires":true,"ttl":${num(r.ttl ?? 0)}`);
+  if (r.expires) f.next().add(`"expires":true,"ttl":${u32(r.ttl ?? 0)}`);
   if (r.recoverable) f.next().add('"recoverable":true');
   if (r.position !== undefined) {
     if (r.position.epoch !== '') f.next().add(`"epoch":${q(r.position.epoch)}`);
@@ -139,7 +152,7 @@ function subscribeResult(out: JsonOut, r: SubscribeResult): void {
 
 function connectResult(out: JsonOut, r: ConnectResult): void {
   out.add(`{"client":${q(r.client)},"version":${q(r.version)}`);
-  if (r.expires) out.add(`,"expires":true,"ttl":${num(r.ttl)}`);
+  if (r.expires) out.add(`,"expires":true,"ttl":${u32(r.ttl)}`);
   if (r.data !== undefined) {
     out.add(',"data":');
     out.raw(r.data);
@@ -154,7 +167,7 @@ function connectResult(out: JsonOut, r: ConnectResult): void {
     }
     out.add('}');
   }
-  if (r.ping > 0) out.add(`,"ping":${num(r.ping)}`);
+  if (r.ping > 0) out.add(`,"ping":${u32(r.ping)}`);
   if (r.pong) out.add(',"pong":true');
   if (r.session) out.add(`,"session":${q(r.session)}`);
   if (r.node) out.add(`,"node":${q(r.node)}`);
@@ -164,7 +177,7 @@ function connectResult(out: JsonOut, r: ConnectResult): void {
 
 function refreshResult(out: JsonOut, r: RefreshResult): void {
   out.add(`{"client":${q(r.client)},"version":${q(r.version)}`);
-  if (r.expires) out.add(`,"expires":true,"ttl":${num(r.ttl)}`);
+  if (r.expires) out.add(`,"expires":true,"ttl":${u32(r.ttl)}`);
   out.add('}');
 }
 
@@ -178,7 +191,7 @@ function historyResult(out: JsonOut, r: HistoryResult): void {
 }
 
 function errorBody(e: ReplyError): string {
-  return `{"code":${num(e.code)},"message":${q(e.message)}${e.temporary ? ',"temporary":true' : ''}}`;
+  return `{"code":${u32(e.code)},"message":${q(e.message)}${e.temporary ? ',"temporary":true' : ''}}`;
 }
 
 function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void {
@@ -224,7 +237,7 @@ function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void 
       refreshResult(out, reply.result);
       return;
     case 'sub_refresh':
-      out.add(reply.result.expires ? `{"expires":true,"ttl":${num(reply.result.ttl)}}` : '{}');
+      out.add(reply.result.expires ? `{"expires":true,"ttl":${u32(reply.result.ttl)}}` : '{}');
       return;
   }
 }
@@ -262,7 +275,7 @@ function pushFields(out: JsonOut, push: Push): void {
       out.add('}');
       return;
     case 'unsubscribe':
-      out.add(`"channel":${q(push.channel)},"unsubscribe":{"code":${num(push.code)},"reason":${q(push.reason)}}`);
+      out.add(`"channel":${q(push.channel)},"unsubscribe":{"code":${u32(push.code)},"reason":${q(push.reason)}}`);
       return;
     case 'message':
       out.add('"message":{"data":');
@@ -279,11 +292,11 @@ function pushFields(out: JsonOut, push: Push): void {
       return;
     case 'disconnect':
       out.add(
-        `"disconnect":{"code":${num(push.code)},"reason":${q(push.reason)}${push.reconnect ? ',"reconnect":true' : ''}}`,
+        `"disconnect":{"code":${u32(push.code)},"reason":${q(push.reason)}${push.reconnect ? ',"reconnect":true' : ''}}`,
       );
       return;
     case 'refresh':
-      out.add(push.expires ? `"refresh":{"expires":true,"ttl":${num(push.ttl)}}` : '"refresh":{}');
+      out.add(push.expires ? `"refresh":{"expires":true,"ttl":${u32(push.ttl)}}` : '"refresh":{}');
       return;
   }
 }

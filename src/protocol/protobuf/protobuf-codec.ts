@@ -186,6 +186,16 @@ export function decodeCommands(frame: Uint8Array, maxCommands = DEFAULT_MAX_COMM
 
 // --- encoding ------------------------------------------------------------------------------------------------
 
+/** A uint32 field (ttl, ping, codes, counts): clamped, never wrapped, never negative or fractional. */
+function u32(n: number): number {
+  return n > 0 ? Math.min(Math.floor(n), 0xffffffff) : 0;
+}
+
+/** A 64-bit field (offsets, times): a non-negative integer a double holds exactly. */
+function n64(n: number): number {
+  return n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
+}
+
 function clientInfo(info: ClientInfo): Fields {
   return { user: info.user, client: info.client, conn_info: info.connInfo, chan_info: info.chanInfo };
 }
@@ -194,19 +204,19 @@ function publication(pub: Publication): Fields {
   return {
     data: pub.data,
     info: pub.info === undefined ? undefined : clientInfo(pub.info),
-    offset: pub.offset > 0 ? pub.offset : undefined,
+    offset: pub.offset > 0 ? n64(pub.offset) : undefined,
     tags: pub.tags,
-    time: pub.time !== undefined && pub.time > 0 ? pub.time : undefined,
+    time: pub.time !== undefined && pub.time > 0 ? n64(pub.time) : undefined,
   };
 }
 
 function subscribeResult(r: SubscribeResult): Fields {
   return {
     expires: r.expires === true ? true : undefined,
-    ttl: r.expires === true ? r.ttl : undefined,
+    ttl: r.expires === true ? u32(r.ttl ?? 0) : undefined,
     recoverable: r.recoverable,
     epoch: r.position?.epoch,
-    offset: r.position !== undefined && r.position.offset > 0 ? r.position.offset : undefined,
+    offset: r.position !== undefined && r.position.offset > 0 ? n64(r.position.offset) : undefined,
     publications: r.publications?.map(publication),
     recovered: r.recovered,
     positioned: r.positioned,
@@ -225,14 +235,14 @@ function connectResult(r: ConnectResult): Fields {
     client: r.client,
     version: r.version,
     expires: r.expires,
-    ttl: r.expires ? r.ttl : undefined,
+    ttl: r.expires ? u32(r.ttl) : undefined,
     data: r.data,
     subs,
-    ping: r.ping > 0 ? r.ping : undefined,
+    ping: r.ping > 0 ? u32(r.ping) : undefined,
     pong: r.pong,
     session: r.session,
     node: r.node,
-    time: r.time,
+    time: r.time !== undefined && r.time > 0 ? n64(r.time) : undefined,
   };
 }
 
@@ -252,12 +262,12 @@ function result(reply: Exclude<Reply, { method: 'error' }>): Fields {
       return { presence };
     }
     case 'presence_stats':
-      return { num_clients: reply.result.numClients, num_users: reply.result.numUsers };
+      return { num_clients: u32(reply.result.numClients), num_users: u32(reply.result.numUsers) };
     case 'history':
       return {
         publications: reply.result.publications.map(publication),
         epoch: reply.result.position.epoch,
-        offset: reply.result.position.offset > 0 ? reply.result.position.offset : undefined,
+        offset: reply.result.position.offset > 0 ? n64(reply.result.position.offset) : undefined,
       };
     case 'rpc':
       return { data: reply.result.data };
@@ -266,10 +276,10 @@ function result(reply: Exclude<Reply, { method: 'error' }>): Fields {
         client: reply.result.client,
         version: reply.result.version,
         expires: reply.result.expires,
-        ttl: reply.result.expires ? reply.result.ttl : undefined,
+        ttl: reply.result.expires ? u32(reply.result.ttl) : undefined,
       };
     case 'sub_refresh':
-      return { expires: reply.result.expires, ttl: reply.result.expires ? reply.result.ttl : undefined };
+      return { expires: reply.result.expires, ttl: reply.result.expires ? u32(reply.result.ttl) : undefined };
   }
 }
 
@@ -282,7 +292,7 @@ function pushFields(push: Push): Fields {
     case 'leave':
       return { channel: push.channel, leave: { info: clientInfo(push.info) } };
     case 'unsubscribe':
-      return { channel: push.channel, unsubscribe: { code: push.code, reason: push.reason } };
+      return { channel: push.channel, unsubscribe: { code: u32(push.code), reason: push.reason } };
     case 'message':
       return { message: { data: push.data } };
     case 'subscribe':
@@ -300,9 +310,9 @@ function pushFields(push: Push): Fields {
     case 'connect':
       return { connect: connectResult(push.connect) };
     case 'disconnect':
-      return { disconnect: { code: push.code, reason: push.reason, reconnect: push.reconnect } };
+      return { disconnect: { code: u32(push.code), reason: push.reason, reconnect: push.reconnect } };
     case 'refresh':
-      return { refresh: { expires: push.expires, ttl: push.expires ? push.ttl : undefined } };
+      return { refresh: { expires: push.expires, ttl: push.expires ? u32(push.ttl) : undefined } };
   }
 }
 
@@ -314,11 +324,11 @@ export function encodeReply(reply: Reply): Uint8Array {
   if (reply.method === 'error') {
     const e = reply.error;
     return delimited(ReplyType, {
-      id: reply.id,
-      error: { code: e.code, message: e.message, temporary: e.temporary === true ? true : undefined },
+      id: u32(reply.id),
+      error: { code: u32(e.code), message: e.message, temporary: e.temporary === true ? true : undefined },
     });
   }
-  return delimited(ReplyType, { id: reply.id, [reply.method]: result(reply) });
+  return delimited(ReplyType, { id: u32(reply.id), [reply.method]: result(reply) });
 }
 
 export function encodePush(push: Push): Uint8Array {
