@@ -63,7 +63,7 @@ export class HttpApi {
   private readonly key: Buffer | undefined;
 
   constructor(
-    private readonly node: Node,
+    node: Node,
     private readonly config: Readonly<Config>,
   ) {
     const cfg = config.http_api;

@@ -1,9 +1,9 @@
 /** The `chorus` command line: serve, genconfig, checkconfig, the token commands, agent, version. */
 
+import { TokenVerifier } from '../auth/token-verifier.js';
 import { developmentPreset } from '../config/dev-preset.js';
 import { loadConfig } from '../config/load.js';
 import { configSecrets } from '../config/secrets.js';
-import { TokenVerifier } from '../auth/token-verifier.js';
 import { VERSION } from '../core/version.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';

@@ -421,7 +421,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('ranges');
         const opts: PublishOptions = { ...HIST, historySize: 5 };
         let epoch = '';
-        for (let i = 1; i <= 12; i++) epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, opts)).epoch;
+        for (let i = 1; i <= 12; i++)
+          epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, opts)).epoch;
         // Kept: 8 … 12.
         const q = (since: number | undefined, reverse: boolean, limit = -1) =>
           h.engine.broker

@@ -223,7 +223,8 @@ test('history and recovery replies are bounded by count as well', async () => {
     client: { ...config.client, history_max_publication_limit: 7, recovery_max_publication_limit: 5 },
   });
   try {
-    for (let n = 1; n <= 20; n++) await s.server.node.ops.publish({ channel: 'room:small', data: Buffer.from(JSON.stringify({ n })) });
+    for (let n = 1; n <= 20; n++)
+      await s.server.node.ops.publish({ channel: 'room:small', data: Buffer.from(JSON.stringify({ n })) });
     const { epoch } = (await s.server.node.ops.history('room:small', { limit: 0, reverse: false })).position;
     const c = await RawClient.open(s.wsUrl);
     await c.connect();

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { PublishOptions } from '../../src/core/ports/engine.js';
 import { ExpiryQueue } from '../../src/engine/memory/expiry-queue.js';
 import { MemoryBroker } from '../../src/engine/memory/memory-broker.js';
-import type { PublishOptions } from '../../src/core/ports/engine.js';
 
 describe('ExpiryQueue', () => {
   test('pops entries in time order, only those due', () => {

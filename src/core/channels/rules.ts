@@ -136,7 +136,8 @@ export function checkSince(
   if (since.epoch !== '' && !isStreamEpoch(h, since.epoch)) {
     throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
   }
-  if (since.offset > position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
+  if (since.offset > position.offset)
+    throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
   if (!forward.reverse && forward.limit !== 0 && since.offset < position.offset) {
     const first = publications[0]?.offset ?? position.offset + 1;
     if (first > since.offset + 1) {

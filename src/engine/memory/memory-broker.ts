@@ -2,8 +2,7 @@
  * In-process broker with history streams. Delivery is synchronous inside `publish`, so a channel's
  * publications reach the node in offset order and the publish promise settles after local delivery.
  */
-import type { Publication } from '../../protocol/messages.js';
-import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+
 import type { ControlMessage } from '../../core/ports/control.js';
 import type {
   Broker,
@@ -14,7 +13,10 @@ import type {
   PublishOptions,
   PublishResult,
 } from '../../core/ports/engine.js';
-import { newEpoch, StreamStore } from './stream-store.js';
+import type { Publication } from '../../protocol/messages.js';
+import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+import { newEpoch } from '../epoch.js';
+import { StreamStore } from './stream-store.js';
 
 export { newEpoch };
 

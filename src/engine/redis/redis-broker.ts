@@ -18,11 +18,7 @@
  * and `L<info record>`; control messages are JSON on `<prefix>.control` (./control-format.ts).
  */
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../core/ports/log.js';
 import type { ControlMessage } from '../../core/ports/control.js';
-import type { ClientInfo, Publication } from '../../protocol/messages.js';
-import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
-import { newEpoch } from '../memory/stream-store.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -32,6 +28,10 @@ import type {
   PublishOptions,
   PublishResult,
 } from '../../core/ports/engine.js';
+import type { Log } from '../../core/ports/log.js';
+import type { ClientInfo, Publication } from '../../protocol/messages.js';
+import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+import { newEpoch } from '../epoch.js';
 import {
   decodeStoredClientInfo,
   decodeStoredPublication,
@@ -251,7 +251,6 @@ export class RedisBroker implements Broker {
     }
   }
 
-
   /** Queues a (un)subscribe; one SUBSCRIBE/UNSUBSCRIBE per shard and event-loop turn. */
   private change(channel: string, subscribe: boolean): Promise<void> {
     const shard = this.shards.forChannel(channel);
@@ -357,7 +356,6 @@ export class RedisBroker implements Broker {
   async publishControl(message: ControlMessage): Promise<void> {
     await (this.shards.list[0] as Shard).cmd.publish(this.controlChannel, encodeControl(message));
   }
-
 
   async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {
     const { stream, meta } = this.keys(channel);
