@@ -624,7 +624,7 @@ describe('absurd claims make a token invalid, on the node:crypto HMAC path and t
       );
       // 63 arrays inside the claims object (64 levels in all) are accepted and come back as they were.
       const claims = await v.verifyConnect(await raw(`{"sub":"a","info":${nested(63)}}`, alg as 'HS256'));
-      assert.equal(claims.info, nested(63), alg);
+      assert.equal(text(claims.info), nested(63), alg);
     }
   });
 });
