@@ -69,8 +69,12 @@ function coreHooks(o: ComposeOptions, node: () => Node): CoreHooks {
 
 export async function compose(o: ComposeOptions): Promise<Composed> {
   const { config, log } = o;
+  const clock = o.clock;
   const engine =
-    o.engine ?? (config.engine.type === 'redis' ? createRedisEngine(config.engine.redis, log) : createMemoryEngine());
+    o.engine ??
+    (config.engine.type === 'redis'
+      ? createRedisEngine(config.engine.redis, log)
+      : createMemoryEngine(clock === undefined ? Date.now : () => clock.now()));
   await engine.start?.();
   const metricsStats = config.prometheus.enabled ? new ChorusStats() : undefined;
   const adminActivity = config.admin.enabled ? new AdminActivity() : undefined;

@@ -138,7 +138,10 @@ describe('session: channels', () => {
     await flushed();
     for (const c of [a, b]) {
       const pubs = c.pushes('news').map((p) => p.pub as { data: unknown; info: { user: string } });
-      assert.deepEqual(pubs.map((p) => p.data), [{ text: 'hi' }]);
+      assert.deepEqual(
+        pubs.map((p) => p.data),
+        [{ text: 'hi' }],
+      );
       assert.equal(pubs[0]?.info.user, 'alice');
     }
     // The hub encoded the push once: both sessions got the very same bytes (the same buffer).
@@ -225,7 +228,9 @@ describe('session: output', () => {
     const c = new Conn(n);
     await c.connect('alice');
     await c.subscribe('news');
-    const lines = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: 1000 + i, publish: { channel: 'news', data: i } }));
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      JSON.stringify({ id: 1000 + i, publish: { channel: 'news', data: i } }),
+    );
     for (let i = 0; i < lines.length; i += 1000) c.frame(lines.slice(i, i + 1000).join('\n'));
     assert.equal(c.transport.paused, true, 'reading paused while thousands wait');
     const deadline = Date.now() + 5000;
@@ -258,7 +263,9 @@ describe('session: encodings', () => {
     assert.deepEqual(json.pushes('news').at(-1)?.pub, { data: { text: 'hi' } });
     const { ReplyType } = await import('../../src/protocol/protobuf/schema.js');
     const last = pb.transport.raw.at(-1) as Uint8Array;
-    const reply = ReplyType.decodeDelimited(last) as unknown as { push: { channel: string; pub: { data: Uint8Array } } };
+    const reply = ReplyType.decodeDelimited(last) as unknown as {
+      push: { channel: string; pub: { data: Uint8Array } };
+    };
     assert.equal(reply.push.channel, 'news');
     assert.equal(Buffer.from(reply.push.pub.data).toString(), '{"text":"hi"}', 'the payload bytes, untouched');
   });

@@ -15,6 +15,7 @@ import type {
 } from 'centrifuge';
 import { Disconnects } from '../../src/protocol/codes.js';
 import { hsToken, once, RawClient, SECRET, sdk, sleep, waitFor } from '../helpers/clients.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { openChannels, startServer, type TestServer } from '../helpers/server.js';
 
 const HISTORY_MAX = 50;
@@ -286,8 +287,10 @@ describe('recovery after a dropped connection', () => {
 
 describe('history expiry', () => {
   let s: TestServer;
+  // TTLs pass on the server's clock, moved by hand: no test waits for them in real time.
+  const clock = new ManualClock(Date.now());
   before(async () => {
-    s = await startServer(config);
+    s = await startServer(config, { clock });
   });
   after(async () => {
     disconnectAll();
@@ -307,7 +310,7 @@ describe('history expiry', () => {
     raw.send({ id: 3, history: { channel: 'short:a', limit: 0 } });
     const epoch = ((await raw.reply(3)).history as { epoch?: string }).epoch;
     assert.ok(epoch, 'the stream has an epoch');
-    await sleep(1300);
+    clock.advance(1300);
 
     raw.send({ id: 2, history: { channel: 'short:a', limit: 10 } });
     const h = (await raw.reply(2)).history as { publications?: unknown[]; offset?: number; epoch?: string };
@@ -340,7 +343,7 @@ describe('history expiry', () => {
     const oldEpoch = away.seen.subscribed[0]?.streamPosition?.epoch;
     assert.ok(oldEpoch, 'oldEpoch');
     away.c.disconnect();
-    await sleep(2300);
+    clock.advance(2300);
 
     // Coming back with the old epoch: recovered false, and the client learns the new epoch.
     away.c.connect();
