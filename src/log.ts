@@ -5,10 +5,19 @@ import type { Log } from './core/node.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'none';
 
-export function createLogger(level: LogLevel, opts: { pretty?: boolean } = {}): Log & { level: string } {
+export function createLogger(
+  level: LogLevel,
+  opts: { pretty?: boolean; node?: () => string | undefined } = {},
+): Log & { level: string } {
   const usePretty = opts.pretty ?? process.stdout.isTTY === true;
-  const options = { level: level === 'none' ? 'silent' : level, base: undefined };
+  const nodeName = opts.node;
+  const options = {
+    level: level === 'none' ? 'silent' : level,
+    base: undefined,
+    // Every line names the node (read per line: the name may only be known once the server listens).
+    mixin: nodeName === undefined ? undefined : () => ({ node: nodeName() }),
+  };
   if (usePretty)
-    return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,node' }));
   return pino(options);
 }

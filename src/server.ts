@@ -125,7 +125,9 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         http.once('error', reject);
         http.listen(config.http_server.port, config.http_server.address || undefined, () => {
           http.off('error', reject);
-          resolve(http.address() as AddressInfo);
+          const address = http.address() as AddressInfo;
+          node.listeningOn(address.port);
+          resolve(address);
         });
       });
     },

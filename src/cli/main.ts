@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
-import { VERSION } from '../core/node.js';
+import { defaultNodeName, VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
 import { openFileLimit, RESERVED_DESCRIPTORS } from '../transport/open-files.js';
@@ -112,9 +112,13 @@ async function serve(args: string[]): Promise<void> {
     base: preset,
   });
   const { config } = loaded;
-  const log = createLogger(config.log.level as LogLevel);
+  // Every line names the node (JSON logs; a terminal's pretty logs leave it out), for logs collected from a cluster.
+  let server: Awaited<ReturnType<typeof createChorusServer>> | undefined;
+  const provisional =
+    config.node.name || (config.http_server.port !== 0 ? defaultNodeName(config.http_server.port) : undefined);
+  const log = createLogger(config.log.level as LogLevel, { node: () => server?.node.name ?? provisional });
   for (const w of loaded.warnings) log.warn({}, w);
-  const server = await createChorusServer({ config, log });
+  server = await createChorusServer({ config, log });
   let address: Awaited<ReturnType<typeof server.listen>>;
   try {
     address = await server.listen();
@@ -130,7 +134,7 @@ async function serve(args: string[]): Promise<void> {
   const base = `http://${host}:${address.port}`;
   log.info(
     { version: VERSION, engine: server.node.engine.name, sources: loaded.sources },
-    `chorus listening on ${base}`,
+    `chorus listening on ${base} as node ${server.node.name}`,
   );
   log.info({}, `WebSocket endpoint: ws://${host}:${address.port}/connection/websocket`);
   const files = openFileLimit();

@@ -98,6 +98,15 @@ export const configSchema = z.strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'none']).default('info'),
     })
     .prefault({}),
+  node: z
+    .strictObject({
+      /**
+       * Name of this node in the info API, the admin page and every log line. Empty: `<hostname>_<port>`, the
+       * port being the one the server listens on.
+       */
+      name: str(),
+    })
+    .prefault({}),
   engine: z
     .strictObject({
       /** "memory": one process. "redis": several processes and machines share channels through Redis. */

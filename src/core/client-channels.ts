@@ -272,7 +272,13 @@ async function activate(client: Client, sub: Subscription, rec: RecoveryRequest)
   try {
     if (tracked) await recoverInto(client, sub, rec, result);
     if (sub.has(SubFlag.emitPresence) && stillHere(client, sub)) {
-      await node.engine.presence.addPresence(ch, client.id, client.clientInfo(sub.chanInfo), presenceTtl(client));
+      await node.engine.presence.addPresence(
+        ch,
+        client.id,
+        client.clientInfo(sub.chanInfo),
+        presenceTtl(client),
+        node.uid,
+      );
       sub.inPresence = true;
     }
   } catch (e) {

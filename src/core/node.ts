@@ -5,6 +5,7 @@
  * It knows nothing of WebSocket, JSON or Redis.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { ChannelOptions, Config } from '../config/schema.js';
 import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
@@ -32,10 +33,16 @@ export interface Log {
 
 export const silentLog: Log = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
+/** Centrifugo's default node name: the host and the port the server listens on. */
+export function defaultNodeName(port: number): string {
+  return `${hostname()}_${port}`;
+}
+
 export interface NodeOptions {
   config: Readonly<Config>;
   engine: Engine;
   log?: Log;
+  /** Overrides `node.name`. */
   name?: string;
 }
 
@@ -43,7 +50,12 @@ export class Node implements BrokerEventHandler {
   readonly config: Readonly<Config>;
   readonly engine: Engine;
   readonly log: Log;
-  readonly name: string;
+  /**
+   * This node's name in `info`, the admin page and the logs: `node.name`, or `<hostname>_<port>` (the port is
+   * corrected once the server listens, see `listeningOn`).
+   */
+  name: string;
+  private readonly namedByConfig: boolean;
   /** Unique id of this node (process), as the info API reports it. */
   readonly uid = randomUUID();
   readonly version = VERSION;
@@ -75,7 +87,8 @@ export class Node implements BrokerEventHandler {
     this.config = opts.config;
     this.engine = opts.engine;
     this.log = opts.log ?? silentLog;
-    this.name = opts.name ?? 'chorus';
+    this.namedByConfig = opts.name !== undefined || opts.config.node.name !== '';
+    this.name = opts.name ?? (opts.config.node.name || defaultNodeName(opts.config.http_server.port));
     this.resolver = new ChannelResolver(opts.config.channel);
     this.flusher = new FlushScheduler(opts.config.client.write_delay, (e) =>
       this.log.error({ err: e }, 'writing to a client failed'),
@@ -93,9 +106,14 @@ export class Node implements BrokerEventHandler {
     return ns === '' ? `${ub}${user}` : `${ns}${nb}${ub}${user}`;
   }
 
+  /** The server listens on `port`: a node without a configured name is named after it. */
+  listeningOn(port: number): void {
+    if (!this.namedByConfig) this.name = defaultNodeName(port);
+  }
+
   async start(): Promise<void> {
     await this.engine.broker.start(this);
-    this.ops.startHeartbeat();
+    await this.ops.startHeartbeat();
   }
 
   /** Whether this node can serve: its engine (e.g. Redis) is reachable. */
@@ -109,7 +127,9 @@ export class Node implements BrokerEventHandler {
    * "insufficient state" so its client resubscribes and recovers from history.
    */
   onBrokerReconnect(): void {
-    this.log.info(
+    void this.ops.beat();
+    // The engine logged that its link is back; this is the detail.
+    this.log.debug(
       { channels: this.hub.numChannels },
       'broker link restored: checking subscribers for lost publications',
     );

@@ -76,9 +76,12 @@ type Control =
 
 type SurveyKind = 'channels' | 'online';
 
-/** How often a node announces itself, and how long an announcement counts. */
-const HEARTBEAT_MS = 3000;
-const NODE_TTL_MS = 10_000;
+/**
+ * How often a node announces itself, and how long an announcement counts: a node that stops beating leaves
+ * `info` and — through its presence alive mark, which has the same TTL — presence within NODE_TTL_MS.
+ */
+export const HEARTBEAT_MS = 3000;
+export const NODE_TTL_MS = 10_000;
 const SURVEY_TIMEOUT_MS = 1000;
 
 export class ServerOps {
@@ -91,20 +94,38 @@ export class ServerOps {
 
   constructor(private readonly node: Node) {}
 
-  /** Starts announcing this node to the others (and to itself), so `info` lists every live node. */
-  startHeartbeat(): void {
-    const beat = () => {
-      this.control({ op: 'node', info: this.localInfo() }).catch(() => {});
-    };
-    beat();
-    this.heartbeat = setInterval(beat, HEARTBEAT_MS);
+  /**
+   * Starts announcing this node to the others (and to itself), so `info` lists every live node, and marking it
+   * alive in presence, so its clients' entries are listed. Resolves after the first beat (sent or not).
+   */
+  async startHeartbeat(): Promise<void> {
+    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    await this.beat();
+  }
+
+  /** One heartbeat; also sent at once when the engine's link comes back, so presence reappears without delay. */
+  async beat(): Promise<void> {
+    const { broker, presence } = this.node.engine;
+    const announce = JSON.stringify({ op: 'node', info: this.localInfo() } satisfies Control);
+    const sent = await Promise.allSettled([
+      presence.markNodeAlive(this.node.uid, NODE_TTL_MS),
+      broker.publishControl(announce),
+    ]);
+    const failed = sent.find((r) => r.status === 'rejected');
+    // While the engine is unreachable the engine logs the outage once; a line every beat would only repeat it.
+    if (failed !== undefined && this.node.engine.ready()) {
+      this.node.log.warn({ err: String((failed as PromiseRejectedResult).reason) }, 'heartbeat not sent');
+    }
   }
 
   async stopHeartbeat(): Promise<void> {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    await this.control({ op: 'node_leave', uid: this.node.uid }).catch(() => {});
+    await Promise.allSettled([
+      this.node.engine.presence.markNodeGone(this.node.uid),
+      this.control({ op: 'node_leave', uid: this.node.uid }),
+    ]);
   }
 
   private liveNodes(): string[] {
@@ -160,7 +181,7 @@ export class ServerOps {
       );
       return { offset: r.offset, epoch: r.epoch };
     } catch (e) {
-      this.node.log.error({ err: e, channel: p.channel }, 'publish failed in the engine');
+      this.engineFailure(e, { channel: p.channel }, 'publish failed in the engine');
       throw new ReplyError(Errors.internal);
     }
   }
@@ -171,9 +192,15 @@ export class ServerOps {
     try {
       await this.node.engine.broker.publishControl(JSON.stringify(c));
     } catch (e) {
-      this.node.log.error({ err: e, op: c.op }, 'control message not published');
+      this.engineFailure(e, { op: c.op }, 'control message not published');
       throw new ReplyError(Errors.internal);
     }
+  }
+
+  /** An engine call failed: expected while it is unreachable (one line, no stack), a bug otherwise. */
+  private engineFailure(e: unknown, fields: Record<string, unknown>, msg: string): void {
+    if (this.node.engine.ready()) this.node.log.error({ err: e, ...fields }, msg);
+    else this.node.log.warn({ ...fields, err: (e as Error).message }, `${msg}: the engine is unreachable`);
   }
 
   async subscribe(input: SubscribeInput): Promise<void> {
