@@ -424,9 +424,13 @@ export class Client implements WheelItem, ClientContext {
     const ttl = presenceTtl(this);
     for (const sub of this.subs.values()) {
       if (!sub.has(SubFlag.emitPresence) || sub.buffer !== undefined) continue;
-      this.node.engine.presence.addPresence(sub.channel, this.id, this.clientInfo(sub.chanInfo), ttl).catch((e) => {
-        this.node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
-      });
+      const node = this.node;
+      node.engine.presence
+        .addPresence(sub.channel, this.id, this.clientInfo(sub.chanInfo), ttl, node.uid)
+        .catch((e) => {
+          // While the engine is unreachable its outage is logged once (src/engine); a line per client would drown it.
+          if (node.engine.ready()) node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
+        });
     }
   }
 
