@@ -21,10 +21,12 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-/** Page routes → HTML file in dist/public, with the config switch that enables each. */
+/** Page routes → file in dist/public, with the config switch that enables each. */
 export function pageFor(path: string, cfg: Readonly<Config>): string | undefined {
   const p = path.replace(/\/+$/, '') || '/';
   if (p === '/') return 'index.html';
+  // Browsers ask for /favicon.ico whatever the page declares; both names serve the same SVG.
+  if (p === '/favicon.svg' || p === '/favicon.ico') return 'favicon.svg';
   if (p === '/demo/chat' && cfg.demo.enabled) return 'chat.html';
   if (p === '/demo/monitor' && cfg.demo.enabled) return 'monitor.html';
   if (p === '/admin' && cfg.admin.enabled) return 'admin.html';
