@@ -74,7 +74,14 @@ type Control =
   | { op: 'survey'; id: string; from: string; kind: SurveyKind; params: Record<string, unknown> }
   | { op: 'survey_reply'; id: string; to: string; uid: string; answer: unknown };
 
-type SurveyKind = 'channels' | 'online';
+/** Built-in questions; other parts of Chorus add theirs with `answerSurveys` (e.g. the admin page's statistics). */
+type SurveyKind = 'channels' | 'online' | (string & {});
+
+/** One node's answer to a survey. */
+export interface SurveyAnswer {
+  node: string;
+  answer: unknown;
+}
 
 /**
  * How often a node announces itself, and how long an announcement counts: a node that stops beating leaves
@@ -88,8 +95,9 @@ export class ServerOps {
   private readonly nodes = new Map<string, { info: NodeInfo; expireAt: number }>();
   private readonly surveys = new Map<
     string,
-    { expected: Set<string>; answers: unknown[]; done: (answers: unknown[]) => void }
+    { expected: Set<string>; answers: SurveyAnswer[]; done: (answers: SurveyAnswer[]) => void }
   >();
+  private readonly answerers = new Map<string, (params: Record<string, unknown>) => unknown>();
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly node: Node) {}
@@ -137,11 +145,11 @@ export class ServerOps {
   }
 
   /** Asks every live node; resolves with the answers that came within the timeout (always this node's). */
-  private survey(kind: SurveyKind, params: Record<string, unknown>): Promise<unknown[]> {
+  private survey(kind: SurveyKind, params: Record<string, unknown>): Promise<SurveyAnswer[]> {
     const id = randomUUID();
     return new Promise((resolve) => {
       const expected = new Set(this.liveNodes());
-      const entry = { expected, answers: [] as unknown[], done: resolve };
+      const entry = { expected, answers: [] as SurveyAnswer[], done: resolve };
       this.surveys.set(id, entry);
       const finish = () => {
         clearTimeout(timer);
@@ -151,7 +159,7 @@ export class ServerOps {
       entry.done = finish;
       const timer = setTimeout(finish, SURVEY_TIMEOUT_MS);
       this.control({ op: 'survey', id, from: this.node.uid, kind, params }).catch(() => {
-        entry.answers.push(this.answerSurvey(kind, params));
+        entry.answers.push({ node: this.node.uid, answer: this.answerSurvey(kind, params) });
         finish();
       });
     });
@@ -159,7 +167,19 @@ export class ServerOps {
 
   private answerSurvey(kind: SurveyKind, params: Record<string, unknown>): unknown {
     if (kind === 'channels') return [...this.localChannels(String(params.pattern ?? ''))];
-    return this.isOnlineLocally(params as { user?: string; client?: string });
+    if (kind === 'online') return this.isOnlineLocally(params as { user?: string; client?: string });
+    return this.answerers.get(kind)?.(params) ?? null;
+  }
+
+  /** Makes this node answer surveys of `kind` (asked with `ask`) with `answer(params)`; null when it cannot. */
+  answerSurveys(kind: string, answer: (params: Record<string, unknown>) => unknown): void {
+    this.answerers.set(kind, answer);
+  }
+
+  /** Every live node's answer to a survey of `kind` that came within a second; this node's always. */
+  async ask(kind: string, params: Record<string, unknown> = {}): Promise<SurveyAnswer[]> {
+    if (this.liveNodes().length <= 1) return [{ node: this.node.uid, answer: this.answerSurvey(kind, params) }];
+    return this.survey(kind, params);
   }
 
   private options(channel: string) {
@@ -257,7 +277,7 @@ export class ServerOps {
     if (this.isOnlineLocally(target)) return true;
     if (this.liveNodes().length <= 1) return false;
     const answers = await this.survey('online', { user: target.user, client: target.client });
-    return answers.some((a) => a === true);
+    return answers.some((a) => a.answer === true);
   }
 
   private isOnlineLocally(target: { user?: string | undefined; client?: string | undefined }): boolean {
@@ -305,7 +325,7 @@ export class ServerOps {
           if (c.to !== this.node.uid) return;
           const entry = this.surveys.get(c.id);
           if (entry === undefined) return;
-          entry.answers.push(c.answer);
+          entry.answers.push({ node: c.uid, answer: c.answer });
           entry.expected.delete(c.uid);
           if (entry.expected.size === 0) entry.done(entry.answers);
           return;
@@ -443,7 +463,7 @@ export class ServerOps {
   async channels(pattern: string): Promise<Map<string, number>> {
     if (this.liveNodes().length <= 1) return this.localChannels(pattern);
     const out = new Map<string, number>();
-    for (const answer of await this.survey('channels', { pattern })) {
+    for (const { answer } of await this.survey('channels', { pattern })) {
       for (const [ch, n] of answer as Array<[string, number]>) out.set(ch, (out.get(ch) ?? 0) + n);
     }
     return out;
