@@ -73,7 +73,12 @@ describe("README's minimal config", () => {
     assert.equal(msg.info?.user, 'bob', 'the message says who wrote it');
 
     const here = await aliceRoom.presence();
-    assert.deepEqual(Object.values(here.clients).map((c) => c.user).sort(), ['alice', 'bob']);
+    assert.deepEqual(
+      Object.values(here.clients)
+        .map((c) => c.user)
+        .sort(),
+      ['alice', 'bob'],
+    );
     assert.equal((await bobRoom.presenceStats()).numUsers, 2);
 
     const history = await aliceRoom.history({ limit: 10 });
