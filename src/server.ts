@@ -20,6 +20,8 @@ export interface ChorusServerOptions {
   log?: Log;
   engine?: Engine;
   hooks?: Partial<Hooks>;
+  /** Started with the development preset (`chorus serve --dev`): the landing page shows its hints. */
+  dev?: boolean;
 }
 
 export interface ChorusServer {
@@ -95,7 +97,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         });
         return;
       }
-      serveStatic(req, res, config)
+      serveStatic(req, res, config, { dev: opts.dev === true })
         .then((served) => {
           if (!served) sendJSON(res, 404, { error: 'not found' });
         })

@@ -118,7 +118,7 @@ async function serve(args: string[]): Promise<void> {
     config.node.name || (config.http_server.port !== 0 ? defaultNodeName(config.http_server.port) : undefined);
   const log = createLogger(config.log.level as LogLevel, { node: () => server?.node.name ?? provisional });
   for (const w of loaded.warnings) log.warn({}, w);
-  server = await createChorusServer({ config, log });
+  server = await createChorusServer({ config, log, dev: preset !== undefined });
   let address: Awaited<ReturnType<typeof server.listen>>;
   try {
     address = await server.listen();

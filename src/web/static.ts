@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { type LandingContext, landingFeatures, renderLanding } from './landing.js';
 
 /** dist/public, from src/web (tsx) and dist/web (compiled) alike: both sit two levels below the package root. */
 const PUBLIC = new URL('../../dist/public/', import.meta.url).pathname;
@@ -34,7 +35,12 @@ export function pageFor(path: string, cfg: Readonly<Config>): string | undefined
 }
 
 /** Serves a page or an asset; false when the path is not one (the caller answers 404). */
-export async function serveStatic(req: IncomingMessage, res: ServerResponse, cfg: Readonly<Config>): Promise<boolean> {
+export async function serveStatic(
+  req: IncomingMessage,
+  res: ServerResponse,
+  cfg: Readonly<Config>,
+  landing: LandingContext = { dev: false },
+): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
   let file = pageFor(path, cfg);
@@ -51,6 +57,8 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, cfg
     }
     return false;
   }
+  // The landing page shows only what this server offers (src/web/landing.ts).
+  if (file === 'index.html') body = Buffer.from(renderLanding(body.toString('utf8'), landingFeatures(cfg, landing)));
   res.writeHead(200, {
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
     'content-length': body.length,
