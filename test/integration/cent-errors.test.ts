@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CentClient, CentException } from 'cent.js';
+import { CentClient, CentException, CentMethods } from 'cent.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 describe('errors through cent.js, as docs/api.md describes them', () => {
@@ -32,8 +32,8 @@ describe('errors through cent.js, as docs/api.md describes them', () => {
   test('a failed command of a pipeline is undefined among the results; the wire has the error', async () => {
     const cent = new CentClient({ url: `${s.url}/api`, apiKey: 'api-key' });
     const results = await cent.pipeline([
-      { method: 'publish', params: { channel: 'nowhere:x', data: {} } },
-      { method: 'info', params: {} },
+      { method: CentMethods.Publish, params: { channel: 'nowhere:x', data: {} } },
+      { method: CentMethods.Info, params: {} },
     ]);
     assert.equal(results[0], undefined);
     assert.ok(Array.isArray((results[1] as { nodes?: unknown[] }).nodes), 'the other command’s result is there');
