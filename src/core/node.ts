@@ -106,9 +106,12 @@ export class Node implements BrokerEventHandler {
     return ns === '' ? `${ub}${user}` : `${ns}${nb}${ub}${user}`;
   }
 
-  /** The server listens on `port`: a node without a configured name is named after it. */
+  /** The server listens on `port`: a node without a configured name is named after it (and says so at once). */
   listeningOn(port: number): void {
-    if (!this.namedByConfig) this.name = defaultNodeName(port);
+    if (this.namedByConfig || this.name === defaultNodeName(port)) return;
+    this.name = defaultNodeName(port);
+    // Other nodes list this one under the name of its last heartbeat: do not leave them 3 s behind.
+    if (!this.closing) void this.ops.beat();
   }
 
   async start(): Promise<void> {
