@@ -141,6 +141,7 @@ function formatDefault(value: unknown, field: Field | undefined): string {
   const duration = /^dur\('([^']*)'\)/.exec(field?.init ?? '');
   if (duration) return `\`${duration[1]}\``;
   if (isObj(value)) return 'all off';
+  if (value === undefined) return '`""` (none)';
   if (typeof value === 'string') return value === '' ? '`""`' : `\`${value}\``;
   if (Array.isArray(value)) return value.length === 0 ? '`[]`' : value.map((v) => `\`${String(v)}\``).join(', ');
   return `\`${String(value)}\``;
@@ -180,7 +181,7 @@ export function generateConfigDocs(doc: string, source?: string): { text: string
     // "Chorus extension (note): text" → "*Chorus extension* (note). Text"
     const note = EXTENSION.exec(meaning)?.[1]?.trim();
     meaning = meaning.replace(EXTENSION, '').replace(/^[a-z]/, (c) => c.toUpperCase());
-    if (extension) meaning = `*Chorus extension*${note ? ` ${note}` : ''}. ${meaning}`;
+    if (extension) meaning = `${note ? `*Chorus extension* ${note}.` : '*Chorus extension.*'} ${meaning}`;
     return `| \`${key}\` | ${formatDefault(value, field)} | ${cell(meaning.trim())} |`;
   };
 

@@ -4,6 +4,7 @@
  * Chorus extensions are marked so (docs/configuration.md lists them).
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
 function dur(def: string) {
@@ -122,13 +123,75 @@ const tokenOptionsShape = {
   issuer_regex: str(),
 };
 
+/**
+ * TLS of a listener (Centrifugo's TLSConfig, server side). PEM values are, as Centrifugo's PEMData, the PEM text
+ * itself, the PEM text base64-encoded, or the path of a file holding it (files are re-read on change and on
+ * SIGHUP). `server_ca_pem`, `insecure_skip_verify` and `server_name` only matter to outgoing connections: a
+ * listener ignores them, as Centrifugo's does.
+ */
+const listenerTls = z
+  .strictObject({
+    /** HTTPS and `wss://` on the listener (docs/security.md). */
+    enabled: bool(),
+    /**
+     * The certificate (chain): PEM text, base64-encoded PEM, or the path of a PEM file (watched: a change is
+     * picked up without dropping connections; so is SIGHUP).
+     */
+    cert_pem: str(),
+    /** Its private key, in the same forms. */
+    key_pem: str(),
+    /** Mutual TLS: clients must present a certificate signed by one of these CAs (same forms). */
+    client_ca_pem: str(),
+  })
+  .prefault({});
+
+/** A port given as a number or, as Centrifugo's `internal_port` is typed, a string; "" means none. */
+const optionalPort = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (v === '') return undefined;
+    const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
+    if (!Number.isInteger(n) || n < 0 || n > 65535) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a port number from 0 to 65535 (or "" for none), got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  })
+  .prefault('');
+
 export const configSchema = z.strictObject({
   http_server: z
     .strictObject({
-      /** Address to listen on; empty: all interfaces. */
+      /**
+       * Address to listen on: `localhost` listens on both loopback addresses (127.0.0.1 and ::1); empty: every
+       * interface.
+       */
       address: str(),
       /** Port to listen on. */
       port: z.number().int().min(0).max(65535).default(8000),
+      /**
+       * Chorus extension: addresses or CIDR ranges (`10.0.0.0/8`, `::1`) of your reverse proxies: only for
+       * requests from them is the client address read from `X-Forwarded-For` (the right-most entry that is not a
+       * trusted proxy) or `X-Real-IP`. Never trusted otherwise (docs/security.md).
+       */
+      trusted_proxies: z
+        .array(z.string().refine((t) => parseCidr(t) !== undefined, 'expected an IP address or a CIDR range'))
+        .default([]),
+      /**
+       * A second listener for the operators' endpoints — server API, admin, `/metrics`, `/health`, `/ready` —
+       * which then leave the public port (docs/security.md); a number or a string, as in Centrifugo. Empty: none.
+       */
+      internal_port: optionalPort,
+      /** Address of the internal listener ("": the same as `address`). */
+      internal_address: str(),
+      tls: listenerTls,
+      /** TLS on the internal listener (without it, the internal listener uses `tls` unless `tls_external`). */
+      internal_tls: listenerTls,
+      /** `tls` applies to the public listener only; the internal one stays plain (or uses `internal_tls`). */
+      tls_external: bool(),
     })
     .prefault({}),
   log: z
@@ -189,7 +252,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   client: z
     .strictObject({
-      /** Anonymous connections, no channel permission checks, no connection expiry: for tests and demos only. */
+      /**
+       * Anonymous connections, no channel permission checks (other users' personal channels stay closed), no
+       * connection expiry: for tests and demos only.
+       */
       insecure: bool(),
       /** Browser origins allowed to open a WebSocket (`*` wildcards); empty: same origin only. */
       allowed_origins: strList(),
@@ -230,6 +296,23 @@ export const configSchema = z.strictObject({
       connection_limit: uint(0),
       /** Connections per user (close 3504); `0`: no limit. */
       user_connection_limit: uint(0),
+      /**
+       * New connections per second this node accepts (above: the upgrade is refused with HTTP 503, as Centrifugo
+       * does; the SDKs retry); `0`: no limit.
+       */
+      connection_rate_limit: uint(0),
+      /**
+       * Chorus extension: open connections per client address (IPv6: per /64); above: HTTP 429 at the upgrade
+       * (docs/security.md); `0`: no limit.
+       */
+      address_connection_limit: uint(0),
+      /**
+       * Chorus extension: new connections per second per client address; above: HTTP 429 with `Retry-After`;
+       * `0`: no limit.
+       */
+      address_connection_rate_limit: uint(0),
+      /** Chorus extension: new connections per client address allowed at once above that rate. */
+      address_connection_rate_burst: uint(20),
       /** Most publications one `history` call returns. */
       history_max_publication_limit: uint(300),
       /** Most publications one recovery may replay; more → `recovered: false`. */
@@ -259,9 +342,17 @@ export const configSchema = z.strictObject({
         .prefault({}),
       subscribe_to_user_personal_channel: z
         .strictObject({
-          /** Subscribe every connection of user U to its personal channel `#U`. */
+          /**
+           * Subscribe every connection of user U to its personal channel `#U`, which is only ever U's: nobody else
+           * may subscribe to it, publish into it or read its history or presence, whatever the namespace options
+           * (docs/security.md).
+           */
           enabled: bool(),
-          /** Namespace of personal channels: empty gives `#U`, `personal` gives `personal:#U` (it must exist). */
+          /**
+           * Namespace of personal channels: empty gives `#U`, `personal` gives `personal:#U` (it must exist).
+           * Options there that can grant nobody anything (`allow_subscribe_for_client`, `*_for_anonymous`, …) are
+           * reported as warnings.
+           */
           personal_channel_namespace: str(),
           /** Keep one connection per user: a new one closes the user's others (3504). */
           single_connection: bool(),
@@ -284,12 +375,12 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       /**
-       * Chorus extension: commands a connection may send per second (token bucket, error 111 above); `0`:
-       * unlimited.
+       * Chorus extension: commands a connection may send per second (token bucket), 0 = unlimited. Set well above
+       * what any official SDK sends (their test suites publish in tight loops), so it only stops floods.
        */
-      command_rate_limit: uint(100),
+      command_rate_limit: uint(1000),
       /** Chorus extension: commands allowed in a burst above the rate; another burst's deficit closes with 3013. */
-      command_rate_burst: uint(200),
+      command_rate_burst: uint(10000),
     })
     .prefault({}),
   http_api: z
@@ -306,6 +397,8 @@ export const configSchema = z.strictObject({
       error_mode: z.enum(['', 'transport']).default(''),
       /** Chorus extension: largest request body in bytes (413 above). */
       max_body_size: uint(4 * 1024 * 1024),
+      /** With `http_server.internal_port`: serve the API on the public port too (Centrifugo's key). */
+      external: bool(),
     })
     .prefault({}),
   admin: z
@@ -318,18 +411,45 @@ export const configSchema = z.strictObject({
       secret: str(),
       /** No login: only behind a trusted network boundary. */
       insecure: bool(),
+      /** With `http_server.internal_port`: serve the admin page on the public port instead (Centrifugo's key). */
+      external: bool(),
+      /** Chorus extension: how long an admin session lasts after the login. */
+      session_ttl: dur('12h'),
+      /**
+       * Chorus extension: failed logins one client address may make per `login_failure_window`; then 429 with
+       * `Retry-After` (`0`: no limit).
+       */
+      login_failure_limit: uint(5),
+      /** Chorus extension: the window of `login_failure_limit`; logins from that address are refused until it ends. */
+      login_failure_window: dur('1m'),
     })
     .prefault({}),
+  /** Chorus extension: the demo pages (/demo/chat, /demo/monitor). */
   demo: z
     .strictObject({
-      /** Chorus extension: the demo pages `/demo/chat` and `/demo/monitor`. */
+      /** The demo pages `/demo/chat` and `/demo/monitor`. */
       enabled: bool(),
+      /**
+       * The channel `chorus agent` reports to and /demo/monitor shows; while `demo.enabled`, only agents may
+       * publish into it, whatever its namespace allows.
+       */
+      agent_channel: str('metrics'),
+      /**
+       * The users (IDs from verified tokens, or globs such as `agent-*`) whose connections may report as agents;
+       * the dashboard names each agent by this user.
+       */
+      agent_users: strList(),
+      /**
+       * Anonymous connections may report as agents too (named by their payload; the development preset turns it
+       * on; never on a shared network).
+       */
+      allow_anonymous_agents: bool(),
     })
     .prefault({}),
   prometheus: z
     .strictObject({
-      /** Prometheus metrics at `/metrics`. */
-      enabled: bool(true),
+      /** Prometheus metrics at `/metrics` (off by default, as in Centrifugo; `--dev` turns it on). */
+      enabled: bool(),
     })
     .prefault({}),
   websocket: z
@@ -453,6 +573,12 @@ export function crossFieldProblems(cfg: Config): string[] {
   }
   if (cfg.admin.enabled && !cfg.admin.insecure && (cfg.admin.password === '' || cfg.admin.secret === '')) {
     problems.push('admin.password and admin.secret must be set when admin.enabled (or set admin.insecure)');
+  }
+  if (cfg.admin.enabled && cfg.admin.session_ttl < 1000) {
+    problems.push('admin.session_ttl must be at least 1s');
+  }
+  if (cfg.admin.login_failure_limit > 0 && cfg.admin.login_failure_window < 1000) {
+    problems.push('admin.login_failure_window must be at least 1s (or set admin.login_failure_limit to 0)');
   }
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {

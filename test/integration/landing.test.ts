@@ -108,7 +108,7 @@ describe('the landing page', () => {
     assert.deepEqual(await brokenLinks(html, s), [], 'every link of the page works');
     assert.doesNotMatch(html, /href="\/demo\//, 'no link to the demo pages (off here)');
     assert.doesNotMatch(html, /href="\/admin"/, 'no link to the admin page (off here)');
-    assert.match(html, /href="\/metrics"/);
+    assert.doesNotMatch(html, /href="\/metrics"/, 'no link to /metrics (off by default)');
     assert.doesNotMatch(html, /npm start/, 'no development hints');
     assert.match(snippet(html, 'node-snippet', s), /websocket: WebSocket,\n {2}token: /);
     assert.match(snippet(html, 'browser-snippet', s), /token: /);
@@ -119,7 +119,6 @@ describe('the landing page', () => {
     const s = await startServer({
       client: { token: { hmac_secret_key: SECRET } },
       admin: { enabled: true, password: 'pw', secret: 'admin-secret-long-enough-for-hs256-keys' },
-      prometheus: { enabled: false },
       http_api: { disabled: true },
     });
     servers.push(s);
@@ -129,6 +128,30 @@ describe('the landing page', () => {
     assert.match(html, /Log in with <code>admin\.password<\/code>/);
     assert.doesNotMatch(html, /href="\/metrics"/, 'metrics are off here');
     assert.doesNotMatch(html, /id="api-snippet"/, 'the server API is off here');
+  });
+
+  test('with an internal port: the public landing links to none of what moved there', async () => {
+    const s = await startServer({
+      client: { token: { hmac_secret_key: SECRET } },
+      http_server: { internal_port: 0 },
+      admin: { enabled: true, password: 'pw', secret: 'admin-secret-long-enough-for-hs256-keys' },
+      prometheus: { enabled: true },
+      http_api: { key: 'k' },
+    });
+    servers.push(s);
+    const html = await page(s);
+    assert.deepEqual(await brokenLinks(html, s), [], 'every link of the page works on the public port');
+    assert.doesNotMatch(html, /href="\/admin"/, 'the admin page is on the internal port');
+    assert.doesNotMatch(html, /href="\/metrics"/, '/metrics is on the internal port');
+    assert.doesNotMatch(html, /id="api-snippet"/, 'the server API is on the internal port');
+  });
+
+  test('with metrics on: linked', async () => {
+    const s = await startServer({ client: { token: { hmac_secret_key: SECRET } }, prometheus: { enabled: true } });
+    servers.push(s);
+    const html = await page(s);
+    assert.match(html, /href="\/metrics"/);
+    assert.deepEqual(await brokenLinks(html, s), []);
   });
 
   test('every page has a favicon, also at /favicon.ico', async () => {

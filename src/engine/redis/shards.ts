@@ -7,10 +7,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.js';
 import type { Log } from '../../core/node.js';
+import { redactUrlCredentials } from '../../log.js';
 
 export interface Shard {
   readonly index: number;
-  /** For logs: a password in it is masked. */
+  /** The shard's address for logs: credentials inside it are masked. */
   readonly address: string;
   readonly cmd: Redis;
   readonly sub: Redis;
@@ -61,17 +62,6 @@ function options(cfg: Config['engine']['redis']): RedisOptions {
     if (cfg.sentinel_password) o.sentinelPassword = cfg.sentinel_password;
   }
   return o;
-}
-
-/** The address as logs may show it: a password in the URL is masked. */
-export function redactAddress(address: string): string {
-  try {
-    const u = new URL(/^[a-z]+:\/\//i.test(address) ? address : `redis://${address}`);
-    if (u.password !== '') u.password = '***';
-    return /^[a-z]+:\/\//i.test(address) ? u.toString().replace(/\/$/, '') : u.host;
-  } catch {
-    return address.replace(/:[^:@/]*@/, ':***@');
-  }
 }
 
 /** How long a lost connection may wait for an error that names the cause before its line is logged. */
@@ -170,7 +160,7 @@ export class Shards {
         : cfg.address;
     this.reachability = [];
     this.list = addresses.map((address, index) => {
-      const shown = redactAddress(address);
+      const shown = redactUrlCredentials(address);
       const shard = { index, address: shown, cmd: connect(cfg, address), sub: connect(cfg, address) };
       const r = new Reachability(shown, log);
       r.watch(shard.cmd);
