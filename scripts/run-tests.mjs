@@ -9,7 +9,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Every suite directory under test/ (not helpers or fixtures): fast, socket-free suites first, browsers last. */
-const ORDER = ['unit', 'fuzz', 'conformance', 'hostile', 'security', 'sdk-compat', 'integration', 'cluster', 'browser'];
+const ORDER = [
+  'unit',
+  'fuzz',
+  'conformance',
+  'hostile',
+  'security',
+  'sdk-compat',
+  'integration',
+  'package',
+  'cluster',
+  'browser',
+];
 const NOT_SUITES = new Set(['helpers', 'fixtures', 'tmp']);
 function suiteDirs() {
   const dirs = readdirSync('test', { withFileTypes: true })

@@ -464,7 +464,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   channel: z
     .strictObject({
-      /** Longest channel name (error 107). */
+      /** Longest channel name in bytes; longer is error 107 wherever a name comes in (`0`: no limit). */
       max_length: uint(255),
       /** Channels that start with it need a subscription token. */
       private_prefix: str('$'),
