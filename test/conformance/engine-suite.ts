@@ -695,7 +695,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('presence that was emptied stores nothing', async () => {
         const ch = chan('presence-emptied');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, 'a-node');
         assert.ok((await factory.storedFor(h.engine, ch)) > 0, 'a presence entry is stored');
         await h.engine.presence.removePresence(ch, 'c1', 'alice');
         assert.equal(await factory.storedFor(h.engine, ch), 0);
