@@ -19,6 +19,8 @@ export interface LoggerOptions {
   secrets?: readonly string[];
   /** Where lines go (default: stdout). */
   destination?: DestinationStream;
+  /** The node's name, added to every line as `node` (read per line: it may only be known once the server listens). */
+  node?: () => string | undefined;
 }
 
 const REDACTED = '[redacted]';
@@ -92,9 +94,11 @@ function scrubValue(v: unknown, scrub: (s: string) => string, depth: number): un
 export function createLogger(level: LogLevel, opts: LoggerOptions = {}): Log & { level: string } {
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   const scrub = redactor(opts.secrets);
+  const nodeName = opts.node;
   const options = {
     level: level === 'none' ? 'silent' : level,
     base: undefined,
+    mixin: nodeName === undefined ? undefined : () => ({ node: nodeName() }),
     // formatters.log runs before the serializers: `err` is left to its serializer, which scrubs after pino's.
     formatters: {
       log(obj: Record<string, unknown>) {
@@ -114,7 +118,8 @@ export function createLogger(level: LogLevel, opts: LoggerOptions = {}): Log & {
     },
   };
   if (usePretty) {
-    return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    // A terminal shows one node: its name on every line would only be noise.
+    return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,node' }));
   }
   return opts.destination === undefined ? pino(options) : pino(options, opts.destination);
 }

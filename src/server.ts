@@ -23,6 +23,8 @@ export interface ChorusServerOptions {
   log?: Log;
   engine?: Engine;
   hooks?: Partial<Hooks>;
+  /** Started with the development preset (`chorus serve --dev`): the landing page shows its hints. */
+  dev?: boolean;
 }
 
 export interface ChorusServer {
@@ -106,7 +108,13 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         });
         return;
       }
-      serveStatic(req, res, config, { public: endpoints.pages, admin: endpoints.admin })
+      serveStatic(
+        req,
+        res,
+        config,
+        { public: endpoints.pages, admin: endpoints.admin },
+        { dev: opts.dev === true, endpoints },
+      )
         .then((served) => {
           if (!served) sendJSON(res, 404, { error: 'not found' });
         })
@@ -150,7 +158,10 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     http: listeners.primary,
     async listen() {
       await listeners.listen();
-      return listeners.info()[0]?.addresses[0] as AddressInfo;
+      const address = listeners.info()[0]?.addresses[0] as AddressInfo;
+      // Named after the public port, as Centrifugo does (unless node.name is set).
+      node.listeningOn(address.port);
+      return address;
     },
     listeners: () => listeners.info(),
     reloadTls: (reason = 'requested') => listeners.reloadTls(reason),

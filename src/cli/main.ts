@@ -3,7 +3,7 @@
 import { developmentPreset } from '../config/dev-preset.js';
 import { loadConfig } from '../config/load.js';
 import { configSecrets } from '../config/secrets.js';
-import { VERSION } from '../core/node.js';
+import { defaultNodeName, VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
 import { isLoopback } from '../transport/listen-plan.js';
@@ -87,11 +87,16 @@ async function serve(args: string[]): Promise<void> {
   // Secrets never reach the logs; only the development preset's generated ones, printed on purpose below.
   const generated = preset === undefined ? [] : configSecrets(loadConfig({ base: preset }).config);
   const secrets = configSecrets(config).filter((v) => !generated.includes(v));
-  const log = createLogger(config.log.level as LogLevel, { secrets });
+  // Every line names the node (JSON logs; a terminal's pretty logs leave it out), for logs collected from a cluster.
+  let named: { node: { name: string } } | undefined;
+  const provisional =
+    config.node.name || (config.http_server.port !== 0 ? defaultNodeName(config.http_server.port) : undefined);
+  const log = createLogger(config.log.level as LogLevel, { secrets, node: () => named?.node.name ?? provisional });
   for (const w of loaded.warnings) log.warn({}, w);
   let server: Awaited<ReturnType<typeof createChorusServer>>;
   try {
-    server = await createChorusServer({ config, log });
+    server = await createChorusServer({ config, log, dev: preset !== undefined });
+    named = server;
   } catch (e) {
     fail(`cannot start: ${(e as Error).message}`);
   }
@@ -113,7 +118,7 @@ async function serve(args: string[]): Promise<void> {
     (listeners.find((l) => l.serves.split(', ').includes(endpoint)) ?? publicListener).url;
   log.info(
     { version: VERSION, engine: server.node.engine.name, sources: loaded.sources, serves: publicListener.serves },
-    `chorus listening on ${base}`,
+    `chorus listening on ${base} as node ${server.node.name}`,
   );
   for (const l of listeners.slice(1)) {
     log.info({ serves: l.serves }, `internal endpoints (${l.serves}) on ${l.url}`);

@@ -5,6 +5,7 @@
  * It knows nothing of WebSocket, JSON or Redis.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { ChannelOptions, Config } from '../config/schema.js';
 import { type BrokerEventHandler, type Engine, isStreamEpoch, type PublishResult } from '../engine/types.js';
@@ -33,10 +34,16 @@ export interface Log {
 
 export const silentLog: Log = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
+/** Centrifugo's default node name: the host and the port the server listens on. */
+export function defaultNodeName(port: number): string {
+  return `${hostname()}_${port}`;
+}
+
 export interface NodeOptions {
   config: Readonly<Config>;
   engine: Engine;
   log?: Log;
+  /** Overrides `node.name`. */
   name?: string;
 }
 
@@ -44,7 +51,12 @@ export class Node implements BrokerEventHandler {
   readonly config: Readonly<Config>;
   readonly engine: Engine;
   readonly log: Log;
-  readonly name: string;
+  /**
+   * This node's name in `info`, the admin page and the logs: `node.name`, or `<hostname>_<port>` (the port is
+   * corrected once the server listens, see `listeningOn`).
+   */
+  name: string;
+  private readonly namedByConfig: boolean;
   /** Unique id of this node (process), as the info API reports it. */
   readonly uid = randomUUID();
   readonly version = VERSION;
@@ -78,7 +90,8 @@ export class Node implements BrokerEventHandler {
     this.config = opts.config;
     this.engine = opts.engine;
     this.log = opts.log ?? silentLog;
-    this.name = opts.name ?? 'chorus';
+    this.namedByConfig = opts.name !== undefined || opts.config.node.name !== '';
+    this.name = opts.name ?? (opts.config.node.name || defaultNodeName(opts.config.http_server.port));
     this.resolver = new ChannelResolver(opts.config.channel);
     this.access = new ChannelAccess(opts.config);
     this.flusher = new FlushScheduler(opts.config.client.write_delay, (e) =>
@@ -97,9 +110,17 @@ export class Node implements BrokerEventHandler {
     return ns === '' ? `${ub}${user}` : `${ns}${nb}${ub}${user}`;
   }
 
+  /** The server listens on `port`: a node without a configured name is named after it (and says so at once). */
+  listeningOn(port: number): void {
+    if (this.namedByConfig || this.name === defaultNodeName(port)) return;
+    this.name = defaultNodeName(port);
+    // Other nodes list this one under the name of its last heartbeat: do not leave them 3 s behind.
+    if (!this.closing) void this.ops.beat();
+  }
+
   async start(): Promise<void> {
     await this.engine.broker.start(this);
-    this.ops.startHeartbeat();
+    await this.ops.startHeartbeat();
   }
 
   /** Whether this node can serve: its engine (e.g. Redis) is reachable. */
@@ -113,7 +134,9 @@ export class Node implements BrokerEventHandler {
    * "insufficient state" so its client resubscribes and recovers from history.
    */
   onBrokerReconnect(): void {
-    this.log.info(
+    void this.ops.beat();
+    // The engine logged that its link is back; this is the detail.
+    this.log.debug(
       { channels: this.hub.numChannels },
       'broker link restored: checking subscribers for lost publications',
     );

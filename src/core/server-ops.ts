@@ -75,37 +75,66 @@ type Control =
   | { op: 'survey'; id: string; from: string; kind: SurveyKind; params: Record<string, unknown> }
   | { op: 'survey_reply'; id: string; to: string; uid: string; answer: unknown };
 
-type SurveyKind = 'channels' | 'online';
+/** Built-in questions; other parts of Chorus add theirs with `answerSurveys` (e.g. the admin page's statistics). */
+type SurveyKind = 'channels' | 'online' | (string & {});
 
-/** How often a node announces itself, and how long an announcement counts. */
-const HEARTBEAT_MS = 3000;
-const NODE_TTL_MS = 10_000;
+/** One node's answer to a survey. */
+export interface SurveyAnswer {
+  node: string;
+  answer: unknown;
+}
+
+/**
+ * How often a node announces itself, and how long an announcement counts: a node that stops beating leaves
+ * `info` and — through its presence alive mark, which has the same TTL — presence within NODE_TTL_MS.
+ */
+export const HEARTBEAT_MS = 3000;
+export const NODE_TTL_MS = 10_000;
 const SURVEY_TIMEOUT_MS = 1000;
 
 export class ServerOps {
   private readonly nodes = new Map<string, { info: NodeInfo; expireAt: number }>();
   private readonly surveys = new Map<
     string,
-    { expected: Set<string>; answers: unknown[]; done: (answers: unknown[]) => void }
+    { expected: Set<string>; answers: SurveyAnswer[]; done: (answers: SurveyAnswer[]) => void }
   >();
+  private readonly answerers = new Map<string, (params: Record<string, unknown>) => unknown>();
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly node: Node) {}
 
-  /** Starts announcing this node to the others (and to itself), so `info` lists every live node. */
-  startHeartbeat(): void {
-    const beat = () => {
-      this.control({ op: 'node', info: this.localInfo() }).catch(() => {});
-    };
-    beat();
-    this.heartbeat = setInterval(beat, HEARTBEAT_MS);
+  /**
+   * Starts announcing this node to the others (and to itself), so `info` lists every live node, and marking it
+   * alive in presence, so its clients' entries are listed. Resolves after the first beat (sent or not).
+   */
+  async startHeartbeat(): Promise<void> {
+    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    await this.beat();
+  }
+
+  /** One heartbeat; also sent at once when the engine's link comes back, so presence reappears without delay. */
+  async beat(): Promise<void> {
+    const { broker, presence } = this.node.engine;
+    const announce = JSON.stringify({ op: 'node', info: this.localInfo() } satisfies Control);
+    const sent = await Promise.allSettled([
+      presence.markNodeAlive(this.node.uid, NODE_TTL_MS),
+      broker.publishControl(announce),
+    ]);
+    const failed = sent.find((r) => r.status === 'rejected');
+    // While the engine is unreachable the engine logs the outage once; a line every beat would only repeat it.
+    if (failed !== undefined && this.node.engine.ready()) {
+      this.node.log.warn({ err: String((failed as PromiseRejectedResult).reason) }, 'heartbeat not sent');
+    }
   }
 
   async stopHeartbeat(): Promise<void> {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    await this.control({ op: 'node_leave', uid: this.node.uid }).catch(() => {});
+    await Promise.allSettled([
+      this.node.engine.presence.markNodeGone(this.node.uid),
+      this.control({ op: 'node_leave', uid: this.node.uid }),
+    ]);
   }
 
   private liveNodes(): string[] {
@@ -117,11 +146,11 @@ export class ServerOps {
   }
 
   /** Asks every live node; resolves with the answers that came within the timeout (always this node's). */
-  private survey(kind: SurveyKind, params: Record<string, unknown>): Promise<unknown[]> {
+  private survey(kind: SurveyKind, params: Record<string, unknown>): Promise<SurveyAnswer[]> {
     const id = randomUUID();
     return new Promise((resolve) => {
       const expected = new Set(this.liveNodes());
-      const entry = { expected, answers: [] as unknown[], done: resolve };
+      const entry = { expected, answers: [] as SurveyAnswer[], done: resolve };
       this.surveys.set(id, entry);
       const finish = () => {
         clearTimeout(timer);
@@ -131,7 +160,7 @@ export class ServerOps {
       entry.done = finish;
       const timer = setTimeout(finish, SURVEY_TIMEOUT_MS);
       this.control({ op: 'survey', id, from: this.node.uid, kind, params }).catch(() => {
-        entry.answers.push(this.answerSurvey(kind, params));
+        entry.answers.push({ node: this.node.uid, answer: this.answerSurvey(kind, params) });
         finish();
       });
     });
@@ -139,7 +168,19 @@ export class ServerOps {
 
   private answerSurvey(kind: SurveyKind, params: Record<string, unknown>): unknown {
     if (kind === 'channels') return [...this.localChannels(String(params.pattern ?? ''))];
-    return this.isOnlineLocally(params as { user?: string; client?: string });
+    if (kind === 'online') return this.isOnlineLocally(params as { user?: string; client?: string });
+    return this.answerers.get(kind)?.(params) ?? null;
+  }
+
+  /** Makes this node answer surveys of `kind` (asked with `ask`) with `answer(params)`; null when it cannot. */
+  answerSurveys(kind: string, answer: (params: Record<string, unknown>) => unknown): void {
+    this.answerers.set(kind, answer);
+  }
+
+  /** Every live node's answer to a survey of `kind` that came within a second; this node's always. */
+  async ask(kind: string, params: Record<string, unknown> = {}): Promise<SurveyAnswer[]> {
+    if (this.liveNodes().length <= 1) return [{ node: this.node.uid, answer: this.answerSurvey(kind, params) }];
+    return this.survey(kind, params);
   }
 
   private options(channel: string) {
@@ -162,7 +203,7 @@ export class ServerOps {
       );
       return { offset: r.offset, epoch: r.epoch };
     } catch (e) {
-      this.node.log.error({ err: e, channel: p.channel }, 'publish failed in the engine');
+      this.engineFailure(e, { channel: p.channel }, 'publish failed in the engine');
       throw new ReplyError(Errors.internal);
     }
   }
@@ -173,9 +214,15 @@ export class ServerOps {
     try {
       await this.node.engine.broker.publishControl(JSON.stringify(c));
     } catch (e) {
-      this.node.log.error({ err: e, op: c.op }, 'control message not published');
+      this.engineFailure(e, { op: c.op }, 'control message not published');
       throw new ReplyError(Errors.internal);
     }
+  }
+
+  /** An engine call failed: expected while it is unreachable (one line, no stack), a bug otherwise. */
+  private engineFailure(e: unknown, fields: Record<string, unknown>, msg: string): void {
+    if (this.node.engine.ready()) this.node.log.error({ err: e, ...fields }, msg);
+    else this.node.log.warn({ ...fields, err: (e as Error).message }, `${msg}: the engine is unreachable`);
   }
 
   async subscribe(input: SubscribeInput): Promise<void> {
@@ -238,7 +285,7 @@ export class ServerOps {
     if (this.isOnlineLocally(target)) return true;
     if (this.liveNodes().length <= 1) return false;
     const answers = await this.survey('online', { user: target.user, client: target.client });
-    return answers.some((a) => a === true);
+    return answers.some((a) => a.answer === true);
   }
 
   private isOnlineLocally(target: { user?: string | undefined; client?: string | undefined }): boolean {
@@ -286,7 +333,7 @@ export class ServerOps {
           if (c.to !== this.node.uid) return;
           const entry = this.surveys.get(c.id);
           if (entry === undefined) return;
-          entry.answers.push(c.answer);
+          entry.answers.push({ node: c.uid, answer: c.answer });
           entry.expected.delete(c.uid);
           if (entry.expected.size === 0) entry.done(entry.answers);
           return;
@@ -426,7 +473,7 @@ export class ServerOps {
   async channels(pattern: string): Promise<Map<string, number>> {
     if (this.liveNodes().length <= 1) return this.localChannels(pattern);
     const out = new Map<string, number>();
-    for (const answer of await this.survey('channels', { pattern })) {
+    for (const { answer } of await this.survey('channels', { pattern })) {
       for (const [ch, n] of answer as Array<[string, number]>) out.set(ch, (out.get(ch) ?? 0) + n);
     }
     return out;

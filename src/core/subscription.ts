@@ -85,7 +85,7 @@ export class Subscription {
   writePresence(ttlMs: number): Promise<void> {
     if (this.ended) return Promise.resolve();
     const c = this.client;
-    const p = c.node.engine.presence.addPresence(this.channel, c.id, c.clientInfo(this.chanInfo), ttlMs);
+    const p = c.node.engine.presence.addPresence(this.channel, c.id, c.clientInfo(this.chanInfo), ttlMs, c.node.uid);
     // A failed write may still have reached the store: it is taken back like one that succeeded.
     const written = p.then(ignore, ignore);
     const earlier = this.presenceWrites;

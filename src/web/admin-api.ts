@@ -15,10 +15,9 @@
  * - Errors are `{error: {code, message}}` with the API's codes (107 bad request, 102 unknown channel …); bodies
  *   are capped at 64 KiB.
  *
- * Message rates are counted without touching the core: the broker's `publish` is wrapped (messages in: every
- * publication this node makes, from clients and the server API) and so is the hub's `broadcastPublication`
- * (messages out: publications queued to this node's subscribers). A sampler reads the counters
- * and the node's gauges every second into a ring buffer. Rates are this node's; nodes and totals span the cluster.
+ * Figures are the whole cluster's, whichever node answers (src/web/admin-stats.ts): every node samples itself
+ * every second, and the node asked sums the live nodes' samples, so the page does not jump between nodes
+ * behind a load balancer. Each node's own figures come with its uid and name.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,6 +26,7 @@ import type { Node } from '../core/node.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { ClientAddresses } from '../transport/client-address.js';
+import { clusterSeries, startSampling } from './admin-stats.js';
 import { LoginThrottle } from './login-throttle.js';
 
 export interface AdminApi {
@@ -47,98 +47,6 @@ const SUBJECT = 'admin';
 const LOGIN_FAILURE_DELAY_MS = 400;
 /** The busiest channels the state lists. */
 const TOP_CHANNELS = 100;
-const SAMPLE_MS = 1000;
-/** 5 minutes of one-second samples. */
-const SERIES_LENGTH = 300;
-
-/** One second of this node's activity. */
-interface Sample {
-  /** Unix time, seconds. */
-  t: number;
-  connections: number;
-  users: number;
-  channels: number;
-  subscriptions: number;
-  /** Publications this node made per second (client publishes and the server API). */
-  in: number;
-  /** Publications delivered to this node's subscribers per second. */
-  out: number;
-}
-
-/** Counts messages and samples the node every second; one per node, whatever the number of admin APIs. */
-class Stats {
-  published = 0;
-  delivered = 0;
-  private readonly ring: Sample[] = [];
-  private lastAt = Date.now();
-  private lastPublished = 0;
-  private lastDelivered = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly node: Node) {
-    const broker = node.engine.broker;
-    const publish = broker.publish.bind(broker);
-    broker.publish = (channel, pub, opts) => {
-      this.published++;
-      return publish(channel, pub, opts);
-    };
-    // Deliveries: what the hub queued (or buffered) for this node's subscribers, publication by publication.
-    const hub = node.hub;
-    const broadcast = hub.broadcastPublication.bind(hub);
-    hub.broadcastPublication = (channel, pub, epoch) => {
-      const n = broadcast(channel, pub, epoch);
-      this.delivered += n;
-      return n;
-    };
-    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
-    this.timer.unref();
-  }
-
-  private sample(): void {
-    if (this.node.isClosing) {
-      clearInterval(this.timer);
-      return;
-    }
-    const now = Date.now();
-    const secs = Math.max((now - this.lastAt) / 1000, 0.001);
-    const n = this.node;
-    const round = (x: number) => Math.round(x * 100) / 100;
-    this.ring.push({
-      t: Math.floor(now / 1000),
-      connections: n.clients.size,
-      users: n.numUsers,
-      channels: n.hub.numChannels,
-      subscriptions: n.hub.numSubscriptions,
-      in: round((this.published - this.lastPublished) / secs),
-      out: round((this.delivered - this.lastDelivered) / secs),
-    });
-    if (this.ring.length > SERIES_LENGTH) this.ring.shift();
-    this.lastAt = now;
-    this.lastPublished = this.published;
-    this.lastDelivered = this.delivered;
-  }
-
-  latest(): Sample | undefined {
-    return this.ring[this.ring.length - 1];
-  }
-
-  /** Column arrays, oldest first (what the page's chart takes). */
-  series(): Record<keyof Sample, number[]> & { interval: number } {
-    const col = (k: keyof Sample) => this.ring.map((s) => s[k]);
-    return {
-      interval: SAMPLE_MS,
-      t: col('t'),
-      connections: col('connections'),
-      users: col('users'),
-      channels: col('channels'),
-      subscriptions: col('subscriptions'),
-      in: col('in'),
-      out: col('out'),
-    };
-  }
-}
-
-const statsByNode = new WeakMap<Node, Stats>();
 
 /** A verified admin token: its id and expiry (unix seconds). */
 interface Session {
@@ -245,12 +153,7 @@ function tooManyAttempts(waitMs: number): HttpError {
 
 export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi {
   const cfg = node.config.admin;
-  let stats = statsByNode.get(node);
-  if (stats === undefined) {
-    stats = new Stats(node);
-    statsByNode.set(node, stats);
-  }
-  const collected = stats;
+  startSampling(node);
   // Without a secret (insecure mode only) a random one keeps the signing code path sound.
   const key = sessionKey(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'), cfg.password);
   const ttlSeconds = Math.max(1, Math.floor(cfg.session_ttl / 1000));
@@ -336,14 +239,28 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
   }
 
   async function state(): Promise<unknown> {
-    const nodes: NodeInfo[] = node.ops.info();
-    const channels = await node.ops.channels('');
+    const [channels, series] = await Promise.all([node.ops.channels(''), clusterSeries(node)]);
+    const last = series.t.length - 1;
+    const nodes = node.ops.info().map((n: NodeInfo) => {
+      // The node's figures of the series' last second when it answered (totals, rows and chart then agree);
+      // otherwise those of its last heartbeat (up to 3 s old), without rates.
+      const s = series.nodes.find((x) => x.uid === n.uid);
+      if (s === undefined || last < 0) return n;
+      return {
+        ...n,
+        num_clients: s.connections[last] as number,
+        num_users: s.users[last] as number,
+        num_channels: s.channels[last] as number,
+        num_subs: s.subscriptions[last] as number,
+        rate_in: s.in[last] as number,
+        rate_out: s.out[last] as number,
+      };
+    });
     const top = [...channels]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, TOP_CHANNELS)
       .map(([channel, subscribers]) => ({ channel, subscribers }));
     const sum = (k: keyof NodeInfo) => nodes.reduce((acc, n) => acc + Number(n[k]), 0);
-    const latest = collected.latest();
     return {
       insecure: cfg.insecure,
       node: { uid: node.uid, name: node.name, version: node.version },
@@ -358,7 +275,8 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
         subscriptions: sum('num_subs'),
       },
       channels: { total: channels.size, top },
-      rates: { in: latest?.in ?? 0, out: latest?.out ?? 0 },
+      // The whole cluster's messages per second in the last complete second.
+      rates: { in: series.in[last] ?? 0, out: series.out[last] ?? 0 },
     };
   }
 
@@ -392,7 +310,7 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
   const routes: Record<string, Route> = {
     login: { method: 'POST', auth: false, run: login },
     state: { method: 'GET', auth: true, run: state },
-    series: { method: 'GET', auth: true, run: async () => collected.series() },
+    series: { method: 'GET', auth: true, run: () => clusterSeries(node) },
     publish: { method: 'POST', auth: true, run: publish },
     disconnect: { method: 'POST', auth: true, run: disconnect },
     logout: { method: 'POST', auth: true, run: logout },

@@ -18,11 +18,14 @@ function testLog(): Log | undefined {
   return level ? createLogger(level as 'debug', { pretty: false }) : undefined;
 }
 
-export async function startServer(config: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startServer(
+  config: Record<string, unknown> = {},
+  opts: { dev?: boolean } = {},
+): Promise<TestServer> {
   const base = structuredClone(config) as Record<string, Record<string, unknown>>;
   base.http_server = { ...(base.http_server ?? {}), port: 0, address: '127.0.0.1' };
   const { config: cfg } = loadConfig({ base });
-  const server = await createChorusServer({ config: cfg, log: testLog() });
+  const server = await createChorusServer({ config: cfg, log: testLog(), dev: opts.dev });
   const addr = await server.listen();
   const url = `http://127.0.0.1:${addr.port}`;
   return {
