@@ -37,6 +37,17 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Whether every `%` of the path starts a valid escape of UTF-8 (what decodeURIComponent accepts). */
+function wellFormedPath(path: string): boolean {
+  if (!path.includes('%')) return true;
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function createChorusServer(opts: ChorusServerOptions): Promise<ChorusServer> {
   const { config } = opts;
   const log = opts.log ?? silentLog;
@@ -55,8 +66,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const metrics = config.prometheus.enabled ? createMetrics(node) : undefined;
   const admin = config.admin.enabled ? createAdminApi(node) : undefined;
 
-  const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const route = (req: IncomingMessage, res: ServerResponse, path: string, fail: (err: unknown) => void): void => {
     if (path === '/health') {
       // Liveness: the process serves. The engine's state is reported, readiness is /ready.
       const engine = node.engine.ready() ? 'ok' : 'unreachable';
@@ -101,9 +111,29 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         })
         .catch(fail);
     });
-    function fail(err: unknown) {
+  };
+
+  const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const fail = (err: unknown) => {
       log.error({ err, path }, 'request failed');
+      // Every request gets an answer: a 500 if nothing was sent yet, else the connection is cut so the client
+      // sees the response is incomplete rather than waiting for the rest.
       if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
+      else res.destroy();
+    };
+    if (!wellFormedPath(path)) {
+      // As Go's server does (and so Centrifugo): a request whose path is not valid percent-encoding is refused.
+      log.debug({ url: (req.url ?? '').slice(0, 200) }, 'malformed URL (bad percent-encoding): answered 400');
+      req.resume();
+      sendJSON(res, 400, { error: { code: 107, message: 'bad request: malformed URL (invalid percent-encoding)' } });
+      return;
+    }
+    try {
+      route(req, res, path, fail);
+    } catch (err) {
+      // A synchronous throw here would otherwise escape Node's request dispatch and end the process.
+      fail(err);
     }
   });
   http.on('upgrade', (req, socket, head) => {

@@ -34,7 +34,12 @@ export function pageFor(path: string, cfg: Readonly<Config>): string | undefined
 /** Serves a page or an asset; false when the path is not one (the caller answers 404). */
 export async function serveStatic(req: IncomingMessage, res: ServerResponse, cfg: Readonly<Config>): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+  let path: string;
+  try {
+    path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+  } catch {
+    return false; // not valid percent-encoding: no page has such a name (the server answers 400 before this)
+  }
   let file = pageFor(path, cfg);
   if (file === undefined && path.startsWith('/assets/')) file = normalize(path.slice(1));
   if (file === undefined || file.startsWith('..')) return false;
