@@ -197,6 +197,11 @@ export const configSchema = z.strictObject({
       error_mode: z.enum(['', 'transport']).default(''),
       /** Chorus extension: largest request body in bytes (413 above). */
       max_body_size: uint(4 * 1024 * 1024),
+      /**
+       * Chorus extension: most commands in one request (a `batch`, or lines of the legacy `POST /api`); error 107
+       * above. 0: no limit.
+       */
+      max_batch_commands: uint(10_000),
     })
     .prefault({}),
   admin: z
