@@ -73,6 +73,11 @@ const proxyShape = {
   timeout: dur('1s'),
   /** Headers of the client's connection request forwarded to the backend (e.g. "Cookie", "Authorization"). */
   http_headers: strList(),
+  /**
+   * Chorus extension: largest answer read from the backend, in bytes; past it the call fails (error 100) and the
+   * rest is not read. 0: no limit.
+   */
+  max_response_size: uint(4 * 1024 * 1024),
 };
 
 const tokenOptionsShape = {
