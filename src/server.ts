@@ -3,7 +3,13 @@
  * its own HTTP server, plus health and the landing route. Graceful shutdown: stop accepting, close clients with
  * 3001 in batches (they reconnect), close the engine.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createChorus } from './chorus.js';
 import type { Config } from './config/schema.js';
@@ -35,6 +41,22 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * Node's own guards against slow clients, from `http_server.headers_timeout` and `request_timeout`. Node checks
+ * them only every `connectionsCheckingInterval` (30 s by default, so a slowloris connection outlived its limit by
+ * far): here every second, or sooner for shorter limits. They apply while a request is being received; an
+ * upgraded WebSocket connection, and a response however long it streams, are not cut by them.
+ */
+export function httpServerOptions(config: Readonly<Config>): ServerOptions {
+  const { headers_timeout: headers, request_timeout: request } = config.http_server;
+  const limits = [headers, request].filter((ms) => ms > 0);
+  return {
+    headersTimeout: headers,
+    requestTimeout: request,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, ...limits.map((ms) => ms / 4))),
+  };
 }
 
 /** Whether every `%` of the path starts a valid escape of UTF-8 (what decodeURIComponent accepts). */
@@ -113,7 +135,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     });
   };
 
-  const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+  const http = createHttpServer(httpServerOptions(config), (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const fail = (err: unknown) => {
       log.error({ err, path }, 'request failed');
@@ -141,9 +163,12 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
       refuseUpgrade(socket, 404, 'Not Found');
     }
   });
-  http.on('clientError', (_err, socket) => {
-    // A malformed request, or a reset mid-request: answer 400 if the peer can still read it.
-    refuseUpgrade(socket, 400, 'Bad Request');
+  http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // A malformed request, a reset mid-request, or a request too slow to arrive: say which, if the peer can still
+    // read it (the statuses Node itself would send).
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuseUpgrade(socket, 408, 'Request Timeout');
+    else if (err.code === 'HPE_HEADER_OVERFLOW') refuseUpgrade(socket, 431, 'Request Header Fields Too Large');
+    else refuseUpgrade(socket, 400, 'Bad Request');
   });
 
   let closed: Promise<void> | undefined;

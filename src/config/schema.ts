@@ -96,6 +96,17 @@ export const configSchema = z.strictObject({
     .strictObject({
       address: str(),
       port: z.number().int().min(0).max(65535).default(8000),
+      /**
+       * Chorus extension: time a connection has to send a complete request head (request line and headers), from
+       * when it opens or from the end of the previous request; past it the connection is closed (HTTP 408), so
+       * connections that send nothing, or a header byte now and then, do not pile up. 0: no limit.
+       */
+      headers_timeout: dur('10s'),
+      /**
+       * Chorus extension: time to receive a whole request, head and body; past it the connection is closed
+       * (HTTP 408). Responses (streamed ones included) and WebSocket connections are not limited by it. 0: no limit.
+       */
+      request_timeout: dur('60s'),
     })
     .prefault({}),
   log: z
@@ -276,6 +287,10 @@ export type TokenOptions = Config['client']['token'];
 /** Checks that span several fields; returns messages naming the keys. */
 export function crossFieldProblems(cfg: Config): string[] {
   const problems: string[] = [];
+  const h = cfg.http_server;
+  if (h.headers_timeout > 0 && h.request_timeout > 0 && h.headers_timeout > h.request_timeout) {
+    problems.push('http_server.headers_timeout must not be longer than http_server.request_timeout');
+  }
   const c = cfg.client;
   if (c.ping_interval > 0 && c.pong_timeout >= c.ping_interval) {
     problems.push('client.pong_timeout must be less than client.ping_interval');
