@@ -9,6 +9,8 @@
  *   (`X-Centrifugo-Error-Mode: transport` or `http_api.error_mode`) errors map to HTTP statuses as Centrifugo
  *   does (100 → 500, 102/104 → 404, 107/108 → 400, 112 → 416, 113 → 409).
  * - A body that is not JSON → 400 with error 107; over `http_api.max_body_size` → 413.
+ * - A batch or legacy body holds at most `http_api.max_batch_commands` commands; long requests run paced
+ *   (pacer.ts), so one request never holds the event loop for long.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
