@@ -6,10 +6,18 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots =
-  process.argv.slice(2).length > 0
-    ? process.argv.slice(2)
-    : ['test/unit', 'test/conformance', 'test/hostile', 'test/integration', 'test/cluster', 'test/browser'];
+/** Every suite directory under test/ (not helpers or fixtures): fast, socket-free suites first, browsers last. */
+const ORDER = ['unit', 'fuzz', 'conformance', 'hostile', 'security', 'sdk-compat', 'integration', 'cluster', 'browser'];
+const NOT_SUITES = new Set(['helpers', 'fixtures', 'tmp']);
+function suiteDirs() {
+  const dirs = readdirSync('test', { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !NOT_SUITES.has(d.name))
+    .map((d) => d.name);
+  const rank = (d) => (ORDER.includes(d) ? ORDER.indexOf(d) : ORDER.indexOf('integration'));
+  return dirs.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((d) => join('test', d));
+}
+
+const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : suiteDirs();
 
 function collect(path) {
   const st = statSync(path, { throwIfNoEntry: false });

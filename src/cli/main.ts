@@ -4,9 +4,11 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { configSecrets } from '../config/secrets.js';
 import { VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
+import { isLoopback } from '../transport/listen-plan.js';
 import { openFileLimit, RESERVED_DESCRIPTORS } from '../transport/open-files.js';
 import { AGENT_HELP, agent } from './agent.js';
 
@@ -30,10 +32,14 @@ variables (CHORUS_<KEY_PATH> or CENTRIFUGO_<KEY_PATH>, e.g. CHORUS_HTTP_SERVER_P
 
   -c, --config FILE      JSON config file
   -p, --port N           http_server.port (default 8000)
-  -a, --address HOST     http_server.address (default: all interfaces)
+  -a, --address HOST     http_server.address (default: all interfaces; with --dev: localhost, which is
+                         127.0.0.1 and ::1)
       --log-level LEVEL  log.level: trace, debug, info, warn, error, none
-      --dev              development preset: anonymous access, open channels, generated secret
-  -h, --help             this help`,
+      --dev              development preset: anonymous access, open channels, generated secrets, on this
+                         machine only
+  -h, --help             this help
+
+SIGHUP reloads the TLS certificates (http_server.tls); certificate files are also watched for changes.`,
   gentoken: `Usage: chorus gentoken --user ID [--ttl SECONDS] [--config FILE]
 
 Prints an HS256 connection token for user ID, signed with client.token.hmac_secret_key from the config
@@ -112,9 +118,17 @@ async function serve(args: string[]): Promise<void> {
     base: preset,
   });
   const { config } = loaded;
-  const log = createLogger(config.log.level as LogLevel);
+  // Secrets never reach the logs; only the development preset's generated ones, printed on purpose below.
+  const generated = preset === undefined ? [] : configSecrets(loadConfig({ base: preset }).config);
+  const secrets = configSecrets(config).filter((v) => !generated.includes(v));
+  const log = createLogger(config.log.level as LogLevel, { secrets });
   for (const w of loaded.warnings) log.warn({}, w);
-  const server = await createChorusServer({ config, log });
+  let server: Awaited<ReturnType<typeof createChorusServer>>;
+  try {
+    server = await createChorusServer({ config, log });
+  } catch (e) {
+    fail(`cannot start: ${(e as Error).message}`);
+  }
   // Standard output and error may be pipes whose reader goes away: a write then fails with EPIPE, which must
   // not end the process (logs go through their own guarded destination, see log.ts).
   process.stdout.on('error', () => {});
@@ -147,24 +161,36 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  let address: Awaited<ReturnType<typeof server.listen>>;
   try {
-    address = await server.listen();
+    await server.listen();
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    const err = e as NodeJS.ErrnoException & { port?: number };
     fail(
       err.code === 'EADDRINUSE'
-        ? `port ${config.http_server.port} is already in use: stop the other server or choose another with --port`
+        ? `port ${err.port ?? config.http_server.port} is already in use: stop the other server or choose another port`
         : `cannot listen: ${err.message}`,
     );
   }
-  const host = !config.http_server.address || config.http_server.address === '0.0.0.0' ? 'localhost' : address.address;
-  const base = `http://${host}:${address.port}`;
+  const listeners = server.listeners();
+  const publicListener = listeners[0] as (typeof listeners)[number];
+  const base = publicListener.url;
+  /** The base URL of the listener serving an endpoint (the internal one when http_server.internal_port is set). */
+  const urlOf = (endpoint: string) =>
+    (listeners.find((l) => l.serves.split(', ').includes(endpoint)) ?? publicListener).url;
   log.info(
-    { version: VERSION, engine: server.node.engine.name, sources: loaded.sources },
+    { version: VERSION, engine: server.node.engine.name, sources: loaded.sources, serves: publicListener.serves },
     `chorus listening on ${base}`,
   );
-  log.info({}, `WebSocket endpoint: ws://${host}:${address.port}/connection/websocket`);
+  for (const l of listeners.slice(1)) {
+    log.info({ serves: l.serves }, `internal endpoints (${l.serves}) on ${l.url}`);
+  }
+  log.info({}, `WebSocket endpoint: ${base.replace(/^http/, 'ws')}/connection/websocket`);
+  if (server.listeners().some((l) => l.tls)) {
+    process.on('SIGHUP', () => {
+      log.info({}, 'SIGHUP: reloading the TLS certificates');
+      server.reloadTls('SIGHUP');
+    });
+  }
   const files = openFileLimit();
   if (files !== undefined && files < 65_536) {
     log.info(
@@ -175,18 +201,29 @@ async function serve(args: string[]): Promise<void> {
   if (preset !== undefined) {
     const presetSecret = (preset.client as { token: { hmac_secret_key: string } }).token.hmac_secret_key;
     log.warn({}, 'development preset (--dev): anonymous access and open channels; do not use in production');
+    const exposed = listeners.filter((l) => !l.addresses.every((a) => isLoopback(a.address)));
+    for (const l of exposed) {
+      log.warn(
+        { addresses: l.addresses.map((a) => a.address), serves: l.serves },
+        `!!! the development preset listens on ${l.addresses.map((a) => a.address).join(', ')} (set explicitly), not only on this machine: anyone who can reach it can connect and publish anonymously${l.serves.includes('admin') ? ', open the admin page' : ''}${l.serves.includes('api') ? ', call the server API' : ''} with the secrets printed below. Remove the address setting to stay on localhost !!!`,
+      );
+    }
     if (config.client.token.hmac_secret_key === presetSecret) {
       log.info({}, `generated HMAC secret for this run: ${presetSecret}`);
     }
     const presetAdmin = preset.admin as { password: string };
     if (config.admin.enabled && config.admin.password === presetAdmin.password) {
-      log.info({}, `admin page: ${base}/admin — generated password for this run: ${presetAdmin.password}`);
+      log.info({}, `admin page: ${urlOf('admin')}/admin — generated password for this run: ${presetAdmin.password}`);
     }
     log.info({}, `demo pages: ${base}/demo/chat and ${base}/demo/monitor`);
     const presetKey = (preset.http_api as { key: string }).key;
     if (config.http_api.key === presetKey) {
-      log.info({}, `server API: POST ${base}/api/<method> with X-API-Key: ${presetKey}`);
+      log.info({}, `server API: POST ${urlOf('api')}/api/<method> with X-API-Key: ${presetKey}`);
     }
+    log.info(
+      {},
+      'to run for real: chorus serve --config config.json, without --dev (see "Running for real" in README.md and docs/security.md)',
+    );
   } else if (
     !config.client.insecure &&
     !server.node.connectTokens.hasKeys &&

@@ -1,12 +1,16 @@
 /**
  * Loading the configuration: defaults < file (JSON) < environment (CHORUS_* or CENTRIFUGO_*) < flags. Validated
  * once, then frozen. An unknown key fails with its name and a suggestion; a Centrifugo key Chorus does not
- * support yet is dropped with a warning naming it.
+ * support yet is dropped with a warning naming it, unless ignoring it is unsafe (refused-keys.ts): then it fails.
  */
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { configWarnings } from './advice.js';
 import { CENTRIFUGO_KEYS } from './centrifugo-keys.js';
+import { classifyListenerKey } from './listener-keys.js';
+import { refusalsIn, refusalsInEnv } from './refused-keys.js';
 import { type Config, channelOptionsShape, configSchema, crossFieldProblems } from './schema.js';
+import { listenerTlsProblems } from './tls.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -37,6 +41,9 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 const DEFAULTS: Config = configSchema.parse({});
 const NAMESPACE_KEYS = new Set(['name', ...Object.keys(channelOptionsShape)]);
+const RPC_NAMESPACE_KEYS = ['name', 'proxy_enabled'];
+/** Arrays of namespaces whose keys are checked one by one, as "channel.namespaces[].history_size". */
+const NAMESPACE_LISTS = ['channel.namespaces', 'rpc.namespaces'];
 
 /** Every supported leaf key path, e.g. "client.token.hmac_secret_key". */
 export const SUPPORTED_KEYS: readonly string[] = (() => {
@@ -50,6 +57,7 @@ export const SUPPORTED_KEYS: readonly string[] = (() => {
   };
   walk(DEFAULTS as unknown as Obj, '');
   for (const k of NAMESPACE_KEYS) out.push(`channel.namespaces[].${k}`);
+  for (const k of RPC_NAMESPACE_KEYS) out.push(`rpc.namespaces[].${k}`);
   return out.sort();
 })();
 
@@ -112,7 +120,10 @@ function isCentrifugoKey(path: string): boolean {
   return false;
 }
 
-/** Removes keys Chorus does not know, collecting errors (typos) and warnings (Centrifugo keys not supported yet). */
+/**
+ * Removes keys Chorus does not know, collecting errors (typos, and Centrifugo keys that are unsafe to ignore:
+ * refused-keys.ts) and warnings (other Centrifugo keys not supported yet).
+ */
 function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
   const visit = (o: Obj, prefix: string, displayPrefix: string) => {
     for (const key of Object.keys(o)) {
@@ -121,9 +132,9 @@ function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
       const value = o[key];
       const supportedLeaf = SUPPORTED_SET.has(path);
       const supportedSection = SUPPORTED_KEYS.some((k) => k.startsWith(`${path}.`));
-      if (path === 'channel.namespaces' && Array.isArray(value)) {
+      if (NAMESPACE_LISTS.includes(path) && Array.isArray(value)) {
         value.forEach((ns, i) => {
-          if (isObj(ns)) visit(ns, 'channel.namespaces[].', `channel.namespaces[${i}].`);
+          if (isObj(ns)) visit(ns, `${path}[].`, `${path}[${i}].`);
         });
         continue;
       }
@@ -133,8 +144,15 @@ function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
       }
       if (supportedLeaf || supportedSection) continue; // wrong types are reported by the schema
       delete o[key];
-      if (isCentrifugoKey(path)) {
-        warnings.push(`config key "${display}" is a Centrifugo option Chorus does not support yet: it is ignored`);
+      const listener = classifyListenerKey(path, value);
+      if (listener !== undefined) {
+        if ('error' in listener) errors.push(listener.error);
+        else warnings.push(listener.warning);
+      } else if (isCentrifugoKey(path)) {
+        // Ignoring some would leave the deployment less secure or on another topology: those refuse to start.
+        const refused = refusalsIn(path, display, value);
+        if (refused.length > 0) errors.push(...refused);
+        else warnings.push(`config key "${display}" is a Centrifugo option Chorus does not support yet: it is ignored`);
       } else {
         const hint = suggestKey(path);
         errors.push(`unknown config key "${display}"${hint ? ` — did you mean "${hint}"?` : ''}`);
@@ -200,7 +218,7 @@ function parseEnvValue(name: string, text: string, sample: unknown, errors: stri
 }
 
 const DURATION_KEYS = new Set(
-  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl)$/.test(k) && !k.includes('[]')),
+  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl|_window)$/.test(k) && !k.includes('[]')),
 );
 
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
@@ -230,6 +248,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   checkKeys(raw, errors, warnings);
 
   const env = opts.env ?? {};
+  errors.push(...refusalsInEnv(env));
   for (const path of SUPPORTED_KEYS) {
     if (path.includes('[]')) continue;
     const suffix = path.replace(/\./g, '_').toUpperCase();
@@ -269,6 +288,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue));
   const problems = crossFieldProblems(result.data);
   if (problems.length > 0) throw new ConfigError(problems);
+  const tls = listenerTlsProblems(result.data);
+  if (tls.errors.length > 0) throw new ConfigError(tls.errors);
+  warnings.push(...tls.warnings);
+  warnings.push(...configWarnings(result.data));
   return { config: deepFreeze(result.data), warnings, sources };
 }
 

@@ -66,6 +66,8 @@ export function handleSubscribe(client: Client, id: number, req: SubscribeReques
     throw new ReplyError(Errors.limitExceeded, `client.channel_limit ${limit} reached`);
   }
   const r = resolveOrFail(client, ch);
+  // Someone else's personal channel: refused before tokens, hooks, permissions and insecure mode are consulted.
+  node.access.checkHave(ch, client.user);
   if (r.isPrivate && req.token === '') throw new ReplyError(Errors.permissionDenied, 'private channel needs a token');
   if (req.token !== '') return subscribeWithToken(client, id, req, r);
   if (node.hooks.onSubscribe) return subscribeWithHook(client, id, req, r);
@@ -177,7 +179,11 @@ async function subscribeClientSide(
     epoch: req.epoch,
     rejectUnrecovered: (req.flag & FLAG_REJECT_UNRECOVERED) !== 0,
   });
-  if (result === undefined) return;
+  if (result === undefined) {
+    // Ended while under way: by a disconnect (nobody to answer), or by the server API (the client was told).
+    if (client.isConnected) throw new ReplyError(Errors.internal, 'unsubscribed while subscribing');
+    return;
+  }
   result.data = grant.data;
   client.reply(id, 'subscribe', encodeSubscribeResult(result));
   afterSubscribed(client, sub);
@@ -200,14 +206,17 @@ export interface ServerSideGrant {
   expireAt?: number | undefined;
 }
 
-/** A subscription the server makes: at connect (token `channels`/`subs`, allowed `connect.subs`) or by the API. */
+/**
+ * A subscription the server makes: at connect (token `channels`/`subs`, allowed `connect.subs`) or by the API.
+ * Undefined when it ended before it was in place (the client left, or the server API unsubscribed it).
+ */
 export async function subscribeServerSide(
   client: Client,
   channel: string,
   o: ChannelOptions,
   grant: ServerSideGrant,
   recover: { recover: boolean; offset: number; epoch: string } | undefined,
-): Promise<SubscribeResult> {
+): Promise<SubscribeResult | undefined> {
   const sub = new Subscription(client, channel, o);
   sub.chanInfo = grant.info;
   sub.expireAt = grant.expireAt ?? 0;
@@ -226,7 +235,7 @@ export async function subscribeServerSide(
     rejectUnrecovered: false,
   });
   // The connect reply carries it; the caller releases buffered publications after writing that reply.
-  if (result === undefined) return {};
+  if (result === undefined) return undefined;
   result.data = grant.data;
   return result;
 }
@@ -242,26 +251,33 @@ interface RecoveryRequest {
  * Puts the subscription in place and works out its stream position and recovery. Live publications are
  * buffered from the moment the node delivers them to this subscription until the reply is written, so none
  * is lost between the history read and the reply, and none is delivered twice.
+ *
+ * The subscription is in the client's map from the start, so a disconnect or an unsubscribe at any step ends it
+ * (Subscription.end takes back whatever it announced, also a write still in flight); each step after an await
+ * checks whether that happened. Undefined: it ended before it was in place.
  */
 async function activate(client: Client, sub: Subscription, rec: RecoveryRequest): Promise<SubscribeResult | undefined> {
   const node = client.node;
   const ch = sub.channel;
+  // A closed client's channel map is never cleaned up again: nothing may enter it.
+  if (!client.isConnected) return undefined;
   sub.buffer = [];
   client.startSubscribing(ch);
   client.subs.set(ch, sub);
   try {
-    await node.addSubscription(sub);
+    // An earlier subscription to this channel still taking back its presence and join goes first: its leave
+    // must not follow this one's join.
+    const earlier = client.endingOf(ch);
+    if (earlier !== undefined) await earlier;
+    await sub.enterHub();
   } catch (e) {
-    client.subs.delete(ch);
+    await client.removeSubscription(sub);
     node.log.error({ err: e, channel: ch }, 'broker subscribe failed');
     throw new ReplyError(Errors.internal);
   } finally {
     client.doneSubscribing(ch);
   }
-  if (!client.isConnected || client.subs.get(ch) !== sub) {
-    await node.removeSubscription(sub);
-    return undefined;
-  }
+  if (!stillHere(client, sub)) return undefined;
   const result: SubscribeResult = {};
   if (sub.expireAt > 0) {
     result.expires = true;
@@ -271,23 +287,15 @@ async function activate(client: Client, sub: Subscription, rec: RecoveryRequest)
   const tracked = (sub.flags & (SubFlag.recoverable | SubFlag.positioned)) !== 0;
   try {
     if (tracked) await recoverInto(client, sub, rec, result);
-    if (sub.has(SubFlag.emitPresence) && stillHere(client, sub)) {
-      await node.engine.presence.addPresence(ch, client.id, client.clientInfo(sub.chanInfo), presenceTtl(client));
-      sub.inPresence = true;
-    }
+    if (sub.has(SubFlag.emitPresence) && stillHere(client, sub)) await sub.writePresence(presenceTtl(client));
   } catch (e) {
     // Nothing half-done stays behind: no hub entry, no buffer growing, no presence entry.
-    await client.removeSubscription(sub, false);
+    await client.removeSubscription(sub);
     if (e instanceof ReplyError) throw e;
     node.log.error({ err: e, channel: ch }, 'subscribe failed in the engine');
     throw new ReplyError(Errors.internal);
   }
-  if (!stillHere(client, sub)) {
-    // The client left, or the server unsubscribed it, while this subscribe was under way.
-    await client.removeSubscription(sub, false);
-    if (!client.isConnected) return undefined;
-    throw new ReplyError(Errors.internal, 'unsubscribed while subscribing');
-  }
+  if (!stillHere(client, sub)) return undefined;
   return result;
 }
 
@@ -339,26 +347,21 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
 }
 
 function stillHere(client: Client, sub: Subscription): boolean {
-  return client.isConnected && client.subs.get(sub.channel) === sub;
+  return client.isConnected && !sub.ended;
 }
 
 /** After the reply is queued: release buffered publications, then announce the join. */
 export function afterSubscribed(client: Client, sub: Subscription | undefined): void {
   if (sub === undefined) return;
   client.releaseBuffered(sub);
-  if (sub.has(SubFlag.emitJoinLeave) && client.subs.get(sub.channel) === sub) {
-    sub.joined = true;
-    client.node.engine.broker.publishJoin(sub.channel, client.clientInfo(sub.chanInfo)).catch((e) => {
-      client.node.log.warn({ err: e, channel: sub.channel }, 'join event not published');
-    });
-  }
+  if (sub.has(SubFlag.emitJoinLeave)) sub.announceJoin();
 }
 
 // --- other channel commands --------------------------------------------------------------------------------
 
 export async function handleUnsubscribe(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const sub = client.subs.get(req.channel);
-  if (sub !== undefined) await client.removeSubscription(sub, true);
+  if (sub !== undefined) await client.removeSubscription(sub);
   client.reply(id, 'unsubscribe', '{}');
 }
 
@@ -368,11 +371,17 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
   const o = r.options;
   let data = req.data;
   let skipHistory = false;
-  const decision = node.hooks.onPublish
-    ? await callHook(node, () =>
-        node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
-      )
-    : undefined;
+  // Reserved channels (someone else's personal channel, the agents' channel) are decided before anything else.
+  const verdict = node.access.publishVerdict(req.channel, client.user);
+  if (verdict === false) throw new ReplyError(Errors.permissionDenied);
+  const decision =
+    verdict === true
+      ? true
+      : node.hooks.onPublish
+        ? await callHook(node, () =>
+            node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
+          )
+        : undefined;
   if (decision === false) throw new ReplyError(Errors.permissionDenied);
   if (decision === undefined) {
     const userOk = client.user !== '' || o.allow_publish_for_anonymous;
@@ -400,6 +409,7 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
 
 export async function handlePresence(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const r = resolveOrFail(client, req.channel);
+  client.node.access.checkHave(req.channel, client.user);
   if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
   if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
   const entries = await client.node.engine.presence.presence(req.channel);
@@ -408,6 +418,7 @@ export async function handlePresence(client: Client, id: number, req: ChannelReq
 
 export async function handlePresenceStats(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const r = resolveOrFail(client, req.channel);
+  client.node.access.checkHave(req.channel, client.user);
   if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
   if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
   const s = await client.node.engine.presence.presenceStats(req.channel);
@@ -417,6 +428,7 @@ export async function handlePresenceStats(client: Client, id: number, req: Chann
 export async function handleHistory(client: Client, id: number, req: HistoryRequest): Promise<void> {
   const node = client.node;
   const r = resolveOrFail(client, req.channel);
+  node.access.checkHave(req.channel, client.user);
   const o = r.options;
   if (o.history_size <= 0 || o.history_ttl <= 0) throw new ReplyError(Errors.notAvailable, 'history is off');
   if (!hasHistoryAccess(client, req.channel, o, false)) throw new ReplyError(Errors.permissionDenied);

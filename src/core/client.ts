@@ -53,8 +53,15 @@ enum State {
   Closed = 2,
 }
 
-/** Frames decoded but not yet processed, per connection; more means the client floods us. */
-const MAX_PENDING_COMMANDS = 1024;
+/**
+ * Commands decoded but not yet run, per connection. Past the high mark the transport stops reading (TCP
+ * backpressure slows the client down, as a Go server's blocked reader does); below the low mark it reads again.
+ * An SDK pipelining thousands of commands is normal use, never a reason to disconnect it. The hard cap only
+ * catches a transport that cannot pause.
+ */
+const PENDING_HIGH_MARK = 1024;
+const PENDING_LOW_MARK = 256;
+const PENDING_HARD_CAP = 8 * PENDING_HIGH_MARK;
 
 export interface ConnectionMeta {
   /** Remote address, for logs only: a client is never identified by it. */
@@ -73,6 +80,8 @@ export class Client implements WheelItem, ClientContext {
   readonly subs = new Map<string, Subscription>();
   /** Channels with a subscribe in progress (a Set only while there are some: memory per connection). */
   private subscribing: Set<string> | undefined;
+  /** Channels whose ended subscription is still being taken back (a Map only while there are some). */
+  private ending: Map<string, Promise<void>> | undefined;
   wheelSlot = -1;
   flushMarks = 0;
 
@@ -84,6 +93,8 @@ export class Client implements WheelItem, ClientContext {
   /** Commands decoded but not yet run (no array while there are none). */
   private pending: Command[] | undefined;
   private busy = false;
+  /** Whether the transport was asked to stop reading (too many commands waiting). */
+  private readingPaused = false;
   private readonly createdAt = Date.now();
   private pingSentAt = 0;
   private nextPingAt = 0;
@@ -151,13 +162,18 @@ export class Client implements WheelItem, ClientContext {
       return;
     }
     const pending = this.pending;
-    if ((pending?.length ?? 0) + commands.length > MAX_PENDING_COMMANDS) {
+    const waiting = (pending?.length ?? 0) + commands.length;
+    if (waiting > PENDING_HARD_CAP) {
       this.close(Disconnects.tooManyRequests, 'too many commands waiting');
       return;
     }
     if (commands.length === 0) return;
     if (pending === undefined) this.pending = commands;
     else for (const c of commands) pending.push(c);
+    if (waiting >= PENDING_HIGH_MARK && !this.readingPaused) {
+      this.readingPaused = true;
+      this.transport.pauseReading?.();
+    }
     this.drain();
   }
 
@@ -177,6 +193,10 @@ export class Client implements WheelItem, ClientContext {
     while (!this.busy && this.pending !== undefined && this.state !== State.Closed) {
       const cmd = this.pending.shift() as Command;
       if (this.pending.length === 0) this.pending = undefined;
+      if (this.readingPaused && (this.pending?.length ?? 0) <= PENDING_LOW_MARK) {
+        this.readingPaused = false;
+        this.transport.resumeReading?.();
+      }
       const stats = this.node.stats;
       const started = performance.now();
       let result: void | Promise<void>;
@@ -413,7 +433,7 @@ export class Client implements WheelItem, ClientContext {
           encodeUnsubscribePush(sub.channel, UnsubscribeCodes.expired.code, UnsubscribeCodes.expired.reason),
         );
         this.node.stats.queued('unsubscribe', 1);
-        void this.removeSubscription(sub, true);
+        void this.removeSubscription(sub);
       } else next = Math.min(next, at);
     }
     return next;
@@ -424,7 +444,7 @@ export class Client implements WheelItem, ClientContext {
     const ttl = presenceTtl(this);
     for (const sub of this.subs.values()) {
       if (!sub.has(SubFlag.emitPresence) || sub.buffer !== undefined) continue;
-      this.node.engine.presence.addPresence(sub.channel, this.id, this.clientInfo(sub.chanInfo), ttl).catch((e) => {
+      sub.writePresence(ttl).catch((e) => {
         this.node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
       });
     }
@@ -524,6 +544,15 @@ export class Client implements WheelItem, ClientContext {
     // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
     // client could subscribe to them itself; the token's grants need no further check.
     const wanted = new Map(grants);
+    for (const ch of wanted.keys()) {
+      // A token or hook granting someone else's personal channel is refused: it is only ever its owner's.
+      if (node.access.mayHave(ch, user)) continue;
+      wanted.delete(ch);
+      node.log.warn(
+        { client: this.id, user, channel: ch },
+        "server-side subscription to another user's personal channel refused",
+      );
+    }
     for (const ch of req.subs.keys()) {
       if (!wanted.has(ch) && this.mayAutoSubscribe(ch, user)) wanted.set(ch, {});
     }
@@ -556,7 +585,8 @@ export class Client implements WheelItem, ClientContext {
       }
       const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch));
       if (this.state !== State.Connected) return;
-      subs.set(ch, result);
+      // Undefined: the server API unsubscribed it meanwhile.
+      if (result !== undefined) subs.set(ch, result);
     }
     const pingMs = cfg.ping_interval;
     this.reply(
@@ -588,6 +618,7 @@ export class Client implements WheelItem, ClientContext {
     if (this.node.hooks.onSubscribe) return false;
     const r = this.node.resolver.resolve(channel);
     if (r === undefined || r.isPrivate || !this.node.resolver.validName(channel, r)) return false;
+    if (!this.node.access.mayHave(channel, user)) return false;
     if (r.isUserLimited) return user !== '' && this.node.resolver.userAllowed(channel, user);
     if (r.options.allow_subscribe_for_client && (user !== '' || r.options.allow_subscribe_for_anonymous)) return true;
     return this.node.config.client.insecure;
@@ -718,7 +749,7 @@ export class Client implements WheelItem, ClientContext {
     const u = UnsubscribeCodes.insufficientState;
     this.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
     this.node.stats.queued('unsubscribe', 1);
-    void this.removeSubscription(sub, true);
+    void this.removeSubscription(sub);
   }
 
   /** Queues what arrived for a subscription while its reply was prepared, skipping what the reply carried. */
@@ -734,22 +765,30 @@ export class Client implements WheelItem, ClientContext {
     }
   }
 
-  /** Removes a subscription from this client and the node, with presence and leave events. */
-  async removeSubscription(sub: Subscription, emitLeave: boolean): Promise<void> {
-    if (this.subs.get(sub.channel) !== sub) return;
+  /**
+   * Ends a subscription: it leaves this client's channel map at once, and what it announced (hub entry, presence,
+   * join) is taken back — after any engine write still in flight for it (see Subscription). Resolves when done.
+   */
+  removeSubscription(sub: Subscription): Promise<void> {
+    if (this.subs.get(sub.channel) !== sub) return sub.end();
     this.subs.delete(sub.channel);
     if (sub.expireAt > 0) this.subExpiries--;
-    const node = this.node;
-    const tasks: Promise<unknown>[] = [node.removeSubscription(sub)];
-    // Only what the subscription really announced is taken back: no leave for a join that never happened.
-    if (sub.inPresence) tasks.push(node.engine.presence.removePresence(sub.channel, this.id, this.user));
-    if (emitLeave && sub.joined) {
-      tasks.push(node.engine.broker.publishLeave(sub.channel, this.clientInfo(sub.chanInfo)));
-    }
-    const results = await Promise.allSettled(tasks);
-    for (const r of results) {
-      if (r.status === 'rejected') node.log.warn({ err: r.reason, channel: sub.channel }, 'unsubscribe cleanup failed');
-    }
+    const ending = sub.end();
+    // A new subscription to the channel announces itself only after this one has been taken back.
+    const ch = sub.channel;
+    this.ending ??= new Map();
+    this.ending.set(ch, ending);
+    void ending.then(() => {
+      if (this.ending?.get(ch) !== ending) return;
+      this.ending.delete(ch);
+      if (this.ending.size === 0) this.ending = undefined;
+    });
+    return ending;
+  }
+
+  /** The cleanup of an ended subscription to this channel, while it runs. */
+  endingOf(channel: string): Promise<void> | undefined {
+    return this.ending?.get(channel);
   }
 
   // --- closing -------------------------------------------------------------------------------------------
@@ -792,7 +831,7 @@ export class Client implements WheelItem, ClientContext {
     this.pending = undefined;
     const wasRegistered = node.clients.get(this.id) === this;
     node.unregisterClient(this);
-    for (const sub of [...this.subs.values()]) void this.removeSubscription(sub, true);
+    for (const sub of [...this.subs.values()]) void this.removeSubscription(sub);
     const onDisconnect = node.hooks.onDisconnect;
     if (wasRegistered && onDisconnect) {
       // Sync throws and async rejections alike are logged: an app's cleanup never takes the server down.

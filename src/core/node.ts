@@ -10,6 +10,7 @@ import type { ChannelOptions, Config } from '../config/schema.js';
 import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
 import { type Disconnect, Disconnects } from '../protocol/codes.js';
 import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
+import { ChannelAccess } from './channel-access.js';
 import { ChannelResolver } from './channel-resolver.js';
 import type { Client } from './client.js';
 import { FlushScheduler } from './flush-scheduler.js';
@@ -49,6 +50,8 @@ export class Node implements BrokerEventHandler {
   readonly version = VERSION;
   readonly hub = new Hub();
   readonly resolver: ChannelResolver;
+  /** Channels reserved whatever the options say: personal channels, the monitoring agents' channel. */
+  readonly access: ChannelAccess;
   readonly wheel = new TimerWheel(100);
   /** When connections' queued output is written (end of turn, or within client.write_delay). */
   readonly flusher: FlushScheduler;
@@ -77,6 +80,7 @@ export class Node implements BrokerEventHandler {
     this.log = opts.log ?? silentLog;
     this.name = opts.name ?? 'chorus';
     this.resolver = new ChannelResolver(opts.config.channel);
+    this.access = new ChannelAccess(opts.config);
     this.flusher = new FlushScheduler(opts.config.client.write_delay, (e) =>
       this.log.error({ err: e }, 'writing to a client failed'),
     );

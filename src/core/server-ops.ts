@@ -179,6 +179,12 @@ export class ServerOps {
 
   async subscribe(input: SubscribeInput): Promise<void> {
     this.options(input.channel);
+    if (!this.node.access.mayHave(input.channel, input.user)) {
+      throw new ReplyError({
+        ...Errors.permissionDenied,
+        message: `permission denied: "${input.channel}" is the personal channel of another user`,
+      });
+    }
     await this.control({ op: 'subscribe', input });
   }
 
@@ -314,6 +320,8 @@ export class ServerOps {
     const limit = this.node.config.client.channel_limit;
     for (const client of this.targets(input.user, input.client)) {
       if (!client.isConnected || client.subs.has(input.channel) || client.isSubscribing(input.channel)) continue;
+      // Checked per connection too: a `client` target with an empty user must not get someone's personal channel.
+      if (!this.node.access.mayHave(input.channel, client.user)) continue;
       if (limit > 0 && client.subs.size >= limit) continue;
       const recover = input.recoverSince ? { recover: true, ...input.recoverSince } : undefined;
       const result = await subscribeServerSide(
@@ -323,7 +331,7 @@ export class ServerOps {
         { info: input.info, data: input.data, override: input.override, expireAt: input.expireAt },
         recover,
       );
-      if (!client.isConnected) continue;
+      if (result === undefined || !client.isConnected) continue;
       client.enqueue(encodeSubscribePush(input.channel, result));
       this.node.stats.queued('subscribe', 1);
       afterSubscribed(client, client.subs.get(input.channel));
@@ -337,7 +345,7 @@ export class ServerOps {
       for (const sub of subs) {
         c.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
         this.node.stats.queued('unsubscribe', 1);
-        await c.removeSubscription(sub, true);
+        await c.removeSubscription(sub);
       }
     }
   }

@@ -96,10 +96,21 @@ export interface PresenceManager {
   close(): Promise<void>;
 }
 
+/**
+ * Ids revoked until they expire, shared by every node of a cluster: a revocation made on one node holds on all
+ * of them (an admin session ended by a logout).
+ */
+export interface RevocationList {
+  /** Revokes `id` until `untilMs` (Unix ms), after which it may be forgotten. */
+  revoke(id: string, untilMs: number): Promise<void>;
+  isRevoked(id: string): Promise<boolean>;
+}
+
 export interface Engine {
   readonly name: string;
   readonly broker: Broker;
   readonly presence: PresenceManager;
+  readonly revocations: RevocationList;
   /** Whether the engine can serve now (a shared store reachable); the memory engine always can. */
   ready(): boolean;
   /** Connects to what the engine needs; resolves even if a store is unreachable (it keeps retrying). */

@@ -20,4 +20,7 @@ export interface Transport {
   close(code: number, reason: string): void;
   /** Drops the connection at once, without sending anything more (a reader too slow to be waited for). */
   terminate(): void;
+  /** Stops delivering frames until resumeReading (backpressure on a client that pipelines many commands). */
+  pauseReading?(): void;
+  resumeReading?(): void;
 }

@@ -18,6 +18,11 @@ import type { ClientInfo, Publication } from '../../src/protocol/types.js';
 export interface EngineFactory {
   /** A fresh engine; `advance` moves its clock when the implementation runs on an injectable one. */
   create(): Promise<{ engine: Engine; advance?: (ms: number) => void }>;
+  /**
+   * Another engine on the same shared store as the last one `create()` returned (another node of that cluster),
+   * on the same clock; the suite closes it.
+   */
+  createSibling(): Promise<Engine>;
   /** Called once after the whole suite (drop shared connections, flush test keys …). */
   cleanup?(): Promise<void>;
 }
@@ -625,6 +630,41 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.presence.removePresence(a, 'c1', 'alice');
         assert.equal((await h.engine.presence.presence(a)).size, 0);
         assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c2']);
+      });
+    });
+
+    describe('revocations', () => {
+      test('a revoked id is revoked, others are not', async () => {
+        const id = randomUUID();
+        assert.equal(await h.engine.revocations.isRevoked(id), false);
+        await h.engine.revocations.revoke(id, Date.now() + 60_000);
+        assert.equal(await h.engine.revocations.isRevoked(id), true);
+        assert.equal(await h.engine.revocations.isRevoked(randomUUID()), false);
+      });
+
+      test('a revocation holds on every node sharing the store', async () => {
+        const sibling = await factory.createSibling();
+        try {
+          const id = randomUUID();
+          await sibling.revocations.revoke(id, Date.now() + 60_000);
+          assert.equal(await h.engine.revocations.isRevoked(id), true, 'revoked on one node, seen on the other');
+          const other = randomUUID();
+          await h.engine.revocations.revoke(other, Date.now() + 60_000);
+          assert.equal(await sibling.revocations.isRevoked(other), true, 'and the other way round');
+        } finally {
+          await sibling.close();
+        }
+      });
+
+      test('a revocation is forgotten after its expiry; one already past is not kept', async () => {
+        const id = randomUUID();
+        await h.engine.revocations.revoke(id, Date.now() + SHORT_TTL);
+        assert.equal(await h.engine.revocations.isRevoked(id), true);
+        await h.passTime(SHORT_TTL + 200);
+        assert.equal(await h.engine.revocations.isRevoked(id), false);
+        const past = randomUUID();
+        await h.engine.revocations.revoke(past, Date.now() - 1000);
+        assert.equal(await h.engine.revocations.isRevoked(past), false);
       });
     });
   });

@@ -53,6 +53,7 @@ describe('connection resets at every stage', () => {
       channel: { without_namespace: openChannels() },
       http_api: { key: 'k', max_body_size: 64 * 1024 },
       admin: { enabled: true, insecure: true },
+      prometheus: { enabled: true },
       http_server: { headers_timeout: '300ms', request_timeout: '600ms' },
     });
   });

@@ -31,6 +31,7 @@ describe('every request gets an answer', () => {
       channel: { without_namespace: openChannels() },
       http_api: { key: 'k' },
       admin: { enabled: true, insecure: true },
+      prometheus: { enabled: true },
     });
   });
   after(async () => {

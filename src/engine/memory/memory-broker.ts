@@ -38,6 +38,8 @@ export class MemoryBus {
   readonly streams = new Map<string, Stream>();
   readonly idempotency = new Map<string, { result: PublishResult; expireAt: number }>();
   readonly brokers = new Set<MemoryBroker>();
+  /** Revoked ids → until when (Unix ms): see MemoryRevocations. */
+  readonly revoked = new Map<string, number>();
 }
 
 export class MemoryBroker implements Broker {
