@@ -6,6 +6,7 @@
 import type { Node } from '../core/node.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { encodeClientInfo, encodeHistoryResult } from '../protocol/encode.js';
+import { ownCopy } from '../protocol/own-copy.js';
 import { rawElementsAt, rawValueAt } from '../protocol/raw-json.js';
 import { Pacer } from './pacer.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
@@ -16,6 +17,11 @@ export type ApiReply = { result: string } | { error: ProtocolError };
 export interface RawSource {
   text: string;
   path: (string | number)[];
+  /**
+   * Length of the whole request body when `text` is a piece of it (a batch command): V8 substrings point into
+   * that body, so whether a payload needs a copy of its own depends on the body's size, not the piece's.
+   */
+  sourceLength?: number;
 }
 
 const q = JSON.stringify;
@@ -38,7 +44,9 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): stri
   }
   const value = (p as Record<string, unknown>)[key];
   if (value === undefined) return undefined;
-  return rawValueAt(raw.text, [...raw.path, key]) ?? q(value);
+  const text = rawValueAt(raw.text, [...raw.path, key]);
+  // A string of its own: a publication kept in history must not keep the whole request body it came in.
+  return text === undefined ? q(value) : ownCopy(text, raw.sourceLength ?? raw.text.length);
 }
 
 function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {
@@ -235,7 +243,8 @@ export class ApiExecutor {
       if (method === 'batch')
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: nested batch' })}}`;
       const params = (cmd as Record<string, unknown>)[method];
-      const r = await this.execute(method, params, { text: text ?? JSON.stringify(cmd), path: [method] }, pacer);
+      const source = { text: text ?? JSON.stringify(cmd), path: [method], sourceLength: raw.text.length };
+      const r = await this.execute(method, params, source, pacer);
       return 'result' in r ? `{${q(method)}:${r.result}}` : `{"error":${errorJSON(r.error)}}`;
     };
     const replies = await pacer.map(p.commands.length, p.parallel === true, one);

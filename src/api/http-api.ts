@@ -184,7 +184,8 @@ export class HttpApi {
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`;
       }
       const method = typeof cmd.method === 'string' ? cmd.method.toLowerCase() : '';
-      const reply = await this.executor.execute(method, cmd.params ?? {}, { text: line, path: ['params'] }, pacer);
+      const source = { text: line, path: ['params'], sourceLength: body.length };
+      const reply = await this.executor.execute(method, cmd.params ?? {}, source, pacer);
       return replyJSON(reply);
     });
     this.send(res, 200, out.join('\n'));

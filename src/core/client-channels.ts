@@ -5,17 +5,21 @@
  */
 import { TokenError } from '../auth/token-verifier.js';
 import type { ChannelOptions } from '../config/schema.js';
+import { isStreamEpoch } from '../engine/types.js';
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../protocol/codes.js';
 import {
   encodeHistoryResult,
   encodePresenceResult,
   encodePresenceStatsResult,
+  encodePublication,
+  encodeSubRefreshResult,
   encodeSubscribeResult,
   type SubscribeResult,
 } from '../protocol/encode.js';
 import type {
   ChannelRequest,
   HistoryRequest,
+  Publication,
   PublishRequest,
   RawJSON,
   SubRefreshRequest,
@@ -29,6 +33,7 @@ import { SubFlag, Subscription } from './subscription.js';
 const FLAG_REJECT_UNRECOVERED = 2;
 
 function resolveOrFail(client: Client, channel: string): ResolvedChannel {
+  client.node.resolver.checkLength(channel);
   const r = client.node.resolver.resolve(channel);
   if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
   if (!client.node.resolver.validName(channel, r)) throw new ReplyError(Errors.badRequest, 'invalid channel name');
@@ -58,8 +63,7 @@ function hasHistoryAccess(client: Client, channel: string, o: ChannelOptions, su
 export function handleSubscribe(client: Client, id: number, req: SubscribeRequest): void | Promise<void> {
   const node = client.node;
   const ch = req.channel;
-  const maxLength = node.config.channel.max_length;
-  if (maxLength > 0 && ch.length > maxLength) throw new ReplyError(Errors.badRequest, 'channel name too long');
+  node.resolver.checkLength(ch);
   if (client.subs.has(ch) || client.isSubscribing(ch)) throw new ReplyError(Errors.alreadySubscribed);
   const limit = node.config.client.channel_limit;
   if (limit > 0 && client.subs.size + client.subscribingCount >= limit) {
@@ -216,6 +220,7 @@ export async function subscribeServerSide(
   o: ChannelOptions,
   grant: ServerSideGrant,
   recover: { recover: boolean; offset: number; epoch: string } | undefined,
+  budget?: ReplyBudget,
 ): Promise<SubscribeResult | undefined> {
   const sub = new Subscription(client, channel, o);
   sub.chanInfo = grant.info;
@@ -233,6 +238,7 @@ export async function subscribeServerSide(
     offset: recover?.offset ?? 0,
     epoch: recover?.epoch ?? '',
     rejectUnrecovered: false,
+    budget,
   });
   // The connect reply carries it; the caller releases buffered publications after writing that reply.
   if (result === undefined) return undefined;
@@ -245,6 +251,25 @@ interface RecoveryRequest {
   offset: number;
   epoch: string;
   rejectUnrecovered: boolean;
+  /** What the reply may still carry (shared by the subscriptions of one connect reply). */
+  budget?: ReplyBudget | undefined;
+}
+
+/** Bytes of publications a reply the server builds may still take (see Client.replyBudget). */
+export interface ReplyBudget {
+  bytes: number;
+}
+
+/** How many of `pubs`, from the first, fit in `budget` bytes of a reply. */
+function fitting(pubs: readonly Publication[], budget: number): { count: number; bytes: number } {
+  let bytes = 0;
+  for (let i = 0; i < pubs.length; i++) {
+    // The publication's JSON and the comma before it.
+    const size = encodePublication(pubs[i] as Publication).length + 1;
+    if (bytes + size > budget) return { count: i, bytes };
+    bytes += size;
+  }
+  return { count: pubs.length, bytes };
 }
 
 /**
@@ -311,19 +336,37 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
   if (sub.has(SubFlag.recoverable)) result.recoverable = true;
   if (sub.has(SubFlag.positioned)) result.positioned = true;
   if (rec.recover && sub.has(SubFlag.recoverable)) {
+    const budget = rec.budget ?? { bytes: client.replyBudget() };
     const h = await node.engine.broker.history(sub.channel, {
       since: { offset: rec.offset, epoch: rec.epoch },
       limit: max > 0 ? max + 1 : -1,
       reverse: false,
       historyMetaTtlMs: metaTtl,
+      maxBytes: budget.bytes,
     });
     const top = h.position;
-    const epochOk = rec.epoch === '' || rec.epoch === top.epoch;
+    const epochOk = rec.epoch === '' || isStreamEpoch(h, rec.epoch);
     let pubs = h.publications;
     let recovered: boolean;
     if (max > 0 && pubs.length > max) recovered = false;
     else if (pubs.length === 0) recovered = epochOk && top.offset === rec.offset;
-    else recovered = epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1;
+    else {
+      // Every publication from the client's offset up to the stream's top, with nothing missing at either end.
+      recovered =
+        epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1 && (pubs[pubs.length - 1]?.offset ?? 0) === top.offset;
+    }
+    if (recovered && pubs.length > 0) {
+      // Missed publications that do not fit the client's queue are not sent: a reply the server chose to build
+      // must never get its requester closed as slow (3008). The client is told it did not recover.
+      const fit = fitting(pubs, budget.bytes);
+      if (fit.count < pubs.length) {
+        recovered = false;
+        client.node.log.info(
+          { client: client.id, channel: sub.channel, missed: pubs.length, budget: budget.bytes },
+          'missed publications exceed what the client queue can take (client.queue_max_size): not recovered',
+        );
+      } else budget.bytes -= fit.bytes;
+    }
     if (!recovered) {
       if (rec.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
       pubs = [];
@@ -360,6 +403,7 @@ export function afterSubscribed(client: Client, sub: Subscription | undefined): 
 // --- other channel commands --------------------------------------------------------------------------------
 
 export async function handleUnsubscribe(client: Client, id: number, req: ChannelRequest): Promise<void> {
+  client.node.resolver.checkLength(req.channel);
   const sub = client.subs.get(req.channel);
   if (sub !== undefined) await client.removeSubscription(sub);
   client.reply(id, 'unsubscribe', '{}');
@@ -435,15 +479,18 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
   const max = node.config.client.history_max_publication_limit;
   let limit = req.limit;
   if (limit < 0 || (max > 0 && limit > max)) limit = max > 0 ? max : -1;
+  const budget = client.replyBudget();
   const h = await node.engine.broker.history(req.channel, {
     since: req.since,
     limit,
     reverse: req.reverse,
     historyMetaTtlMs: node.historyMetaTtl(o),
+    maxBytes: budget,
   });
+  let pubs = h.publications;
   if (req.since !== undefined) {
     const { offset, epoch } = req.since;
-    if (epoch !== '' && epoch !== h.position.epoch) {
+    if (epoch !== '' && !isStreamEpoch(h, epoch)) {
       throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
     }
     if (offset > h.position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
@@ -453,11 +500,25 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
         throw new ReplyError(Errors.unrecoverablePosition, 'history was trimmed past that offset');
     }
   }
-  client.reply(id, 'history', encodeHistoryResult(h.publications, h.position));
+  // A page that would not fit the client's queue is cut short at a publication boundary: the client continues
+  // with `since` at the last offset it got (the reply's position tells it how far the stream goes).
+  const fit = fitting(pubs, budget);
+  if (fit.count < pubs.length) {
+    const first = pubs[0] as Publication;
+    if (fit.count === 0) {
+      throw new ReplyError({
+        ...Errors.limitExceeded,
+        message: `limit exceeded: the publication at offset ${first.offset} is larger than this connection's queue allows (client.queue_max_size)`,
+      });
+    }
+    pubs = pubs.slice(0, fit.count);
+  }
+  client.reply(id, 'history', encodeHistoryResult(pubs, h.position));
 }
 
 export async function handleSubRefresh(client: Client, id: number, req: SubRefreshRequest): Promise<void> {
   if (req.token === '') throw new DisconnectError(Disconnects.badRequest, 'sub_refresh without token');
+  client.node.resolver.checkLength(req.channel);
   const sub = client.subs.get(req.channel);
   if (sub === undefined) throw new ReplyError(Errors.permissionDenied, 'not subscribed');
   let expireAt: number;
@@ -479,6 +540,5 @@ export async function handleSubRefresh(client: Client, id: number, req: SubRefre
   if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
   sub.expireAt = expireAt;
   client.trackSubscriptionExpiry();
-  const body = expireAt > 0 ? `{"expires":true,"ttl":${expireAt - nowSec}}` : '{}';
-  client.reply(id, 'sub_refresh', body);
+  client.reply(id, 'sub_refresh', encodeSubRefreshResult(expireAt > 0, expireAt - nowSec));
 }

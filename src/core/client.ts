@@ -335,6 +335,16 @@ export class Client implements WheelItem, ClientContext {
   }
 
   /**
+   * Bytes a reply the server builds for this client may take (recovered publications, a history page): half of
+   * what its outbound queue has left, so such a reply never gets its own requester closed as slow (3008).
+   */
+  replyBudget(): number {
+    const max = this.node.config.client.queue_max_size;
+    if (max <= 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, Math.floor((max - this.queueBytes - this.transport.bufferedAmount) / 2));
+  }
+
+  /**
    * Writes everything queued in one write: frames of up to `client.max_messages_in_frame` messages joined by
    * newlines, as the protocol allows.
    */
@@ -542,7 +552,10 @@ export class Client implements WheelItem, ClientContext {
     if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
 
     // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
-    // client could subscribe to them itself; the token's grants need no further check.
+    // client could subscribe to them itself; the token's grants need no further check — but no name, wherever
+    // it comes from, may be longer than channel.max_length.
+    for (const ch of grants.keys()) node.resolver.checkLength(ch);
+    for (const ch of req.subs.keys()) node.resolver.checkLength(ch);
     const wanted = new Map(grants);
     for (const ch of wanted.keys()) {
       // A token or hook granting someone else's personal channel is refused: it is only ever its owner's.
@@ -577,13 +590,15 @@ export class Client implements WheelItem, ClientContext {
     node.registerClient(this);
 
     const subs = new Map<string, SubscribeResult>();
+    // One reply carries every server-side subscription's recovered publications: they share one budget.
+    const budget = { bytes: this.replyBudget() };
     for (const [ch, grant] of wanted) {
       const resolved = node.resolver.resolve(ch);
       if (resolved === undefined) {
         node.log.warn({ client: this.id, user, channel: ch }, 'server-side channel in an unknown namespace: skipped');
         continue;
       }
-      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch));
+      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch), budget);
       if (this.state !== State.Connected) return;
       // Undefined: the server API unsubscribed it meanwhile.
       if (result !== undefined) subs.set(ch, result);
@@ -725,7 +740,9 @@ export class Client implements WheelItem, ClientContext {
    * resubscribes and recovers from history instead of silently missing publications).
    */
   advancePosition(sub: Subscription, offset: number, epoch: string): boolean {
-    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch) {
+    // Offset 1 of another epoch for a subscriber still at 0 is the first publication of a stream created after
+    // it saw the channel empty (empty-epoch.ts): nothing was missed, and the subscriber follows the new stream.
+    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch && !(sub.offset === 0 && offset === 1)) {
       this.insufficientState(sub, 'stream epoch changed');
       return false;
     }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { ChannelOptions, Config } from '../config/schema.js';
-import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
+import { type BrokerEventHandler, type Engine, isStreamEpoch, type PublishResult } from '../engine/types.js';
 import { type Disconnect, Disconnects } from '../protocol/codes.js';
 import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
 import { ChannelAccess } from './channel-access.js';
@@ -128,7 +128,7 @@ export class Node implements BrokerEventHandler {
         .then((h) => {
           for (const sub of tracked) {
             if (sub.client.subs.get(channel) !== sub) continue;
-            if (h.position.epoch !== sub.epoch)
+            if (!isStreamEpoch(h, sub.epoch))
               sub.client.insufficientState(sub, 'stream epoch changed during an outage');
             else if (h.position.offset > sub.offset) {
               sub.client.insufficientState(
@@ -243,6 +243,7 @@ export class Node implements BrokerEventHandler {
     data: RawJSON,
     opts: { info?: ClientInfo; tags?: Record<string, string>; skipHistory?: boolean; idempotencyKey?: string } = {},
   ): Promise<PublishResult> {
+    this.resolver.checkLength(channel);
     const resolved = this.resolver.resolve(channel);
     const chOpts = resolved?.options ?? this.config.channel.without_namespace;
     const history = this.publicationOptions(chOpts);

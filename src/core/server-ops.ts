@@ -7,6 +7,7 @@
  * are ProtocolErrors with Centrifugo's API codes (102 unknown channel, 107 bad request, 108 not available …).
  */
 import { randomUUID } from 'node:crypto';
+import { isStreamEpoch } from '../engine/types.js';
 import type { Disconnect } from '../protocol/codes.js';
 import { Disconnects, Errors, ReplyError, UnsubscribeCodes } from '../protocol/codes.js';
 import { encodeMessagePush, encodeSubscribePush, encodeUnsubscribePush } from '../protocol/encode.js';
@@ -144,6 +145,7 @@ export class ServerOps {
 
   private options(channel: string) {
     if (channel === '') throw new ReplyError(Errors.badRequest, 'channel required');
+    this.node.resolver.checkLength(channel);
     const r = this.node.resolver.resolve(channel);
     if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
     return r.options;
@@ -405,14 +407,14 @@ export class ServerOps {
       historyMetaTtlMs: this.node.historyMetaTtl(o),
     });
     if (q.since !== undefined) {
-      if (q.since.epoch !== '' && q.since.epoch !== h.position.epoch) {
+      if (q.since.epoch !== '' && !isStreamEpoch(h, q.since.epoch)) {
         throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
       }
       if (q.since.offset > h.position.offset) {
         throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
       }
     }
-    return h;
+    return { publications: h.publications, position: h.position };
   }
 
   async historyRemove(channel: string): Promise<void> {

@@ -3,14 +3,11 @@
  * web/ into dist/public: HTML, CSS and bundled scripts (the centrifuge SDK and the chart library included — no
  * CDN, nothing fetched at run time).
  */
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join } from 'node:path';
+import { extname } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { pageHeaders } from './page-headers.js';
-
-/** dist/public, from src/web (tsx) and dist/web (compiled) alike: both sit two levels below the package root. */
-const PUBLIC = new URL('../../dist/public/', import.meta.url).pathname;
+import { readPublicFile } from './public-files.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -80,7 +77,7 @@ export async function serveStatic(
   if (file === undefined) return false;
   let body: Buffer;
   try {
-    body = await readFile(join(PUBLIC, file));
+    body = await readPublicFile(file);
   } catch {
     if (file.endsWith('.html')) {
       res.writeHead(503, { ...pageHeaders(req), 'content-type': 'text/plain' });

@@ -1,5 +1,5 @@
 /** The engine conformance suite and the subscribe races against the memory engine, on a fake clock per engine. */
-import { MemoryBus } from '../../src/engine/memory/memory-broker.js';
+import { type MemoryBroker, MemoryBus } from '../../src/engine/memory/memory-broker.js';
 import { createMemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { MemoryPresence } from '../../src/engine/memory/memory-presence.js';
 import { type EngineFactory, runEngineConformance } from './engine-suite.js';
@@ -19,6 +19,11 @@ const factory: EngineFactory = {
         t += ms;
       },
     };
+  },
+  async storedFor(engine, channel) {
+    const broker = engine.broker as MemoryBroker;
+    const presence = engine.presence as MemoryPresence;
+    return Number(broker.hasStream(channel)) + Number(presence.hasChannel(channel));
   },
   async createSibling() {
     if (last === undefined) throw new Error('create() first');
