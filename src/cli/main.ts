@@ -100,6 +100,38 @@ async function serve(args: string[]): Promise<void> {
   } catch (e) {
     fail(`cannot start: ${(e as Error).message}`);
   }
+  // Standard output and error may be pipes whose reader goes away: a write then fails with EPIPE, which must
+  // not end the process (logs go through their own guarded destination, see log.ts).
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  // Installed before listening: a SIGTERM right after the server is reachable is a graceful stop too.
+  let stopping = false;
+  /** Exits once the pending log lines are written, or after a second whatever became of them. */
+  const exit = (code: number) => {
+    log.close(1000).then(() => process.exit(code));
+  };
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, clients: server.node.sessions.size }, 'shutting down: closing clients with 3001');
+    const force = setTimeout(() => {
+      log.error({}, 'shutdown took longer than 15s: exiting anyway');
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    server.close().then(
+      () => {
+        log.info({}, 'stopped');
+        exit(0);
+      },
+      (e) => {
+        log.error({ err: e }, 'error during shutdown');
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   try {
     await server.listen();
   } catch (e) {
@@ -173,29 +205,6 @@ async function serve(args: string[]): Promise<void> {
       'no token key configured (client.token.*) and anonymous connections are off: no client can connect yet',
     );
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, clients: server.node.sessions.size }, 'shutting down: closing clients with 3001');
-    const force = setTimeout(() => {
-      log.error({}, 'shutdown took longer than 15s: exiting anyway');
-      process.exit(1);
-    }, 15_000);
-    force.unref();
-    server.close().then(
-      () => {
-        log.info({}, 'stopped');
-        process.exit(0);
-      },
-      (e) => {
-        log.error({ err: e }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 function checkconfig(args: string[]): void {

@@ -102,6 +102,11 @@ const proxyShape = {
   timeout: dur('1s'),
   /** Headers of the client's connection request forwarded to the backend (e.g. `Cookie`, `Authorization`). */
   http_headers: strList(),
+  /**
+   * Chorus extension: largest answer read from the backend, in bytes; past it the call fails (error 100) and the
+   * rest is not read. 0: no limit.
+   */
+  max_response_size: uint(4 * 1024 * 1024),
 };
 
 const tokenOptionsShape = {
@@ -172,6 +177,17 @@ export const configSchema = z.strictObject({
       address: str(),
       /** Port to listen on. */
       port: z.number().int().min(0).max(65535).default(8000),
+      /**
+       * Chorus extension: time a connection has to send a complete request head (request line and headers), from
+       * when it opens or from the end of the previous request; past it the connection is closed (HTTP 408), so
+       * connections that send nothing, or a header byte now and then, do not pile up. 0: no limit.
+       */
+      headers_timeout: dur('10s'),
+      /**
+       * Chorus extension: time to receive a whole request, head and body; past it the connection is closed
+       * (HTTP 408). Responses (streamed ones included) and WebSocket connections are not limited by it. 0: no limit.
+       */
+      request_timeout: dur('60s'),
       /**
        * Chorus extension: addresses or CIDR ranges (`10.0.0.0/8`, `::1`) of your reverse proxies: only for
        * requests from them is the client address read from `X-Forwarded-For` (the right-most entry that is not a
@@ -397,6 +413,11 @@ export const configSchema = z.strictObject({
       error_mode: z.enum(['', 'transport']).default(''),
       /** Chorus extension: largest request body in bytes (413 above). */
       max_body_size: uint(4 * 1024 * 1024),
+      /**
+       * Chorus extension: most commands in one request (a `batch`, or lines of the legacy `POST /api`); error 107
+       * above. 0: no limit.
+       */
+      max_batch_commands: uint(10_000),
       /** With `http_server.internal_port`: serve the API on the public port too (Centrifugo's key). */
       external: bool(),
     })
@@ -523,6 +544,10 @@ export type TokenOptions = Config['client']['token'];
 /** Checks that span several fields; returns messages naming the keys. */
 export function crossFieldProblems(cfg: Config): string[] {
   const problems: string[] = [];
+  const h = cfg.http_server;
+  if (h.headers_timeout > 0 && h.request_timeout > 0 && h.headers_timeout > h.request_timeout) {
+    problems.push('http_server.headers_timeout must not be longer than http_server.request_timeout');
+  }
   const c = cfg.client;
   if (c.ping_interval > 0 && c.pong_timeout >= c.ping_interval) {
     problems.push('client.pong_timeout must be less than client.ping_interval');

@@ -14,6 +14,7 @@ import { encodeMessagePush, encodeSubscribePush, encodeUnsubscribePush } from '.
 import type { ClientInfo, Publication, RawJSON, StreamPosition } from '../protocol/types.js';
 import type { Client } from './client.js';
 import { afterSubscribed, type SubscriptionOverride, subscribeServerSide } from './client-channels.js';
+import { compileGlob, type Glob, GlobError } from './glob.js';
 import type { Node } from './node.js';
 
 export interface PublishInput {
@@ -471,6 +472,13 @@ export class ServerOps {
 
   /** Channels with subscribers anywhere in the cluster, matching a glob pattern ("chat:*"), with their counts. */
   async channels(pattern: string): Promise<Map<string, number>> {
+    // Checked here, so an invalid pattern is the requester's error 107 and never reaches the other nodes.
+    try {
+      compileGlob(pattern);
+    } catch (e) {
+      if (!(e instanceof GlobError)) throw e;
+      throw new ReplyError({ ...Errors.badRequest, message: `bad request: pattern: ${e.message}` });
+    }
     if (this.liveNodes().length <= 1) return this.localChannels(pattern);
     const out = new Map<string, number>();
     for (const { answer } of await this.survey('channels', { pattern })) {
@@ -480,10 +488,15 @@ export class ServerOps {
   }
 
   private localChannels(pattern: string): Map<string, number> {
-    const re = pattern === '' ? undefined : globToRegExp(pattern);
+    let glob: Glob | undefined;
+    try {
+      glob = pattern === '' ? undefined : compileGlob(pattern);
+    } catch {
+      return new Map(); // an invalid pattern from another node's survey: nothing matches
+    }
     const out = new Map<string, number>();
     for (const ch of this.node.hub.channelNames()) {
-      if (re === undefined || re.test(ch)) out.set(ch, this.node.hub.numSubscribers(ch));
+      if (glob === undefined || glob.matches(ch)) out.set(ch, this.node.hub.numSubscribers(ch));
     }
     return out;
   }
@@ -507,24 +520,4 @@ export class ServerOps {
       uptime: n.uptimeSeconds,
     };
   }
-}
-
-/** Glob → RegExp: `*` any run, `?` one character, `[…]` a class; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end === -1) re += '\\[';
-      else {
-        const body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
 }

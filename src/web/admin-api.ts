@@ -25,6 +25,7 @@ import { jwtVerify, SignJWT } from 'jose';
 import type { Node } from '../core/node.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { rawValueAt } from '../protocol/raw-json.js';
 import { ClientAddresses } from '../transport/client-address.js';
 import { clusterSeries, startSampling } from './admin-stats.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -80,23 +81,43 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-/** Reads a JSON object body of at most MAX_BODY bytes. */
-async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY) {
-    req.resume();
-    throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) {
-      throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+function tooLarge(): HttpError {
+  return new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+}
+
+/** The body's bytes, at most MAX_BODY of them (413 past it, with the connection closed after the answer). */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const overflow = () => {
+      // The rest is not read: the answer says so and the connection closes once it is written.
+      res.setHeader('connection', 'close');
+      req.off('data', onData);
+      req.pause();
+      reject(tooLarge());
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      overflow();
+      return;
     }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    function onData(chunk: Buffer): void {
+      size += chunk.length;
+      if (size > MAX_BODY) overflow();
+      else chunks.push(chunk);
+    }
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/** A JSON object body of at most MAX_BODY bytes, and its text (payloads are taken from it as sent). */
+async function readJSON(
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ body: Record<string, unknown>; text: string }> {
+  const text = await readBody(req, res);
   if (text.trim() === '') throw badRequest('body required: a JSON object');
   let value: unknown;
   try {
@@ -107,7 +128,7 @@ async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw badRequest('body must be a JSON object');
   }
-  return value as Record<string, unknown>;
+  return { body: value as Record<string, unknown>, text };
 }
 
 function stringField(body: Record<string, unknown>, key: string, opts: { required: boolean; max?: number }) {
@@ -207,14 +228,14 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
   const addresses = new ClientAddresses(node.config.http_server.trusted_proxies);
   const clientAddress = (req: IncomingMessage) => addresses.of(req) || 'unknown';
 
-  async function login(req: IncomingMessage): Promise<unknown> {
+  async function login(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const address = clientAddress(req);
     const early = cfg.insecure ? 0 : throttle.retryAfter(address);
     if (early > 0) {
       req.resume();
       throw tooManyAttempts(early);
     }
-    const body = await readJSON(req);
+    const { body } = await readJSON(req, res);
     const password = body.password;
     if (typeof password !== 'string') throw badRequest('password: required, a string');
     if (cfg.insecure) return { token: await issueToken(), insecure: true };
@@ -280,16 +301,18 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
     };
   }
 
-  async function publish(req: IncomingMessage): Promise<unknown> {
-    const body = await readJSON(req);
+  async function publish(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const { body, text } = await readJSON(req, res);
     const channel = stringField(body, 'channel', { required: true, max: 1024 }) as string;
     if (!('data' in body) || body.data === undefined) throw badRequest('data: required (any JSON value)');
-    const r = await node.ops.publish({ channel, data: JSON.stringify(body.data) });
+    // The data as sent, byte for byte (as the server API does): re-serialising it would also fail on deep nesting.
+    const data = rawValueAt(text, ['data']) ?? JSON.stringify(body.data);
+    const r = await node.ops.publish({ channel, data });
     return { result: r.offset > 0 ? { offset: r.offset, epoch: r.epoch } : {} };
   }
 
-  async function disconnect(req: IncomingMessage): Promise<unknown> {
-    const body = await readJSON(req);
+  async function disconnect(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const { body } = await readJSON(req, res);
     const user = stringField(body, 'user', { required: true }) as string;
     const client = stringField(body, 'client', { required: false });
     const online = await node.ops.isOnline({ user, client });
@@ -297,7 +320,7 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
     return { result: { online } };
   }
 
-  async function logout(_req: IncomingMessage, session: Session | undefined): Promise<unknown> {
+  async function logout(_req: IncomingMessage, _res: ServerResponse, session: Session | undefined): Promise<unknown> {
     if (session !== undefined) await node.engine.revocations.revoke(session.jti, session.exp * 1000);
     return { result: {} };
   }
@@ -305,7 +328,7 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
   type Route = {
     method: 'GET' | 'POST';
     auth: boolean;
-    run: (req: IncomingMessage, session: Session | undefined) => Promise<unknown>;
+    run: (req: IncomingMessage, res: ServerResponse, session: Session | undefined) => Promise<unknown>;
   };
   const routes: Record<string, Route> = {
     login: { method: 'POST', auth: false, run: login },
@@ -335,18 +358,19 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
               throw e;
             })
           : undefined;
-        const result = await route.run(req, session);
+        const result = await route.run(req, res, session);
         send(res, 200, result);
       } catch (e) {
         if (e instanceof HttpError) send(res, e.status, { error: e.error }, e.headers);
         else if (e instanceof ReplyError) {
           const error = { code: e.error.code, message: e.message };
           send(res, e.error.code === Errors.internal.code ? 500 : 400, { error });
-        } else if (req.destroyed || res.destroyed) {
-          // The client went away mid-request: nothing to answer.
         } else {
+          // Every request gets an answer, including one whose body was read (and its stream ended) before the
+          // failure: checking req.destroyed here once left such requests unanswered.
           node.log.error({ err: e, path }, 'admin API request failed');
-          send(res, 500, { error: Errors.internal });
+          if (res.headersSent) res.destroy();
+          else send(res, 500, { error: Errors.internal });
         }
       }
       return true;

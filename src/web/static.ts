@@ -71,7 +71,12 @@ export async function serveStatic(
   landing: LandingContext = { dev: false },
 ): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+  let path: string;
+  try {
+    path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+  } catch {
+    return false; // not valid percent-encoding: no page has such a name (the server answers 400 before this)
+  }
   const file = pageFor(path, cfg, scope) ?? assetFor(path, cfg, scope);
   if (file === undefined) return false;
   let body: Buffer;
