@@ -104,6 +104,13 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       };
       server.on('upgrade', listener);
       attached.push({ server, listener });
+      // Name the node after the app's port (unless node.name is set), as `chorus serve` does.
+      const named = () => {
+        const a = server.address();
+        if (a !== null && typeof a === 'object') node.listeningOn(a.port);
+      };
+      if (server.listening) named();
+      else server.once('listening', named);
     },
     handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
     apiMiddleware() {

@@ -4,6 +4,7 @@
  * (chorus.ts) and the standalone server (server.ts) add their transports and routes on top of what this builds.
  * A new encoding or transport is a module of its own plus a line here.
  */
+import { hostname } from 'node:os';
 import { TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/schema.js';
 import type { Hooks as CoreHooks } from './core/hooks.js';
@@ -21,7 +22,7 @@ import type { ClientCodec, CodecName } from './protocol/codec.js';
 import { jsonCodec } from './protocol/json/json-codec.js';
 import { protobufCodec } from './protocol/protobuf/protobuf-codec.js';
 import { forwardedHeaders, proxyHooks } from './proxy/http-proxy.js';
-import { AdminActivity } from './web/admin-api.js';
+import { AdminActivity } from './web/admin-stats.js';
 
 export interface ComposeOptions {
   config: Readonly<Config>;
@@ -43,6 +44,11 @@ export interface Composed {
   readonly adminActivity: AdminActivity | undefined;
   /** The client encodings connections may negotiate. */
   readonly codecs: ReadonlyMap<CodecName, ClientCodec>;
+}
+
+/** Centrifugo's default node name: the host and the port the server listens on. */
+export function defaultNodeName(port: number): string {
+  return `${hostname()}_${port}`;
 }
 
 /** The encodings clients may speak, by name. */
@@ -92,6 +98,7 @@ export async function compose(o: ComposeOptions): Promise<Composed> {
     stats: combineStats(metricsStats ?? noStats, adminActivity ?? noStats),
     log,
     clock: o.clock,
+    name: config.node.name || defaultNodeName(config.http_server.port),
     reserved: {
       agentChannel: demo.enabled && demo.agent_channel !== '' ? demo.agent_channel : undefined,
       agentUsers: demo.agent_users,

@@ -4,10 +4,10 @@
  * endpoints move to a second listener (transport/listen-plan.ts). Graceful shutdown: stop accepting, close
  * clients with 3001 in batches (they reconnect), close the engine.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpApi } from './api/http-api.js';
-import { compose } from './compose.js';
+import { compose, defaultNodeName } from './compose.js';
 import type { Config } from './config/schema.js';
 import type { Node } from './core/node.js';
 import type { Clock } from './core/ports/clock.js';
@@ -30,6 +30,8 @@ export interface ChorusServerOptions {
   hooks?: Partial<Hooks>;
   /** Time for the node (tests inject a manual clock). */
   clock?: Clock;
+  /** Started with the development preset (`chorus serve --dev`): the landing page shows its hints. */
+  dev?: boolean;
 }
 
 export interface ChorusServer {
@@ -53,6 +55,33 @@ function sendJSON(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * Node's own guards against slow clients, from `http_server.headers_timeout` and `request_timeout`. Node checks
+ * them only every `connectionsCheckingInterval` (30 s by default, so a slowloris connection outlived its limit by
+ * far): here every second, or sooner for shorter limits. They apply while a request is being received; an
+ * upgraded WebSocket connection, and a response however long it streams, are not cut by them.
+ */
+export function httpServerOptions(config: Readonly<Config>): ServerOptions {
+  const { headers_timeout: headers, request_timeout: request } = config.http_server;
+  const limits = [headers, request].filter((ms) => ms > 0);
+  return {
+    headersTimeout: headers,
+    requestTimeout: request,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, ...limits.map((ms) => ms / 4))),
+  };
+}
+
+/** Whether every `%` of the path starts a valid escape of UTF-8 (what decodeURIComponent accepts). */
+function wellFormedPath(path: string): boolean {
+  if (!path.includes('%')) return true;
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function createChorusServer(opts: ChorusServerOptions): Promise<ChorusServer> {
@@ -82,6 +111,34 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, endpoints: Endpoints): void {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const fail = (err: unknown) => {
+      log.error({ err, path }, 'request failed');
+      // Every request gets an answer: a 500 if nothing was sent yet, else the connection is cut so the client
+      // sees the response is incomplete rather than waiting for the rest.
+      if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
+      else res.destroy();
+    };
+    if (!wellFormedPath(path)) {
+      // As Go's server does (and so Centrifugo): a request whose path is not valid percent-encoding is refused.
+      log.debug({ url: (req.url ?? '').slice(0, 200) }, 'malformed URL (bad percent-encoding): answered 400');
+      req.resume();
+      sendJSON(res, 400, { error: { code: 107, message: 'bad request: malformed URL (invalid percent-encoding)' } });
+      return;
+    }
+    try {
+      route(req, res, path, endpoints, fail);
+    } catch (err) {
+      // A synchronous throw here would otherwise escape Node's request dispatch and end the process.
+      fail(err);
+    }
+  }
+  function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    endpoints: Endpoints,
+    fail: (err: unknown) => void,
+  ): void {
     if (path === '/health' && endpoints.health) {
       // Liveness: the process serves. The engine's state is reported, readiness is /ready.
       const engine = node.engine.ready() ? 'ok' : 'unreachable';
@@ -120,7 +177,13 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         });
         return;
       }
-      serveStatic(req, res, config, { public: endpoints.pages, admin: endpoints.admin })
+      serveStatic(
+        req,
+        res,
+        config,
+        { public: endpoints.pages, admin: endpoints.admin },
+        { dev: opts.dev === true, endpoints },
+      )
         .then((served) => {
           if (!served) sendJSON(res, 404, { error: 'not found' });
         })
@@ -128,20 +191,21 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     };
     if (endpoints.api) api(req, res, rest);
     else rest();
-    function fail(err: unknown) {
-      log.error({ err, path }, 'request failed');
-      if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
-    }
   }
   function wire(http: Server, endpoints: Endpoints): void {
+    // Read by Node when the server starts listening (the checking interval) and at every check (the limits).
+    Object.assign(http, httpServerOptions(config));
     http.on('upgrade', (req, socket, head) => {
       if (!endpoints.websocket || !ws.handleUpgrade(req, socket, head)) {
         refuseUpgrade(socket, 404, 'Not Found');
       }
     });
-    http.on('clientError', (_err, socket) => {
-      // A malformed request, or a reset mid-request: answer 400 if the peer can still read it.
-      refuseUpgrade(socket, 400, 'Bad Request');
+    http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // A malformed request, a reset mid-request, or a request too slow to arrive: say which, if the peer can
+      // still read it (the statuses Node itself would send).
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuseUpgrade(socket, 408, 'Request Timeout');
+      else if (err.code === 'HPE_HEADER_OVERFLOW') refuseUpgrade(socket, 431, 'Request Header Fields Too Large');
+      else refuseUpgrade(socket, 400, 'Bad Request');
     });
   }
 
@@ -164,7 +228,10 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     http: listeners.primary,
     async listen() {
       await listeners.listen();
-      return listeners.info()[0]?.addresses[0] as AddressInfo;
+      const address = listeners.info()[0]?.addresses[0] as AddressInfo;
+      // Named after the public port, as Centrifugo does (unless node.name is set).
+      if (config.node.name === '') node.rename(defaultNodeName(address.port));
+      return address;
     },
     listeners: () => listeners.info(),
     reloadTls: (reason = 'requested') => listeners.reloadTls(reason),

@@ -7,7 +7,8 @@ import type { Node } from '../core/node.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { encodeResult } from '../protocol/json/encode.js';
 import type { Payload } from '../protocol/messages.js';
-import { rawValueAt } from '../protocol/raw-json.js';
+import { rawElementsAt, rawValueAt } from '../protocol/raw-json.js';
+import { Pacer } from './pacer.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
 
 export type ApiReply = { result: string } | { error: ProtocolError };
@@ -16,6 +17,11 @@ export type ApiReply = { result: string } | { error: ProtocolError };
 export interface RawSource {
   text: string;
   path: (string | number)[];
+  /**
+   * Length of the whole request body when `text` is a piece of it (a batch command): V8 substrings point into
+   * that body, so whether a payload needs a copy of its own depends on the body's size, not the piece's.
+   */
+  sourceLength?: number;
 }
 
 const q = JSON.stringify;
@@ -38,7 +44,9 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): Payl
   }
   const value = (p as Record<string, unknown>)[key];
   if (value === undefined) return undefined;
-  return Buffer.from(rawValueAt(raw.text, [...raw.path, key]) ?? q(value));
+  const text = rawValueAt(raw.text, [...raw.path, key]);
+  // Bytes of its own: a publication kept in history never keeps the request body it came in.
+  return Buffer.from(text === undefined ? q(value) : text);
 }
 
 function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {
@@ -48,17 +56,23 @@ function boolOverride(v: boolean | { value: boolean } | undefined): boolean | un
 export class ApiExecutor {
   constructor(private readonly node: Node) {}
 
-  /** Validates and runs one command. Never throws: failures become error replies. */
-  async execute(method: string, params: unknown, raw: RawSource): Promise<ApiReply> {
+  /**
+   * Validates and runs one command. Never throws: failures become error replies. `pacer` spreads the work of a
+   * long request over event-loop turns (one per HTTP request).
+   */
+  async execute(method: string, params: unknown, raw: RawSource, pacer = new Pacer()): Promise<ApiReply> {
     try {
       if (!isMethod(method)) fail(Errors.methodNotFound, `unknown method "${method}"`);
+      // Before validation, which would itself walk every command of an oversized batch.
+      if (method === 'batch') this.checkBatchSize(params);
       const parsed = schemas[method].safeParse(params ?? {});
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const field = issue?.path.join('.') || '(params)';
         fail(Errors.badRequest, `${field}: ${issue?.message ?? 'invalid'}`);
       }
-      return { result: await this.run(method, parsed.data as Params<Method>, raw) };
+      await pacer.pace();
+      return { result: await this.run(method, parsed.data as Params<Method>, raw, pacer) };
     } catch (e) {
       if (e instanceof ReplyError) return { error: e.error };
       this.node.log.error({ err: e, method }, 'server API command failed');
@@ -66,7 +80,21 @@ export class ApiExecutor {
     }
   }
 
-  private async run(method: Method, p: Params<Method>, raw: RawSource): Promise<string> {
+  /** Error 107 for a batch over `http_api.max_batch_commands`, naming the key. */
+  private checkBatchSize(params: unknown): void {
+    const commands = (params as { commands?: unknown } | null)?.commands;
+    this.checkCommandCount(Array.isArray(commands) ? commands.length : 0, 'commands: ');
+  }
+
+  /** Error 107 when one request carries more commands than `http_api.max_batch_commands` (0: no limit). */
+  checkCommandCount(n: number, field = ''): void {
+    const max = this.node.config.http_api.max_batch_commands;
+    if (max > 0 && n > max) {
+      fail(Errors.badRequest, `${field}${n} commands in one request, at most ${max} (http_api.max_batch_commands)`);
+    }
+  }
+
+  private async run(method: Method, p: Params<Method>, raw: RawSource, pacer: Pacer): Promise<string> {
     const ops = this.node.ops;
     switch (method) {
       case 'publish': {
@@ -86,23 +114,22 @@ export class ApiExecutor {
         const x = p as Params<'broadcast'>;
         const data = payload(x, raw);
         if (data === undefined) fail(Errors.badRequest, 'data: required');
-        const replies = await Promise.all(
-          x.channels.map(async (channel) => {
-            try {
-              const r = await ops.publish({
-                channel,
-                data,
-                skipHistory: x.skip_history,
-                tags: x.tags,
-                idempotencyKey: x.idempotency_key,
-              });
-              return `{"result":${positionJSON(r)}}`;
-            } catch (e) {
-              if (e instanceof ReplyError) return `{"error":${errorJSON(e.error)}}`;
-              throw e;
-            }
-          }),
-        );
+        const replies = await pacer.map(x.channels.length, true, async (i) => {
+          const channel = x.channels[i] as string;
+          try {
+            const r = await ops.publish({
+              channel,
+              data,
+              skipHistory: x.skip_history,
+              tags: x.tags,
+              idempotencyKey: x.idempotency_key,
+            });
+            return `{"result":${positionJSON(r)}}`;
+          } catch (e) {
+            if (e instanceof ReplyError) return `{"error":${errorJSON(e.error)}}`;
+            throw e;
+          }
+        });
         return `{"responses":[${replies.join(',')}]}`;
       }
       case 'subscribe': {
@@ -183,30 +210,49 @@ export class ApiExecutor {
         return '{}';
       }
       case 'batch':
-        return this.batch(p as Params<'batch'>, raw);
+        return this.batch(p as Params<'batch'>, raw, pacer);
     }
   }
 
-  /** `{commands: [{"publish": {...}}, ...], parallel}` → `{replies: [{"publish": {...}} | {"error": {...}}]}`. */
-  private async batch(p: Params<'batch'>, raw: RawSource): Promise<string> {
-    const one = async (cmd: Record<string, unknown>, i: number): Promise<string> => {
-      const keys = Object.keys(cmd);
+  /**
+   * `{commands: [{"publish": {...}}, ...], parallel}` → `{replies: [{"publish": {...}} | {"error": {...}}]}`.
+   * Each command's raw text is located once, in one pass over the body, and the commands run paced.
+   */
+  private async batch(p: Params<'batch'>, raw: RawSource, pacer: Pacer): Promise<string> {
+    const texts = rawElementsAt(raw.text, [...raw.path, 'commands']);
+    /** Texts are taken in order; commands start in order too (one at a time, or a window at a time). */
+    let taken = 0;
+    const textOf = (i: number): string | undefined => {
+      let text: string | undefined;
+      while (texts !== undefined && taken <= i) {
+        const next = texts.next();
+        if (next.done) break;
+        taken++;
+        text = next.value;
+      }
+      return taken === i + 1 ? text : undefined;
+    };
+    const one = async (i: number): Promise<string> => {
+      const text = textOf(i);
+      const cmd = p.commands[i];
+      const keys = isObject(cmd) ? Object.keys(cmd) : [];
       if (keys.length !== 1)
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: one method per command' })}}`;
       const method = keys[0] as string;
       if (method === 'batch')
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: nested batch' })}}`;
-      const r = await this.execute(method, cmd[method], { text: raw.text, path: [...raw.path, 'commands', i, method] });
+      const params = (cmd as Record<string, unknown>)[method];
+      const source = { text: text ?? JSON.stringify(cmd), path: [method], sourceLength: raw.text.length };
+      const r = await this.execute(method, params, source, pacer);
       return 'result' in r ? `{${q(method)}:${r.result}}` : `{"error":${errorJSON(r.error)}}`;
     };
-    let replies: string[];
-    if (p.parallel) replies = await Promise.all(p.commands.map(one));
-    else {
-      replies = [];
-      for (let i = 0; i < p.commands.length; i++) replies.push(await one(p.commands[i] as Record<string, unknown>, i));
-    }
+    const replies = await pacer.map(p.commands.length, p.parallel === true, one);
     return `{"replies":[${replies.join(',')}]}`;
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function positionJSON(r: { offset: number; epoch: string }): string {

@@ -9,13 +9,16 @@
  *   (`X-Centrifugo-Error-Mode: transport` or `http_api.error_mode`) errors map to HTTP statuses as Centrifugo
  *   does (100 → 500, 102/104 → 404, 107/108 → 400, 112 → 416, 113 → 409).
  * - A body that is not JSON → 400 with error 107; over `http_api.max_body_size` → 413.
+ * - A batch or legacy body holds at most `http_api.max_batch_commands` commands; long requests run paced
+ *   (pacer.ts), so one request never holds the event loop for long.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
-import { Errors, type ProtocolError } from '../protocol/codes.js';
+import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
+import { Pacer } from './pacer.js';
 
 const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
 
@@ -27,7 +30,7 @@ function sameKey(given: string, key: Buffer): boolean {
 
 class BodyTooLarge extends Error {}
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
   // Mounted after a body parser (express.json() …), the stream is already consumed: use what it parsed.
   const parsed = (req as IncomingMessage & { body?: unknown }).body;
   if (req.readableEnded || (parsed !== undefined && req.complete)) {
@@ -36,22 +39,27 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     return Promise.resolve(parsed === undefined ? '' : JSON.stringify(parsed));
   }
   return new Promise((resolve, reject) => {
+    const tooLarge = () => {
+      // The rest of the body is not read: the 413 goes out, then the connection closes (destroying the request
+      // here would reset the connection before the client could read why).
+      res.setHeader('connection', 'close');
+      req.off('data', onData);
+      req.pause();
+      reject(new BodyTooLarge());
+    };
     const declared = Number(req.headers['content-length'] ?? 0);
     if (limit > 0 && declared > limit) {
-      reject(new BodyTooLarge());
+      tooLarge();
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    function onData(chunk: Buffer): void {
       size += chunk.length;
-      if (limit > 0 && size > limit) {
-        reject(new BodyTooLarge());
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
+      if (limit > 0 && size > limit) tooLarge();
+      else chunks.push(chunk);
+    }
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
@@ -111,7 +119,7 @@ export class HttpApi {
     }
     let body: string;
     try {
-      body = await readBody(req, this.config.http_api.max_body_size);
+      body = await readBody(req, res, this.config.http_api.max_body_size);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
         const limit = this.config.http_api.max_body_size;
@@ -133,6 +141,7 @@ export class HttpApi {
       return;
     }
     const method = path.slice(this.prefix.length + 1);
+    const pacer = new Pacer();
     let params: unknown = {};
     if (body.trim() !== '') {
       try {
@@ -142,11 +151,13 @@ export class HttpApi {
         return;
       }
     }
+    // Parsing a large body is one step that cannot be split: let the event loop run before the next one.
+    await pacer.pace();
     if (typeof params !== 'object' || params === null || Array.isArray(params)) {
       this.error(res, 400, { ...Errors.badRequest, message: 'bad request: body must be a JSON object' });
       return;
     }
-    const reply = await this.executor.execute(method, params, { text: body, path: [] });
+    const reply = await this.executor.execute(method, params, { text: body, path: [] }, pacer);
     if ('error' in reply && (transportMode || reply.error.code === Errors.methodNotFound.code)) {
       this.error(res, HTTP_STATUS[reply.error.code] ?? 500, reply.error);
       return;
@@ -154,22 +165,33 @@ export class HttpApi {
     this.send(res, 200, replyJSON(reply));
   }
 
-  /** Legacy endpoint: one `{"method","params"}` command per line; one reply per line, in order. */
+  /**
+   * Legacy endpoint: one `{"method","params"}` command per line; one reply per line, in order. At most
+   * `http_api.max_batch_commands` lines, run paced as a batch is.
+   */
   private async legacy(body: string, res: ServerResponse): Promise<void> {
+    const pacer = new Pacer();
     const lines = body.split('\n').filter((l) => l.trim() !== '');
-    const out: string[] = [];
-    for (const line of lines) {
+    try {
+      this.executor.checkCommandCount(lines.length, 'lines: ');
+    } catch (e) {
+      if (!(e instanceof ReplyError)) throw e;
+      this.error(res, 400, e.error); // the request as a whole is refused, as a body that is not JSON is
+      return;
+    }
+    const out = await pacer.map(lines.length, false, async (i) => {
+      const line = lines[i] as string;
       let cmd: { method?: unknown; params?: unknown };
       try {
         cmd = JSON.parse(line);
       } catch {
-        out.push(`{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`);
-        continue;
+        return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`;
       }
       const method = typeof cmd.method === 'string' ? cmd.method.toLowerCase() : '';
-      const reply = await this.executor.execute(method, cmd.params ?? {}, { text: line, path: ['params'] });
-      out.push(replyJSON(reply));
-    }
+      const source = { text: line, path: ['params'], sourceLength: body.length };
+      const reply = await this.executor.execute(method, cmd.params ?? {}, source, pacer);
+      return replyJSON(reply);
+    });
     this.send(res, 200, out.join('\n'));
   }
 

@@ -9,10 +9,19 @@ import type { Node } from './node.js';
 import type { TimerHandle } from './ports/clock.js';
 import type { ControlMessage, NodeInfo, SurveyKind } from './ports/control.js';
 
-/** How often a node announces itself, and how long an announcement counts. */
-const HEARTBEAT_MS = 3000;
-const NODE_TTL_MS = 10_000;
+/**
+ * How often a node announces itself, and how long an announcement counts: a node that stops beating leaves
+ * `info` and — through its presence alive mark, which has the same TTL — presence within NODE_TTL_MS.
+ */
+export const HEARTBEAT_MS = 3000;
+export const NODE_TTL_MS = 10_000;
 const SURVEY_TIMEOUT_MS = 1000;
+
+/** One node's answer to a survey. */
+export interface SurveyAnswer {
+  node: string;
+  answer: unknown;
+}
 
 /** What the operations layer does with what arrives (server-ops.ts). */
 export interface ControlReceiver {
@@ -26,7 +35,7 @@ export class ControlPlane {
   private readonly nodes = new Map<string, { info: NodeInfo; expireAt: number }>();
   private readonly surveys = new Map<
     string,
-    { expected: Set<string>; answers: unknown[]; done: (answers: unknown[]) => void }
+    { expected: Set<string>; answers: SurveyAnswer[]; done: (answers: SurveyAnswer[]) => void }
   >();
   private heartbeat: TimerHandle | undefined;
 
@@ -41,24 +50,47 @@ export class ControlPlane {
     try {
       await this.node.engine.broker.publishControl(c);
     } catch (e) {
-      this.node.log.error({ err: e, op: c.op }, 'control message not published');
+      this.engineFailure(e, { op: c.op }, 'control message not published');
       throw new ReplyError(Errors.internal);
     }
   }
 
-  /** Starts announcing this node to the others (and to itself), so `info` lists every live node. */
-  startHeartbeat(): void {
-    const beat = () => {
-      this.publish({ op: 'node', info: this.localInfo() }).catch(() => {});
-    };
-    beat();
-    this.heartbeat = this.node.clock.setInterval(beat, HEARTBEAT_MS);
+  /** An engine call failed: expected while it is unreachable (one line, no stack), a bug otherwise. */
+  engineFailure(e: unknown, fields: Record<string, unknown>, msg: string): void {
+    if (this.node.engine.ready()) this.node.log.error({ err: e, ...fields }, msg);
+    else this.node.log.warn({ ...fields, err: (e as Error).message }, `${msg}: the engine is unreachable`);
+  }
+
+  /**
+   * Starts announcing this node to the others (and to itself), so `info` lists every live node, and marking it
+   * alive in presence, so its clients' entries are listed. Resolves after the first beat (sent or not).
+   */
+  async startHeartbeat(): Promise<void> {
+    this.heartbeat = this.node.clock.setInterval(() => void this.beat(), HEARTBEAT_MS);
+    await this.beat();
+  }
+
+  /** One heartbeat; also sent at once when the engine's link comes back, so presence reappears without delay. */
+  async beat(): Promise<void> {
+    const { broker, presence } = this.node.engine;
+    const sent = await Promise.allSettled([
+      presence.markNodeAlive(this.node.uid, NODE_TTL_MS),
+      broker.publishControl({ op: 'node', info: this.localInfo() }),
+    ]);
+    const failed = sent.find((r) => r.status === 'rejected');
+    // While the engine is unreachable the engine logs the outage once; a line every beat would only repeat it.
+    if (failed !== undefined && this.node.engine.ready()) {
+      this.node.log.warn({ err: String((failed as PromiseRejectedResult).reason) }, 'heartbeat not sent');
+    }
   }
 
   async stopHeartbeat(): Promise<void> {
     if (this.heartbeat !== undefined) this.node.clock.clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    await this.publish({ op: 'node_leave', uid: this.node.uid }).catch(() => {});
+    await Promise.allSettled([
+      this.node.engine.presence.markNodeGone(this.node.uid),
+      this.publish({ op: 'node_leave', uid: this.node.uid }),
+    ]);
   }
 
   /** Every live node's uid, this one's included. */
@@ -77,11 +109,11 @@ export class ControlPlane {
   }
 
   /** Asks every live node; resolves with the answers that came within the timeout (always this node's). */
-  survey(kind: SurveyKind, params: Record<string, unknown>): Promise<unknown[]> {
+  survey(kind: SurveyKind, params: Record<string, unknown>): Promise<SurveyAnswer[]> {
     const id = randomUUID();
     return new Promise((resolve) => {
       const expected = new Set(this.liveNodes());
-      const entry = { expected, answers: [] as unknown[], done: resolve };
+      const entry = { expected, answers: [] as SurveyAnswer[], done: resolve };
       this.surveys.set(id, entry);
       const finish = () => {
         this.node.clock.clearTimeout(timer);
@@ -91,7 +123,7 @@ export class ControlPlane {
       entry.done = finish;
       const timer = this.node.clock.setTimeout(finish, SURVEY_TIMEOUT_MS);
       this.publish({ op: 'survey', id, from: this.node.uid, kind, params }).catch(() => {
-        entry.answers.push(this.receiver.answer(kind, params));
+        entry.answers.push({ node: this.node.uid, answer: this.receiver.answer(kind, params) });
         finish();
       });
     });
@@ -128,7 +160,7 @@ export class ControlPlane {
           if (c.to !== this.node.uid) return;
           const entry = this.surveys.get(c.id);
           if (entry === undefined) return;
-          entry.answers.push(c.answer);
+          entry.answers.push({ node: c.uid, answer: c.answer });
           entry.expected.delete(c.uid);
           if (entry.expected.size === 0) entry.done(entry.answers);
           return;

@@ -65,7 +65,8 @@ export class Node implements BrokerEventHandler {
   readonly clock: Clock;
   readonly stats: NodeStats;
   readonly hooks: Hooks;
-  readonly name: string;
+  /** This node's name in `info`, the admin page and the logs (`node.name`, or `<hostname>_<port>`). */
+  private nodeName: string;
   /** Unique id of this node (process), as the info API reports it. */
   readonly uid = randomUUID();
   readonly version = VERSION;
@@ -98,7 +99,7 @@ export class Node implements BrokerEventHandler {
     this.clock = deps.clock ?? systemClock;
     this.stats = deps.stats ?? noStats;
     this.hooks = deps.hooks ?? noHooks;
-    this.name = deps.name ?? 'chorus';
+    this.nodeName = deps.name ?? 'chorus';
     this.connectTokens = deps.connectTokens;
     this.subscribeTokens = deps.subscribeTokens ?? deps.connectTokens;
     this.forwardedHeaders = deps.forwardedHeaders ?? [];
@@ -126,9 +127,20 @@ export class Node implements BrokerEventHandler {
     return ns === '' ? `${ub}${user}` : `${ns}${nb}${ub}${user}`;
   }
 
+  get name(): string {
+    return this.nodeName;
+  }
+
+  /** A new name (a server learns its port when it listens): the other nodes hear it at once, not 3 s later. */
+  rename(name: string): void {
+    if (name === this.nodeName) return;
+    this.nodeName = name;
+    if (!this.closing) void this.ops.beat();
+  }
+
   async start(): Promise<void> {
     await this.engine.broker.start(this);
-    this.ops.startHeartbeat();
+    await this.ops.startHeartbeat();
   }
 
   /** Whether this node can serve: its engine (e.g. Redis) is reachable. */
@@ -142,7 +154,9 @@ export class Node implements BrokerEventHandler {
    * "insufficient state" so its client resubscribes and recovers from history.
    */
   onBrokerReconnect(): void {
-    this.log.info(
+    void this.ops.beat();
+    // The engine logged that its link is back; this is the detail.
+    this.log.debug(
       { channels: this.hub.numChannels },
       'broker link restored: checking subscribers for lost publications',
     );

@@ -11,14 +11,15 @@ import { type Disconnect, Disconnects, Errors, ReplyError, UnsubscribeCodes } fr
 import type { ClientInfo, HistoryResult, Payload, StreamPosition } from '../protocol/messages.js';
 import { checkSince, requireHistory, requirePresence, resolveChannel } from './channels/rules.js';
 import { afterSubscribed, subscribeServerSide } from './channels/subscribe.js';
-import { ControlPlane } from './control-plane.js';
-import { compileGlob } from './glob.js';
+import { ControlPlane, type SurveyAnswer } from './control-plane.js';
+import { compileGlob, type Glob, GlobError } from './glob.js';
 import type { Node } from './node.js';
 import type { ControlMessage, NodeInfo, SubscribeInput, SurveyKind } from './ports/control.js';
 import type { PublishResult } from './ports/engine.js';
 import type { Client } from './session/client.js';
 
 export type { NodeInfo, SubscribeInput } from './ports/control.js';
+export type { SurveyAnswer } from './control-plane.js';
 
 export interface PublishInput {
   channel: string;
@@ -31,6 +32,7 @@ export interface PublishInput {
 
 export class ServerOps {
   private readonly control: ControlPlane;
+  private readonly answerers = new Map<string, (params: Record<string, unknown>) => unknown>();
 
   constructor(private readonly node: Node) {
     this.control = new ControlPlane(
@@ -40,8 +42,13 @@ export class ServerOps {
     );
   }
 
-  startHeartbeat(): void {
-    this.control.startHeartbeat();
+  startHeartbeat(): Promise<void> {
+    return this.control.startHeartbeat();
+  }
+
+  /** One heartbeat now (the node was renamed, or the engine's link came back). */
+  beat(): Promise<void> {
+    return this.control.beat();
   }
 
   stopHeartbeat(): Promise<void> {
@@ -55,7 +62,19 @@ export class ServerOps {
 
   private answer(kind: SurveyKind, params: Record<string, unknown>): unknown {
     if (kind === 'channels') return [...this.localChannels(String(params.pattern ?? ''))];
-    return this.isOnlineLocally(params as { user?: string; client?: string });
+    if (kind === 'online') return this.isOnlineLocally(params as { user?: string; client?: string });
+    return this.answerers.get(kind)?.(params) ?? null;
+  }
+
+  /** Makes this node answer surveys of `kind` (asked with `ask`) with `answer(params)`; null when it cannot. */
+  answerSurveys(kind: string, answer: (params: Record<string, unknown>) => unknown): void {
+    this.answerers.set(kind, answer);
+  }
+
+  /** Every live node's answer to a survey of `kind` that came within a second; this node's always. */
+  async ask(kind: string, params: Record<string, unknown> = {}): Promise<SurveyAnswer[]> {
+    if (this.control.liveNodes().length <= 1) return [{ node: this.node.uid, answer: this.answer(kind, params) }];
+    return this.control.survey(kind, params);
   }
 
   async publish(p: PublishInput): Promise<PublishResult> {
@@ -131,7 +150,7 @@ export class ServerOps {
     if (this.isOnlineLocally(target)) return true;
     if (this.control.liveNodes().length <= 1) return false;
     const answers = await this.control.survey('online', { user: target.user, client: target.client });
-    return answers.some((a) => a === true);
+    return answers.some((a) => a.answer === true);
   }
 
   private isOnlineLocally(target: { user?: string | undefined; client?: string | undefined }): boolean {
@@ -248,20 +267,31 @@ export class ServerOps {
 
   /** Channels with subscribers anywhere in the cluster, matching a glob pattern ("chat:*"), with their counts. */
   async channels(pattern: string): Promise<Map<string, number>> {
-    compileGlob(pattern);
+    // Checked here, so an invalid pattern is the requester's error 107 and never reaches the other nodes.
+    try {
+      compileGlob(pattern);
+    } catch (e) {
+      if (!(e instanceof GlobError)) throw e;
+      throw new ReplyError({ ...Errors.badRequest, message: `bad request: pattern: ${e.message}` });
+    }
     if (this.control.liveNodes().length <= 1) return this.localChannels(pattern);
     const out = new Map<string, number>();
-    for (const answer of await this.control.survey('channels', { pattern })) {
+    for (const { answer } of await this.control.survey('channels', { pattern })) {
       for (const [ch, n] of answer as Array<[string, number]>) out.set(ch, (out.get(ch) ?? 0) + n);
     }
     return out;
   }
 
   private localChannels(pattern: string): Map<string, number> {
-    const matches = pattern === '' ? () => true : compileGlob(pattern);
+    let glob: Glob | undefined;
+    try {
+      glob = pattern === '' ? undefined : compileGlob(pattern);
+    } catch {
+      return new Map(); // an invalid pattern from another node's survey: nothing matches
+    }
     const out = new Map<string, number>();
     for (const ch of this.node.hub.channelNames()) {
-      if (matches(ch)) out.set(ch, this.node.hub.numSubscribers(ch));
+      if (glob === undefined || glob.matches(ch)) out.set(ch, this.node.hub.numSubscribers(ch));
     }
     return out;
   }

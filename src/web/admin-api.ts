@@ -15,20 +15,20 @@
  * - Errors are `{error: {code, message}}` with the API's codes (107 bad request, 102 unknown channel …); bodies
  *   are capped at 64 KiB.
  *
- * Message rates are counted without touching the core: the broker's `publish` is wrapped (messages in: every
- * publication this node makes, from clients and the server API) and so is the hub's `broadcastPublication`
- * (messages out: publications queued to this node's subscribers). A sampler reads the counters
- * and the node's gauges every second into a ring buffer. Rates are this node's; nodes and totals span the cluster.
+ * Figures are the whole cluster's, whichever node answers (src/web/admin-stats.ts): every node samples itself
+ * every second, and the node asked sums the live nodes' samples, so the page does not jump between nodes
+ * behind a load balancer. Each node's own figures come with its uid and name.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
-import type { NodeStats, OutKind } from '../core/ports/stats.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { rawValueAt } from '../protocol/raw-json.js';
 import { ClientAddresses } from '../transport/client-address.js';
+import { type AdminActivity, clusterSeries } from './admin-stats.js';
 import { LoginThrottle } from './login-throttle.js';
 
 export interface AdminApi {
@@ -49,104 +49,6 @@ const SUBJECT = 'admin';
 const LOGIN_FAILURE_DELAY_MS = 400;
 /** The busiest channels the state lists. */
 const TOP_CHANNELS = 100;
-const SAMPLE_MS = 1000;
-/** 5 minutes of one-second samples. */
-const SERIES_LENGTH = 300;
-
-/** One second of this node's activity. */
-interface Sample {
-  /** Unix time, seconds. */
-  t: number;
-  connections: number;
-  users: number;
-  channels: number;
-  subscriptions: number;
-  /** Publications this node made per second (client publishes and the server API). */
-  in: number;
-  /** Publications delivered to this node's subscribers per second. */
-  out: number;
-}
-
-/**
- * Counts messages (through the stats port the node reports to: the composition root combines it with the
- * metrics) and samples the node every second once attached to it.
- */
-export class AdminActivity implements NodeStats {
-  private publishedCount = 0;
-  private deliveredCount = 0;
-  private readonly ring: Sample[] = [];
-  private lastAt = Date.now();
-  private lastPublished = 0;
-  private lastDelivered = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private node: Node | undefined;
-
-  published(): void {
-    this.publishedCount++;
-  }
-
-  queued(kind: OutKind, count: number): void {
-    // Deliveries: what the hub queued (or buffered) for this node's subscribers, publication by publication.
-    if (kind === 'publication') this.deliveredCount += count;
-  }
-
-  commandDone(): void {}
-  disconnected(): void {}
-  frameIn(): void {}
-  frameOut(): void {}
-  connectionRefused(): void {}
-
-  /** Starts sampling `node` every second (once). */
-  attach(node: Node): void {
-    if (this.node !== undefined) return;
-    this.node = node;
-    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
-    this.timer.unref();
-  }
-
-  private sample(): void {
-    const n = this.node;
-    if (n === undefined || n.isClosing) {
-      clearInterval(this.timer);
-      return;
-    }
-    const now = Date.now();
-    const secs = Math.max((now - this.lastAt) / 1000, 0.001);
-    const round = (x: number) => Math.round(x * 100) / 100;
-    this.ring.push({
-      t: Math.floor(now / 1000),
-      connections: n.clients.size,
-      users: n.numUsers,
-      channels: n.hub.numChannels,
-      subscriptions: n.hub.numSubscriptions,
-      in: round((this.publishedCount - this.lastPublished) / secs),
-      out: round((this.deliveredCount - this.lastDelivered) / secs),
-    });
-    if (this.ring.length > SERIES_LENGTH) this.ring.shift();
-    this.lastAt = now;
-    this.lastPublished = this.publishedCount;
-    this.lastDelivered = this.deliveredCount;
-  }
-
-  latest(): Sample | undefined {
-    return this.ring[this.ring.length - 1];
-  }
-
-  /** Column arrays, oldest first (what the page's chart takes). */
-  series(): Record<keyof Sample, number[]> & { interval: number } {
-    const col = (k: keyof Sample) => this.ring.map((s) => s[k]);
-    return {
-      interval: SAMPLE_MS,
-      t: col('t'),
-      connections: col('connections'),
-      users: col('users'),
-      channels: col('channels'),
-      subscriptions: col('subscriptions'),
-      in: col('in'),
-      out: col('out'),
-    };
-  }
-}
 
 /** A verified admin token: its id and expiry (unix seconds). */
 interface Session {
@@ -180,23 +82,43 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-/** Reads a JSON object body of at most MAX_BODY bytes. */
-async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY) {
-    req.resume();
-    throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) {
-      throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+function tooLarge(): HttpError {
+  return new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+}
+
+/** The body's bytes, at most MAX_BODY of them (413 past it, with the connection closed after the answer). */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const overflow = () => {
+      // The rest is not read: the answer says so and the connection closes once it is written.
+      res.setHeader('connection', 'close');
+      req.off('data', onData);
+      req.pause();
+      reject(tooLarge());
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      overflow();
+      return;
     }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    function onData(chunk: Buffer): void {
+      size += chunk.length;
+      if (size > MAX_BODY) overflow();
+      else chunks.push(chunk);
+    }
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/** A JSON object body of at most MAX_BODY bytes, and its text (payloads are taken from it as sent). */
+async function readJSON(
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ body: Record<string, unknown>; text: string }> {
+  const text = await readBody(req, res);
   if (text.trim() === '') throw badRequest('body required: a JSON object');
   let value: unknown;
   try {
@@ -207,7 +129,7 @@ async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw badRequest('body must be a JSON object');
   }
-  return value as Record<string, unknown>;
+  return { body: value as Record<string, unknown>, text };
 }
 
 function stringField(body: Record<string, unknown>, key: string, opts: { required: boolean; max?: number }) {
@@ -259,7 +181,6 @@ export function createAdminApi(
 ): AdminApi {
   const cfg = config.admin;
   activity.attach(node);
-  const collected = activity;
   // Without a secret (insecure mode only) a random one keeps the signing code path sound.
   const key = sessionKey(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'), cfg.password);
   const ttlSeconds = Math.max(1, Math.floor(cfg.session_ttl / 1000));
@@ -313,14 +234,14 @@ export function createAdminApi(
   const addresses = new ClientAddresses(config.http_server.trusted_proxies);
   const clientAddress = (req: IncomingMessage) => addresses.of(req) || 'unknown';
 
-  async function login(req: IncomingMessage): Promise<unknown> {
+  async function login(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const address = clientAddress(req);
     const early = cfg.insecure ? 0 : throttle.retryAfter(address);
     if (early > 0) {
       req.resume();
       throw tooManyAttempts(early);
     }
-    const body = await readJSON(req);
+    const { body } = await readJSON(req, res);
     const password = body.password;
     if (typeof password !== 'string') throw badRequest('password: required, a string');
     if (cfg.insecure) return { token: await issueToken(), insecure: true };
@@ -345,14 +266,28 @@ export function createAdminApi(
   }
 
   async function state(): Promise<unknown> {
-    const nodes: NodeInfo[] = node.ops.info();
-    const channels = await node.ops.channels('');
+    const [channels, series] = await Promise.all([node.ops.channels(''), clusterSeries(node)]);
+    const last = series.t.length - 1;
+    const nodes = node.ops.info().map((n: NodeInfo) => {
+      // The node's figures of the series' last second when it answered (totals, rows and chart then agree);
+      // otherwise those of its last heartbeat (up to 3 s old), without rates.
+      const s = series.nodes.find((x) => x.uid === n.uid);
+      if (s === undefined || last < 0) return n;
+      return {
+        ...n,
+        num_clients: s.connections[last] as number,
+        num_users: s.users[last] as number,
+        num_channels: s.channels[last] as number,
+        num_subs: s.subscriptions[last] as number,
+        rate_in: s.in[last] as number,
+        rate_out: s.out[last] as number,
+      };
+    });
     const top = [...channels]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, TOP_CHANNELS)
       .map(([channel, subscribers]) => ({ channel, subscribers }));
     const sum = (k: keyof NodeInfo) => nodes.reduce((acc, n) => acc + Number(n[k]), 0);
-    const latest = collected.latest();
     return {
       insecure: cfg.insecure,
       node: { uid: node.uid, name: node.name, version: node.version },
@@ -367,20 +302,23 @@ export function createAdminApi(
         subscriptions: sum('num_subs'),
       },
       channels: { total: channels.size, top },
-      rates: { in: latest?.in ?? 0, out: latest?.out ?? 0 },
+      // The whole cluster's messages per second in the last complete second.
+      rates: { in: series.in[last] ?? 0, out: series.out[last] ?? 0 },
     };
   }
 
-  async function publish(req: IncomingMessage): Promise<unknown> {
-    const body = await readJSON(req);
+  async function publish(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const { body, text } = await readJSON(req, res);
     const channel = stringField(body, 'channel', { required: true, max: 1024 }) as string;
     if (!('data' in body) || body.data === undefined) throw badRequest('data: required (any JSON value)');
-    const r = await node.ops.publish({ channel, data: Buffer.from(JSON.stringify(body.data)) });
+    // The data as sent, byte for byte (as the server API does): re-serialising it would also fail on deep nesting.
+    const data = rawValueAt(text, ['data']) ?? JSON.stringify(body.data);
+    const r = await node.ops.publish({ channel, data: Buffer.from(data) });
     return { result: r.offset > 0 ? { offset: r.offset, epoch: r.epoch } : {} };
   }
 
-  async function disconnect(req: IncomingMessage): Promise<unknown> {
-    const body = await readJSON(req);
+  async function disconnect(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const { body } = await readJSON(req, res);
     const user = stringField(body, 'user', { required: true }) as string;
     const client = stringField(body, 'client', { required: false });
     const online = await node.ops.isOnline({ user, client });
@@ -388,7 +326,7 @@ export function createAdminApi(
     return { result: { online } };
   }
 
-  async function logout(_req: IncomingMessage, session: Session | undefined): Promise<unknown> {
+  async function logout(_req: IncomingMessage, _res: ServerResponse, session: Session | undefined): Promise<unknown> {
     if (session !== undefined) await node.engine.revocations.revoke(session.jti, session.exp * 1000);
     return { result: {} };
   }
@@ -396,12 +334,12 @@ export function createAdminApi(
   type Route = {
     method: 'GET' | 'POST';
     auth: boolean;
-    run: (req: IncomingMessage, session: Session | undefined) => Promise<unknown>;
+    run: (req: IncomingMessage, res: ServerResponse, session: Session | undefined) => Promise<unknown>;
   };
   const routes: Record<string, Route> = {
     login: { method: 'POST', auth: false, run: login },
     state: { method: 'GET', auth: true, run: state },
-    series: { method: 'GET', auth: true, run: async () => collected.series() },
+    series: { method: 'GET', auth: true, run: () => clusterSeries(node) },
     publish: { method: 'POST', auth: true, run: publish },
     disconnect: { method: 'POST', auth: true, run: disconnect },
     logout: { method: 'POST', auth: true, run: logout },
@@ -426,18 +364,19 @@ export function createAdminApi(
               throw e;
             })
           : undefined;
-        const result = await route.run(req, session);
+        const result = await route.run(req, res, session);
         send(res, 200, result);
       } catch (e) {
         if (e instanceof HttpError) send(res, e.status, { error: e.error }, e.headers);
         else if (e instanceof ReplyError) {
           const error = { code: e.error.code, message: e.message };
           send(res, e.error.code === Errors.internal.code ? 500 : 400, { error });
-        } else if (req.destroyed || res.destroyed) {
-          // The client went away mid-request: nothing to answer.
         } else {
+          // Every request gets an answer, including one whose body was read (and its stream ended) before the
+          // failure: checking req.destroyed here once left such requests unanswered.
           node.log.error({ err: e, path }, 'admin API request failed');
-          send(res, 500, { error: Errors.internal });
+          if (res.headersSent) res.destroy();
+          else send(res, 500, { error: Errors.internal });
         }
       }
       return true;

@@ -713,7 +713,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('presence that was emptied stores nothing', async () => {
         const ch = chan('presence-emptied');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, 'a-node');
         assert.ok((await factory.storedFor(h.engine, ch)) > 0, 'a presence entry is stored');
         await h.engine.presence.removePresence(ch, 'c1', 'alice');
         assert.equal(await factory.storedFor(h.engine, ch), 0);
@@ -721,12 +721,21 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
     });
 
     describe('presence', () => {
+      /** The node holding the clients of a test: marked alive for longer than any test. */
+      let node: string;
+      const nodeId = () => `node-${randomUUID()}`;
+
+      beforeEach(async () => {
+        node = nodeId();
+        await h.engine.presence.markNodeAlive(node, 600_000);
+      });
+
       test('addPresence then presence lists clientId → info', async () => {
         const ch = chan('presence');
         const a = info('alice', 'c1');
         const b = info('bob', 'c2');
-        await h.engine.presence.addPresence(ch, 'c1', a, 60_000);
-        await h.engine.presence.addPresence(ch, 'c2', b, 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', a, 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c2', b, 60_000, node);
         const p = await h.engine.presence.presence(ch);
         assert.deepEqual(
           new Map([...p].sort(([x], [y]) => x.localeCompare(y))),
@@ -745,22 +754,22 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('presenceStats counts clients and distinct users; anonymous clients are one user', async () => {
         const ch = chan('stats');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000);
-        await h.engine.presence.addPresence(ch, 'a1', info('', 'a1'), 60_000);
-        await h.engine.presence.addPresence(ch, 'a2', info('', 'a2'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'a1', info('', 'a1'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'a2', info('', 'a2'), 60_000, node);
         assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 5, numUsers: 3 });
         // Re-adding a client (refresh) does not count it twice.
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, node);
         assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 5, numUsers: 3 });
       });
 
       test('removePresence removes the client', async () => {
         const ch = chan('remove-presence');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000, node);
         await h.engine.presence.removePresence(ch, 'c1', 'alice');
         assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()].sort(), ['c2', 'c3']);
         assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 2, numUsers: 2 });
@@ -776,11 +785,11 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('entries expire after ttlMs unless re-added', async () => {
         const ch = chan('presence-ttl');
         const ttl = 600;
-        await h.engine.presence.addPresence(ch, 'kept', info('alice', 'kept'), ttl);
-        await h.engine.presence.addPresence(ch, 'dropped', info('bob', 'dropped'), ttl);
+        await h.engine.presence.addPresence(ch, 'kept', info('alice', 'kept'), ttl, node);
+        await h.engine.presence.addPresence(ch, 'dropped', info('bob', 'dropped'), ttl, node);
         await h.passTime(ttl - 250);
         const refreshed = { ...info('alice', 'kept'), chanInfo: b('{"refreshed":true}') };
-        await h.engine.presence.addPresence(ch, 'kept', refreshed, ttl);
+        await h.engine.presence.addPresence(ch, 'kept', refreshed, ttl, node);
         await h.passTime(ttl - 250 + 100); // past the first TTL, within the refreshed one
         const p = await h.engine.presence.presence(ch);
         assert.deepEqual([...p.keys()], ['kept']);
@@ -794,8 +803,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('channels are independent', async () => {
         const a = chan('presence-a');
         const b = chan('presence-b');
-        await h.engine.presence.addPresence(a, 'c1', info('alice', 'c1'), 60_000);
-        await h.engine.presence.addPresence(b, 'c2', info('bob', 'c2'), 60_000);
+        await h.engine.presence.addPresence(a, 'c1', info('alice', 'c1'), 60_000, node);
+        await h.engine.presence.addPresence(b, 'c2', info('bob', 'c2'), 60_000, node);
         await h.engine.presence.removePresence(b, 'c1', 'alice');
         assert.deepEqual([...(await h.engine.presence.presence(a)).keys()], ['c1']);
         assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c2']);
@@ -803,6 +812,50 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.presence.removePresence(a, 'c1', 'alice');
         assert.equal((await h.engine.presence.presence(a)).size, 0);
         assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c2']);
+      });
+
+      test('entries of a node whose alive mark ran out are not listed; a live node’s are', async () => {
+        const ch = chan('presence-dead-node');
+        const dying = nodeId();
+        await h.engine.presence.markNodeAlive(dying, SHORT_TTL);
+        await h.engine.presence.addPresence(ch, 'live', info('alice', 'live'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'ghost', info('bob', 'ghost'), 60_000, dying);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()].sort(), ['ghost', 'live']);
+        await h.passTime(SHORT_TTL + 100);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()], ['live'], 'the dead node’s client left');
+        assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 1, numUsers: 1 });
+      });
+
+      test('a node marked alive again (it was only stalled) has its entries listed again', async () => {
+        const ch = chan('presence-stalled-node');
+        const stalled = nodeId();
+        await h.engine.presence.markNodeAlive(stalled, SHORT_TTL);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, stalled);
+        await h.passTime(SHORT_TTL + 100);
+        assert.equal((await h.engine.presence.presence(ch)).size, 0, 'hidden while its mark has run out');
+        await h.engine.presence.markNodeAlive(stalled, 60_000);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()], ['c1']);
+      });
+
+      test('entries of a node never marked alive are not listed', async () => {
+        const ch = chan('presence-unknown-node');
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, nodeId());
+        await h.engine.presence.addPresence(ch, 'c2', info('bob', 'c2'), 60_000, node);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()], ['c2']);
+      });
+
+      test('markNodeGone hides the node’s entries at once, in every channel', async () => {
+        const a = chan('presence-gone-a');
+        const b = chan('presence-gone-b');
+        const leaving = nodeId();
+        await h.engine.presence.markNodeAlive(leaving, 60_000);
+        await h.engine.presence.addPresence(a, 'c1', info('alice', 'c1'), 60_000, leaving);
+        await h.engine.presence.addPresence(b, 'c2', info('alice', 'c2'), 60_000, leaving);
+        await h.engine.presence.addPresence(b, 'c3', info('bob', 'c3'), 60_000, node);
+        await h.engine.presence.markNodeGone(leaving);
+        assert.equal((await h.engine.presence.presence(a)).size, 0);
+        assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c3']);
+        assert.deepEqual(await h.engine.presence.presenceStats(b), { numClients: 1, numUsers: 1 });
       });
     });
 

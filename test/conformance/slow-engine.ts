@@ -82,12 +82,14 @@ export class SlowEngine implements Engine {
       close: () => b.close(),
     };
     this.presence = {
-      addPresence: (ch: string, client: string, info: ClientInfo, ttl: number) =>
-        gate('addPresence', ch, client, () => p.addPresence(ch, client, info, ttl)),
+      addPresence: (ch: string, client: string, info: ClientInfo, ttl: number, node: string) =>
+        gate('addPresence', ch, client, () => p.addPresence(ch, client, info, ttl, node)),
       removePresence: (ch: string, client: string, user: string) =>
         gate('removePresence', ch, client, () => p.removePresence(ch, client, user)),
       presence: (ch: string) => p.presence(ch),
       presenceStats: (ch: string) => p.presenceStats(ch),
+      markNodeAlive: (node: string, ttl: number) => p.markNodeAlive(node, ttl),
+      markNodeGone: (node: string) => p.markNodeGone(node),
       close: () => p.close(),
     };
   }

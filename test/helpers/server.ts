@@ -22,7 +22,7 @@ function testLog(): Log | undefined {
 
 export async function startServer(
   config: Record<string, unknown> = {},
-  opts: { hooks?: Partial<Hooks>; clock?: Clock } = {},
+  opts: { hooks?: Partial<Hooks>; clock?: Clock; dev?: boolean } = {},
 ): Promise<TestServer> {
   const base = structuredClone(config) as Record<string, Record<string, unknown>>;
   base.http_server = { ...(base.http_server ?? {}), port: 0, address: '127.0.0.1' };

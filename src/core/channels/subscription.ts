@@ -131,7 +131,7 @@ export class Subscription {
   writePresence(ttlMs: number): Promise<void> {
     if (this.ended) return Promise.resolve();
     const s = this.session;
-    const p = s.node.engine.presence.addPresence(this.channel, s.id, this.clientInfo(), ttlMs);
+    const p = s.node.engine.presence.addPresence(this.channel, s.id, this.clientInfo(), ttlMs, s.node.uid);
     // A failed write may still have reached the store: it is taken back like one that succeeded.
     const written = p.then(ignore, ignore);
     const earlier = this.presenceWrites;

@@ -29,7 +29,8 @@ export interface NodeInfo {
   uptime: number;
 }
 
-export type SurveyKind = 'channels' | 'online';
+/** Built-in questions, and those other parts of Chorus add (the admin page's statistics). */
+export type SurveyKind = 'channels' | 'online' | (string & {});
 
 export type ControlMessage =
   | { op: 'subscribe'; input: SubscribeInput }

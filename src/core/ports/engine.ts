@@ -12,8 +12,11 @@
  * - `subscribe(channel)` is called when the first local subscriber arrives and `unsubscribe` when the last one
  *   leaves (the hub reference-counts). After a broker reconnect an implementation resubscribes by itself and
  *   reports the gap through `onReconnect` so the node can signal clients that may have missed publications.
- * - Presence entries carry an expiry refreshed by the owning node; entries of a dead node disappear once it
- *   passes.
+ * - Presence entries carry an expiry refreshed by the owning node every `client.presence_update_interval`, and
+ *   the uid of that node. Nodes mark themselves alive with a short TTL (every heartbeat); an entry is listed only
+ *   while its node's mark lasts, so the clients of a node that died (SIGKILL, lost machine) leave presence within
+ *   that TTL, long before their own entries expire. A node never marked alive, or whose mark ran out, counts as
+ *   dead.
  * - Reads store nothing: history, presence and presence stats of a channel that holds nothing answer the empty
  *   position (offset 0 and the epoch of src/engine/empty-epoch.ts) without creating a stream or any key, so
  *   reading fresh names costs no memory. A stream created later reports the empty epochs it continues
@@ -114,10 +117,16 @@ export interface PresenceStats {
 }
 
 export interface PresenceManager {
-  addPresence(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void>;
+  /** Adds or refreshes a client's entry for `ttlMs`; `node` is the uid of the node holding the connection. */
+  addPresence(channel: string, clientId: string, info: ClientInfo, ttlMs: number, node: string): Promise<void>;
   removePresence(channel: string, clientId: string, user: string): Promise<void>;
+  /** Live entries: not expired, and held by a node whose alive mark lasts. */
   presence(channel: string): Promise<Map<string, ClientInfo>>;
   presenceStats(channel: string): Promise<PresenceStats>;
+  /** Marks a node alive for the next `ttlMs` (its heartbeat); its entries are listed only meanwhile. */
+  markNodeAlive(node: string, ttlMs: number): Promise<void>;
+  /** The node stopped: its entries are no longer listed. */
+  markNodeGone(node: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -498,8 +498,10 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     const ttl = presenceTtl(this);
     for (const sub of this.channels.values()) {
       if (!sub.has(SubFlag.emitPresence) || sub.buffer !== undefined) continue;
+      const node = this.node;
       sub.writePresence(ttl).catch((e) => {
-        this.node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
+        // While the engine is unreachable its outage is logged once (src/engine); a line per client would drown it.
+        if (node.engine.ready()) node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
       });
     }
   }

@@ -210,7 +210,8 @@ export class RedisBroker implements Broker {
     // Control messages travel through the first shard: every node listens there.
     const first = this.shards.list[0] as Shard;
     await first.sub.subscribe(this.controlChannel).catch((e: Error) => {
-      this.log.warn({ err: e.message }, 'control channel subscribe failed; retrying when redis is back');
+      // Redis is unreachable (its outage is logged once by Shards): the subscription is made when it is back.
+      this.log.debug({ err: e.message }, 'control channel subscribe failed; retrying when redis is back');
     });
   }
 
@@ -296,7 +297,9 @@ export class RedisBroker implements Broker {
             p.unsub.size > 0 ? shard.sub.unsubscribe(...p.unsub) : undefined,
           ]);
         } catch (e) {
-          this.log.warn({ err: (e as Error).message, shard: shard.address }, 'redis subscribe/unsubscribe failed');
+          const fields = { err: (e as Error).message, shard: shard.address };
+          if (shard.sub.status === 'ready') this.log.warn(fields, 'redis subscribe/unsubscribe failed');
+          else this.log.debug(fields, 'redis subscribe/unsubscribe failed: redis unreachable');
         } finally {
           for (const w of p.waiters) w();
         }
