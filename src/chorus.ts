@@ -10,7 +10,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpApi } from './api/http-api.js';
-import { compose } from './compose.js';
+import { compose, defaultNodeName } from './compose.js';
 import { type ChorusConfig, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { configSecrets } from './config/secrets.js';
@@ -107,7 +107,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       // Name the node after the app's port (unless node.name is set), as `chorus serve` does.
       const named = () => {
         const a = server.address();
-        if (a !== null && typeof a === 'object') node.listeningOn(a.port);
+        if (a !== null && typeof a === 'object' && config.node.name === '') node.rename(defaultNodeName(a.port));
       };
       if (server.listening) named();
       else server.once('listening', named);

@@ -54,7 +54,11 @@ function boolOverride(v: boolean | { value: boolean } | undefined): boolean | un
 }
 
 export class ApiExecutor {
-  constructor(private readonly node: Node) {}
+  constructor(
+    private readonly node: Node,
+    /** `http_api.max_batch_commands` (0: no limit). */
+    private readonly maxBatchCommands: number,
+  ) {}
 
   /**
    * Validates and runs one command. Never throws: failures become error replies. `pacer` spreads the work of a
@@ -88,7 +92,7 @@ export class ApiExecutor {
 
   /** Error 107 when one request carries more commands than `http_api.max_batch_commands` (0: no limit). */
   checkCommandCount(n: number, field = ''): void {
-    const max = this.node.config.http_api.max_batch_commands;
+    const max = this.maxBatchCommands;
     if (max > 0 && n > max) {
       fail(Errors.badRequest, `${field}${n} commands in one request, at most ${max} (http_api.max_batch_commands)`);
     }

@@ -76,7 +76,7 @@ export class HttpApi {
   ) {
     const cfg = config.http_api;
     this.prefix = cfg.handler_prefix.replace(/\/+$/, '') || '/api';
-    this.executor = new ApiExecutor(node);
+    this.executor = new ApiExecutor(node, cfg.max_batch_commands);
     this.key = cfg.key !== '' ? Buffer.from(cfg.key) : undefined;
   }
 

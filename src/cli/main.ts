@@ -1,10 +1,10 @@
 /** The `chorus` command line: serve, genconfig, checkconfig, the token commands, agent, version. */
 
+import { TokenVerifier } from '../auth/token-verifier.js';
+import { defaultNodeName } from '../compose.js';
 import { developmentPreset } from '../config/dev-preset.js';
 import { loadConfig } from '../config/load.js';
 import { configSecrets } from '../config/secrets.js';
-import { TokenVerifier } from '../auth/token-verifier.js';
-import { defaultNodeName } from '../compose.js';
 import { VERSION } from '../core/version.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';

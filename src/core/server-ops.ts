@@ -18,8 +18,8 @@ import type { ControlMessage, NodeInfo, SubscribeInput, SurveyKind } from './por
 import type { PublishResult } from './ports/engine.js';
 import type { Client } from './session/client.js';
 
-export type { NodeInfo, SubscribeInput } from './ports/control.js';
 export type { SurveyAnswer } from './control-plane.js';
+export type { NodeInfo, SubscribeInput } from './ports/control.js';
 
 export interface PublishInput {
   channel: string;

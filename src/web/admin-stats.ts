@@ -153,7 +153,6 @@ const recent = new WeakMap<Node, { at: number; series: Promise<ClusterSeries> }>
  * the state and the series together: within half a second both get the same survey.
  */
 export function clusterSeries(node: Node): Promise<ClusterSeries> {
-  startSampling(node);
   const cached = recent.get(node);
   if (cached !== undefined && Date.now() - cached.at < 500) return cached.series;
   const series = node.ops.ask(SURVEY).then((answers) => alignSeries(answers.map((a) => a.answer).filter(isNodeSeries)));

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { Centrifuge, PublicationContext, SubscribedContext } from 'centrifuge';
-import { NODE_TTL_MS } from '../../src/core/server-ops.js';
+import { NODE_TTL_MS } from '../../src/core/control-plane.js';
 import { once, sdk, sleep, waitFor } from '../helpers/clients.js';
 import { api, type Balancer, type NodeProcess, startBalancer, startNode } from '../helpers/cluster.js';
 import { needRedis, type OwnRedis, startOwnRedis } from '../helpers/services.js';

@@ -1,6 +1,6 @@
 /** A server on a free loopback port whose log lines are kept, for tests that check what was logged and at which level. */
 import { loadConfig } from '../../src/config/load.js';
-import type { Log } from '../../src/core/node.js';
+import type { Log } from '../../src/core/ports/log.js';
 import { type ChorusServer, createChorusServer } from '../../src/server.js';
 
 export interface LogLine {
