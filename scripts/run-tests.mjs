@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 /** Every suite directory under test/ (not helpers or fixtures): fast, socket-free suites first, browsers last. */
 const ORDER = [
   'unit',
+  'core',
+  'http',
   'fuzz',
   'conformance',
   'hostile',

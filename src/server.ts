@@ -4,7 +4,7 @@
  * endpoints move to a second listener (transport/listen-plan.ts). Graceful shutdown: stop accepting, close
  * clients with 3001 in batches (they reconnect), close the engine.
  */
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpApi } from './api/http-api.js';
 import { compose, defaultNodeName } from './compose.js';
@@ -13,15 +13,14 @@ import type { Node } from './core/node.js';
 import type { Clock } from './core/ports/clock.js';
 import type { Engine } from './core/ports/engine.js';
 import { type Log, silentLog } from './core/ports/log.js';
-import { VERSION } from './core/version.js';
 import type { Hooks } from './embedding/app-hooks.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createRouter } from './routes.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
 import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
-import { serveStatic } from './web/static.js';
 
 export interface ChorusServerOptions {
   config: Readonly<Config>;
@@ -51,12 +50,6 @@ export interface ChorusServer {
   close(): Promise<void>;
 }
 
-function sendJSON(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 /**
  * Node's own guards against slow clients, from `http_server.headers_timeout` and `request_timeout`. Node checks
  * them only every `connectionsCheckingInterval` (30 s by default, so a slowloris connection outlived its limit by
@@ -73,17 +66,6 @@ export function httpServerOptions(config: Readonly<Config>): ServerOptions {
   };
 }
 
-/** Whether every `%` of the path starts a valid escape of UTF-8 (what decodeURIComponent accepts). */
-function wellFormedPath(path: string): boolean {
-  if (!path.includes('%')) return true;
-  try {
-    decodeURIComponent(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function createChorusServer(opts: ChorusServerOptions): Promise<ChorusServer> {
   const { config } = opts;
   const log = opts.log ?? silentLog;
@@ -96,102 +78,11 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   }
   const metrics = composed.metricsStats && createMetrics(node, composed.metricsStats);
   const admin = composed.adminActivity && createAdminApi(node, config, composed.adminActivity);
-  const api = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (!httpApi.matches(path)) {
-      next();
-      return;
-    }
-    httpApi.handle(req, res).catch((e) => next(e));
-  };
   const stop = async () => {
     await node.shutdown();
     ws.close();
   };
 
-  function handleRequest(req: IncomingMessage, res: ServerResponse, endpoints: Endpoints): void {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const fail = (err: unknown) => {
-      log.error({ err, path }, 'request failed');
-      // Every request gets an answer: a 500 if nothing was sent yet, else the connection is cut so the client
-      // sees the response is incomplete rather than waiting for the rest.
-      if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
-      else res.destroy();
-    };
-    if (!wellFormedPath(path)) {
-      // As Go's server does (and so Centrifugo): a request whose path is not valid percent-encoding is refused.
-      log.debug({ url: (req.url ?? '').slice(0, 200) }, 'malformed URL (bad percent-encoding): answered 400');
-      req.resume();
-      sendJSON(res, 400, { error: { code: 107, message: 'bad request: malformed URL (invalid percent-encoding)' } });
-      return;
-    }
-    try {
-      route(req, res, path, endpoints, fail);
-    } catch (err) {
-      // A synchronous throw here would otherwise escape Node's request dispatch and end the process.
-      fail(err);
-    }
-  }
-  function route(
-    req: IncomingMessage,
-    res: ServerResponse,
-    path: string,
-    endpoints: Endpoints,
-    fail: (err: unknown) => void,
-  ): void {
-    if (path === '/health' && endpoints.health) {
-      // Liveness: the process serves. The engine's state is reported, readiness is /ready.
-      const engine = node.engine.ready() ? 'ok' : 'unreachable';
-      sendJSON(res, node.isClosing ? 503 : 200, { status: node.isClosing ? 'shutting down' : 'ok', engine });
-      return;
-    }
-    if (path === '/ready' && endpoints.health) {
-      // Readiness: 503 while the engine (Redis) is unreachable or the node is stopping: route traffic elsewhere.
-      sendJSON(res, node.ready ? 200 : 503, { ready: node.ready, engine: node.engine.name });
-      return;
-    }
-    if (path === '/metrics' && metrics !== undefined && endpoints.metrics) {
-      metrics.handle(req, res).catch(fail);
-      return;
-    }
-    if (path.startsWith('/admin/api/') && admin !== undefined && endpoints.admin) {
-      admin
-        .handle(req, res)
-        .then((handled) => {
-          if (!handled) sendJSON(res, 404, { error: 'not found' });
-        })
-        .catch(fail);
-      return;
-    }
-    const rest = (err?: unknown) => {
-      if (err) {
-        fail(err);
-        return;
-      }
-      if (path === '/info' && endpoints.pages && (req.method === 'GET' || req.method === 'HEAD')) {
-        sendJSON(res, 200, {
-          name: 'chorus',
-          version: VERSION,
-          websocket: '/connection/websocket',
-          protocol: 'Centrifugo client protocol v2 (JSON)',
-        });
-        return;
-      }
-      serveStatic(
-        req,
-        res,
-        config,
-        { public: endpoints.pages, admin: endpoints.admin },
-        { dev: opts.dev === true, endpoints },
-      )
-        .then((served) => {
-          if (!served) sendJSON(res, 404, { error: 'not found' });
-        })
-        .catch(fail);
-    };
-    if (endpoints.api) api(req, res, rest);
-    else rest();
-  }
   function wire(http: Server, endpoints: Endpoints): void {
     // Read by Node when the server starts listening (the checking interval) and at every check (the limits).
     Object.assign(http, httpServerOptions(config));
@@ -213,7 +104,8 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   try {
     listeners = new Listeners(
       planListeners(config),
-      (plan) => (req, res) => handleRequest(req, res, plan.endpoints),
+      (plan) =>
+        createRouter({ node, config, log, httpApi, metrics, admin, dev: opts.dev === true }, plan.endpoints).handle,
       (server, plan) => wire(server, plan.endpoints),
       log,
     );

@@ -16,6 +16,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
+import { BodyTooLarge, readBody } from '../http/body.js';
+import { sendJSON } from '../http/reply.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
 import { Pacer } from './pacer.js';
@@ -26,43 +28,6 @@ const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107:
 function sameKey(given: string, key: Buffer): boolean {
   const g = Buffer.from(given);
   return g.length === key.length && timingSafeEqual(g, key);
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
-  // Mounted after a body parser (express.json() …), the stream is already consumed: use what it parsed.
-  const parsed = (req as IncomingMessage & { body?: unknown }).body;
-  if (req.readableEnded || (parsed !== undefined && req.complete)) {
-    if (typeof parsed === 'string') return Promise.resolve(parsed);
-    if (Buffer.isBuffer(parsed)) return Promise.resolve(parsed.toString('utf8'));
-    return Promise.resolve(parsed === undefined ? '' : JSON.stringify(parsed));
-  }
-  return new Promise((resolve, reject) => {
-    const tooLarge = () => {
-      // The rest of the body is not read: the 413 goes out, then the connection closes (destroying the request
-      // here would reset the connection before the client could read why).
-      res.setHeader('connection', 'close');
-      req.off('data', onData);
-      req.pause();
-      reject(new BodyTooLarge());
-    };
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (limit > 0 && declared > limit) {
-      tooLarge();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    function onData(chunk: Buffer): void {
-      size += chunk.length;
-      if (limit > 0 && size > limit) tooLarge();
-      else chunks.push(chunk);
-    }
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 export class HttpApi {
@@ -107,14 +72,19 @@ export class HttpApi {
     const q = target.indexOf('?');
     const query = q === -1 ? '' : target.slice(q + 1);
     if (req.method !== 'POST') {
-      res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' });
-      res.end(`{"error":${errorJSON({ code: 107, message: 'bad request: the API takes POST requests' })}}`);
+      req.resume();
+      sendJSON(
+        res,
+        405,
+        { error: { code: 107, message: 'bad request: the API takes POST requests' } },
+        { allow: 'POST' },
+      );
       return;
     }
     if (!this.authorised(req, query)) {
       const why = this.key === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(`{"error":{"code":401,"message":${JSON.stringify(`unauthorized: ${why}`)}}}`);
+      req.resume();
+      sendJSON(res, 401, { error: { code: 401, message: `unauthorized: ${why}` } });
       return;
     }
     let body: string;
@@ -200,8 +170,7 @@ export class HttpApi {
   }
 
   private send(res: ServerResponse, status: number, text: string): void {
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
+    sendJSON(res, status, text);
   }
 }
 

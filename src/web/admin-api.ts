@@ -25,7 +25,9 @@ import { jwtVerify, SignJWT } from 'jose';
 import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
 import type { NodeInfo } from '../core/server-ops.js';
-import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { BodyTooLarge, readBody as readLimitedBody } from '../http/body.js';
+import { HttpError, sendJSON as send } from '../http/reply.js';
+import { Errors, ReplyError } from '../protocol/codes.js';
 import { rawValueAt } from '../protocol/raw-json.js';
 import { ClientAddresses } from '../transport/client-address.js';
 import { type AdminActivity, clusterSeries } from './admin-stats.js';
@@ -57,60 +59,20 @@ interface Session {
 }
 
 /** An error answer: HTTP status with the API's `{error: {code, message}}`. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: ProtocolError,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(error.message);
-  }
-}
-
 const badRequest = (detail: string) => new HttpError(400, { code: Errors.badRequest.code, message: detail });
 const unauthorized = (message = 'unauthorized') => new HttpError(401, { code: 401, message });
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
-}
 
 function tooLarge(): HttpError {
   return new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
 }
 
-/** The body's bytes, at most MAX_BODY of them (413 past it, with the connection closed after the answer). */
-function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const overflow = () => {
-      // The rest is not read: the answer says so and the connection closes once it is written.
-      res.setHeader('connection', 'close');
-      req.off('data', onData);
-      req.pause();
-      reject(tooLarge());
-    };
-    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
-      overflow();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    function onData(chunk: Buffer): void {
-      size += chunk.length;
-      if (size > MAX_BODY) overflow();
-      else chunks.push(chunk);
-    }
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.once('error', reject);
-  });
+/** The body's text, at most MAX_BODY bytes (413 past it, with the connection closed after the answer). */
+async function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
+  try {
+    return await readLimitedBody(req, res, MAX_BODY);
+  } catch (e) {
+    throw e instanceof BodyTooLarge ? tooLarge() : e;
+  }
 }
 
 /** A JSON object body of at most MAX_BODY bytes, and its text (payloads are taken from it as sent). */
