@@ -20,6 +20,23 @@ export class TokenBucket {
     this.at = now;
   }
 
+  /** The tokens there are now, without taking any. */
+  available(now: number): number {
+    if (this.rate === 0) return Number.POSITIVE_INFINITY;
+    this.refill(now);
+    return this.tokens;
+  }
+
+  /** Takes one token that `available` showed was there. */
+  spend(): void {
+    this.tokens -= 1;
+  }
+
+  /** Whole seconds until a token is there again (at least 1). */
+  secondsToNextToken(now: number): number {
+    return Math.max(1, Math.ceil((1 - this.available(now)) / this.rate));
+  }
+
   /**
    * Takes a token even when none is left, going into debt. Returns the balance after taking: 0 or more is within
    * the limit; below 0 is over it, and the debt says how hard the caller keeps pushing.
