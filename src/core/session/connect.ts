@@ -166,6 +166,9 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
     pong: pingMs > 0 && !client.isUnidirectional,
     data,
     time: cfg.connect_include_server_time ? node.clock.now() : undefined,
+    // An emulated client names its session and this node in every later request (any node routes it here).
+    session: client.meta.session,
+    node: client.isEmulated ? node.uid : undefined,
   };
   if (client.isUnidirectional) client.push({ type: 'connect', connect: result }, 'reply');
   else client.reply(id, 'connect', result);
