@@ -101,6 +101,9 @@ export class ControlPlane {
   async stopHeartbeat(): Promise<void> {
     if (this.heartbeat !== undefined) this.node.clock.clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    // The node is stopping: answers to what it routed would come too late; its requests end now (504), so they
+    // do not hold the shutdown for the route timeout.
+    for (const done of [...this.routes.values()]) done('timeout');
     await Promise.allSettled([
       this.node.engine.presence.markNodeGone(this.node.uid),
       this.publish({ op: 'node_leave', uid: this.node.uid }),

@@ -97,6 +97,37 @@ describe('emulation routing between two nodes on an in-memory bus', () => {
     assert.equal(await r.send([{ id: 3, subscribe: { channel: 'g' } }], { base: servers[1]!.url, node: 'ghost' }), 404);
   });
 
+  test('a node stopping while it waits for an answer ends that request at once (504), not after the timeout', async () => {
+    const fourth = await createChorusServer({ config, engine: createMemoryEngine(Date.now, shared) });
+    const { port } = await fourth.listen();
+    await new MemoryBroker(Date.now, shared.bus).publishControl({
+      op: 'node',
+      info: {
+        uid: 'mute',
+        name: 'mute',
+        version: '0',
+        num_clients: 1,
+        num_users: 1,
+        num_channels: 0,
+        num_subs: 0,
+        uptime: 0,
+      },
+    });
+    const r = await streamOnFirst();
+    let status = 0;
+    const sent = r
+      .send([{ id: 2, subscribe: { channel: 'm' } }], { base: `http://127.0.0.1:${port}`, node: 'mute' })
+      .then((s) => {
+        status = s;
+      });
+    await new Promise((res) => setTimeout(res, 50));
+    const started = Date.now();
+    await fourth.close();
+    await sent;
+    assert.equal(status, 504);
+    assert.ok(Date.now() - started < 3000, `shutdown took ${Date.now() - started} ms`);
+  });
+
   test('a node that stopped is unknown at once (404), so its clients reconnect without waiting', async () => {
     const third = await createChorusServer({
       config,

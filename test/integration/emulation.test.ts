@@ -332,6 +332,29 @@ describe('heartbeats, slow readers and backpressure', () => {
   });
 });
 
+describe('long-lived streams and the HTTP timeouts', () => {
+  test('http_server.request_timeout limits receiving a request, never how long a stream lasts', async () => {
+    const s = await startServer({ ...config, http_server: { request_timeout: '1s', headers_timeout: '500ms' } });
+    try {
+      const open = [await httpStream(s), await sse(s)];
+      for (const r of open) {
+        await r.connected();
+        assert.equal(await r.send([{ id: 2, subscribe: { channel: 'long' } }]), 204);
+        await r.reply(2);
+      }
+      await sleep(2500);
+      await s.server.node.ops.publish({ channel: 'long', data: Buffer.from('{"late":true}') });
+      for (const r of open) {
+        await waitFor(() => r.pushes().some((p) => p.channel === 'long'), 5000, 'a publication after the timeouts');
+        assert.equal(r.ended, false);
+      }
+    } finally {
+      closeStreams();
+      await s.close();
+    }
+  });
+});
+
 describe('connection limits are shared with WebSocket', () => {
   test('client.address_connection_limit counts streams and WebSocket connections together (429 with Retry-After)', async () => {
     const s = await startServer({
