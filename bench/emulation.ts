@@ -445,6 +445,31 @@ async function main(): Promise<void> {
   ]);
   const emuCmd = cmd('emulation', (c) => c.cpuUsPerCmd);
   const pongShare = ((1000 / 25) * emuCmd) / 1e6;
+  const span = (xs: number[], digits = 2) => {
+    const lo = Math.min(...xs).toFixed(digits);
+    const hi = Math.max(...xs).toFixed(digits);
+    return lo === hi ? lo : `${lo}–${hi}`;
+  };
+  const streams = (['http_stream', 'sse'] as const).flatMap((k) =>
+    RATES.map((r) => step(k, r, (x) => x.cpuUsPerMsg) / step('websocket', r, (x) => x.cpuUsPerMsg)),
+  );
+  const p99 = (k: Kind) =>
+    span(
+      RATES.map((r) => step(k, r, (x) => x.p99)),
+      0,
+    );
+  const p50 = (k: Kind) =>
+    span(
+      RATES.map((r) => step(k, r, (x) => x.p50)),
+      0,
+    );
+  const routedNote = paths.includes('routed')
+    ? `, × ${(cmd('routed', (c) => c.cpuUsPerCmd) / wsCmd).toFixed(1)} routed through another node (round trip p50 ${cmd('routed', (c) => c.p50).toFixed(1)} ms: a Redis round trip to the holder, plus a control message every node receives and drops)`
+    : '';
+  const summary = [
+    `What limits them. Fan-out: server CPU per delivered message over the streams is × ${span(streams)} of WebSocket's at the same rates — the kernel's side of one write per subscriber dominates every transport, and each publication is framed once for all streams of a kind, as for all WebSockets. Latency is where streams pay: p50 ${p50('http_stream')} ms (HTTP-streaming) and ${p50('sse')} ms (SSE) against ${p50('websocket')} ms, p99 ${p99('http_stream')} / ${p99('sse')} against ${p99('websocket')} ms. Node's HTTP response corks every chunked write until the next event-loop tick, so the bytes of one fan-out pass reach the kernel only after the whole pass over the subscribers, where WebSocket frames go out as each is written; writing pre-framed chunks straight to the socket (as the WebSocket fast path does with ws) would remove that wait.`,
+    `A client→server command over emulation is a whole HTTP request (its head and body parsed, a 204 answered, keep-alive bookkeeping) around the same command: server CPU × ${(emuCmd / wsCmd).toFixed(1)} of the same publish over WebSocket, round trip p50 ${cmd('emulation', (c) => c.p50).toFixed(1)} ms against ${cmd('websocket', (c) => c.p50).toFixed(1)} ms${routedNote}. Every command of these clients, pongs included, is such a request: at the default 25 s ping interval 1,000 emulated clients answering pings cost about ${(pongShare * 100).toFixed(1)}% of a core. The p99 round trips are this shared 2-core machine's scheduling (two nodes, Redis and the load generator on two cores), not a queue in Chorus: every command was answered.`,
+  ].join('\n\n');
   const md = [
     `### HTTP-streaming and SSE against WebSocket: ${N} subscribers each; a client→server command three ways`,
     '',
@@ -474,7 +499,7 @@ async function main(): Promise<void> {
     '',
     table(['path', 'replied', 'server CPU µs/command', '× WebSocket', 'round trip p50 ms', 'p99 ms'], cmdRows),
     '',
-    `What limits them. Fan-out to a stream costs more than to a WebSocket because every write goes through Node's HTTP response (chunked transfer encoding: a size line and a CRLF around each write, and the response's own bookkeeping) instead of a pre-framed buffer handed to the socket; the message itself is framed once per publication for all streams (SSE's \`data:\` event, HTTP-streaming's newline), as on WebSocket. The kernel's side of one write per subscriber dominates all three. A command over emulation is a whole HTTP request — parsing its head and body, a response, and the keep-alive bookkeeping — around the same command the WebSocket row runs, which is why it costs several times as much; routed through another node it adds a Redis round trip and a control message that every node receives. Heartbeats over emulation are such requests too: at the default 25 s, 1,000 emulated clients answering pings cost about ${pongShare.toFixed(2)} s of CPU per second (${(pongShare * 100).toFixed(1)}% of a core) on the nodes that receive them.`,
+    summary,
   ].join('\n');
   console.log(md);
   saveJSON('emulation', { N, RATES: RATES.join(','), SECONDS, ROUNDS, fanout, commands, machine: machine() });
