@@ -162,6 +162,12 @@ export class HttpApi {
         out.push(`{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`);
         continue;
       }
+      if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) {
+        out.push(
+          `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command must be a JSON object' })}}`,
+        );
+        continue;
+      }
       const method = typeof cmd.method === 'string' ? cmd.method.toLowerCase() : '';
       const reply = await this.executor.execute(method, cmd.params ?? {}, { text: line, path: ['params'] });
       out.push(replyJSON(reply));
