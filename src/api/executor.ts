@@ -7,6 +7,7 @@ import type { Node } from '../core/node.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { encodeClientInfo, encodeHistoryResult } from '../protocol/encode.js';
 import { rawValueAt } from '../protocol/raw-json.js';
+import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
 
 export type ApiReply = { result: string } | { error: ProtocolError };
@@ -28,6 +29,7 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): stri
   const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;
   if (b64 !== undefined && b64 !== '') {
     const text = Buffer.from(b64, 'base64').toString('utf8');
+    if (nestedDeeperThan(text)) fail(Errors.badRequest, TOO_DEEP_MESSAGE.replace('bad request: ', `b64${key}: `));
     try {
       JSON.parse(text);
     } catch {

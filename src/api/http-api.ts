@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node } from '../core/node.js';
 import { Errors, type ProtocolError } from '../protocol/codes.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
+import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
 
 const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
 
@@ -130,6 +131,10 @@ export class HttpApi {
     }
     const method = path.slice(this.prefix.length + 1);
     let params: unknown = {};
+    if (nestedDeeperThan(body)) {
+      this.error(res, 400, { ...Errors.badRequest, message: TOO_DEEP_MESSAGE });
+      return;
+    }
     if (body.trim() !== '') {
       try {
         params = JSON.parse(body);
@@ -155,6 +160,10 @@ export class HttpApi {
     const lines = body.split('\n').filter((l) => l.trim() !== '');
     const out: string[] = [];
     for (const line of lines) {
+      if (nestedDeeperThan(line)) {
+        out.push(`{"error":${errorJSON({ ...Errors.badRequest, message: TOO_DEEP_MESSAGE })}}`);
+        continue;
+      }
       let cmd: { method?: unknown; params?: unknown };
       try {
         cmd = JSON.parse(line);
