@@ -34,7 +34,8 @@ describe('server API bodies nested too deep', () => {
     assert.equal(status, 400, `refused as a bad request: ${JSON.stringify(reply)}`);
     assert.equal((reply.error as { code?: number }).code, 107, 'error 107');
     assert.match(String((reply.error as { message?: string }).message), /nest/, 'the message says why');
-    assert.ok(monitor.maxBlockedMs < 100, `the event loop was held ${Math.round(monitor.maxBlockedMs)} ms`);
+    const held = monitor.worst().ms;
+    assert.ok(held < 100, `the event loop was held ${Math.round(held)} ms`);
   });
 
   test('the legacy endpoint and base64 payloads are held to the same depth', async () => {
