@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Centrifuge, Subscription } from 'centrifuge';
+import { commitLabel, machine, table, writeSection } from '../../bench/lib/report.js';
 import { hsToken, once, sdk, sleep, waitFor } from '../helpers/clients.js';
 import { openChannels, startServer, type TestServer } from '../helpers/server.js';
 import { SCALE, SEED } from './fuzz-options.js';
@@ -239,5 +240,48 @@ test(`live server under ${INPUTS} seeded hostile inputs`, { timeout: 120_000 + I
     ].join('\n'),
   );
   for (const b of bystanders) b.client.disconnect();
+  if (process.env.FUZZ_RECORD === '1') {
+    // `npm run fuzz` records its run in docs/reliability.md, as the benchmarks record theirs.
+    const cmd = 'npm run fuzz';
+    writeSection(
+      'fuzz',
+      [
+        `### Live-server fuzz, ${inputs.toLocaleString('en')} inputs`,
+        '',
+        `\`${cmd}\` (FUZZ_INPUTS=${INPUTS}, FUZZ_WORKERS=${WORKERS}, FUZZ_SCALE=${SCALE}) at commit ${commitLabel()} — ${machine()}.`,
+        '',
+        table(
+          [
+            'seed',
+            'inputs',
+            'duration',
+            'CPU',
+            'bystander publications',
+            'worst event-loop block',
+            'longest GC pause',
+            'result',
+          ],
+          [
+            [
+              String(SEED),
+              inputs.toLocaleString('en'),
+              `${stormSeconds.toFixed(0)} s (${Math.round(inputs / stormSeconds)}/s)`,
+              `${((cpu.user + cpu.system) / 1e6).toFixed(0)} s`,
+              `${BYSTANDERS} × ${published}${failures.some((f) => f.startsWith('bystander')) ? ' (**not all**)' : ', in order, no gap'}`,
+              `${Math.round(worst.ms)} ms`,
+              `${Math.round(monitor.maxGcMs)} ms`,
+              failures.length === 0 ? 'pass' : `**${failures.length} failures**`,
+            ],
+          ],
+        ),
+        '',
+        `Inputs: ${shared.kinds}.`,
+        '',
+        `Close codes the server chose: ${shared.closes}. HTTP statuses: ${shared.statuses}.`,
+        ...(failures.length === 0 ? [] : ['', 'Failures:', '', ...failures.map((f) => `- ${f.split('\n').join(' ')}`)]),
+      ].join('\n'),
+      'docs/reliability.md',
+    );
+  }
   assert.ok(failures.length === 0, `seed ${SEED}:\n${failures.join('\n')}`);
 });
