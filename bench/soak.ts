@@ -59,6 +59,9 @@ const API_KEY = 'chorus-soak-api-key';
 const DRAIN_MS = 50_000;
 /** Heap after GC may end this far above its baseline (caches, JIT code) and still count as given back. */
 const HEAP_MARGIN_MB = 8;
+/** Taken at start: what was built and run (the tree may move while a long run goes on). */
+const COMMIT = commitLabel();
+const MACHINE = machine();
 const command = `npm run bench:soak${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const life = new Lifecycle(ENGINES.length * (MINUTES * 60 + 300));
 
@@ -379,7 +382,7 @@ function report(r: SoakResult): { markdown: string; failed: string[] } {
   const markdown = [
     `### Soak, ${r.engine} engine, ${r.minutes} min of churn`,
     '',
-    `\`${command}\` at commit ${commitLabel()} — ${machine()}. Churn: ${c.sdkStarted} SDK clients (1–3 rooms each, ${c.socketKills} lost their socket and reconnected), ` +
+    `\`${command}\` at commit ${COMMIT} — ${MACHINE}. Churn: ${c.sdkStarted} SDK clients (1–3 rooms each, ${c.socketKills} lost their socket and reconnected), ` +
       `${c.rawStarted} raw clients (${c.muteStarted} stopped answering pings, ${c.vanishStarted} vanished 0–3 ms after subscribing, the rest closed cleanly or reset), ` +
       `${c.slowStarted} slow consumers; the backend made ${c.apiPublishes} publishes and ${c.apiBroadcasts} broadcasts to ${values.rooms} rooms and published to ${c.oneOffChannels} one-off channel names. ` +
       `Close codes raw clients got from the server: ${closes || 'none'}.`,

@@ -50,6 +50,8 @@ export class ChurnCounts {
   apiPublishes = 0;
   apiBroadcasts = 0;
   apiErrors = 0;
+  /** Calls sent again after their keep-alive socket was reset before the request was read. */
+  apiRetries = 0;
   readonly apiErrorSamples: string[] = [];
   oneOffChannels = 0;
   connectErrors = 0;
@@ -108,11 +110,18 @@ export class Churn {
   }
 
   private async api(method: string, body: unknown): Promise<Record<string, unknown> | undefined> {
+    const call = {
+      path: `/api/${method}`,
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', 'x-api-key': this.o.apiKey },
+    };
     try {
-      const r = await httpCall(this.agent, this.o.port, {
-        path: `/api/${method}`,
-        body: JSON.stringify(body),
-        headers: { 'content-type': 'application/json', 'x-api-key': this.o.apiKey },
+      // A keep-alive socket the server closed as idle just as it was reused fails before the request is read:
+      // sent again once, on a fresh socket.
+      const r = await httpCall(this.agent, this.o.port, call).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') throw e;
+        this.counts.apiRetries++;
+        return httpCall(this.agent, this.o.port, call);
       });
       const reply = JSON.parse(r.body) as Record<string, unknown>;
       if (r.status !== 200 || reply.error !== undefined) throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
