@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Builds the pages: bundles web/src/*.ts (with the centrifuge SDK and the chart library) into dist/public/assets
 // and copies web/pages/*.html and web/*.css. Nothing is fetched from a CDN at run time.
+// Usage: node scripts/build-web.mjs [--out DIR]   (default dist/public; the single-executable build uses its own)
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const root = new URL('../', import.meta.url).pathname;
-const out = join(root, 'dist/public');
+const { values } = parseArgs({ options: { out: { type: 'string' } } });
+const out = values.out === undefined ? join(root, 'dist/public') : resolve(values.out);
 mkdirSync(join(out, 'assets'), { recursive: true });
 const entries = readdirSync(join(root, 'web/src'))
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))

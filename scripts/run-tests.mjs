@@ -7,7 +7,18 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Every suite directory under test/ (not helpers or fixtures): fast, socket-free suites first, browsers last. */
-const ORDER = ['unit', 'fuzz', 'conformance', 'hostile', 'security', 'sdk-compat', 'integration', 'cluster', 'browser'];
+const ORDER = [
+  'unit',
+  'fuzz',
+  'conformance',
+  'hostile',
+  'security',
+  'sdk-compat',
+  'integration',
+  'package',
+  'cluster',
+  'browser',
+];
 const NOT_SUITES = new Set(['helpers', 'fixtures', 'tmp']);
 function suiteDirs() {
   const dirs = readdirSync('test', { withFileTypes: true })

@@ -10,8 +10,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpApi } from './api/http-api.js';
-import { loadConfig } from './config/load.js';
+import { type ChorusConfig, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { configSecrets } from './config/secrets.js';
 import type { Hooks } from './core/hooks.js';
 import { type Log, Node, silentLog } from './core/node.js';
 import type { SubscribeInput } from './core/server-ops.js';
@@ -30,8 +31,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 export interface ChorusOptions {
-  /** Centrifugo v6 configuration keys (validated as `chorus serve` validates its file). */
-  config?: Record<string, unknown>;
+  /** Centrifugo v6 configuration keys, every one optional (validated as `chorus serve` validates its file). */
+  config?: ChorusConfig;
   /** Already validated configuration (what `loadConfig` returns): takes precedence over `config`. */
   loadedConfig?: Readonly<Config>;
   /** A pino-compatible logger, or a level for Chorus's own (default: no logs). */
@@ -75,7 +76,8 @@ export interface Chorus {
 
 export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const config = opts.loadedConfig ?? loadConfig({ base: opts.config ?? {} }).config;
-  const log = typeof opts.log === 'string' ? createLogger(opts.log) : (opts.log ?? silentLog);
+  const log =
+    typeof opts.log === 'string' ? createLogger(opts.log, { secrets: configSecrets(config) }) : (opts.log ?? silentLog);
   const engine =
     opts.engine ??
     (config.engine.type === 'redis' ? createRedisEngine(config.engine.redis, log) : createMemoryEngine());

@@ -2,7 +2,7 @@
  * Chorus as a library: embed the server in a Node app (createChorus), or compose your own (createChorusServer).
  */
 export { type Chorus, type ChorusOptions, createChorus } from './chorus.js';
-export { ConfigError, loadConfig } from './config/load.js';
+export { type ChorusConfig, ConfigError, defaultConfig, loadConfig } from './config/load.js';
 export type { Config } from './config/schema.js';
 export type {
   ClientContext,
@@ -27,3 +27,13 @@ export {
   ReplyError,
 } from './protocol/codes.js';
 export { type ChorusServer, createChorusServer } from './server.js';
+export {
+  type CommonTokenOptions,
+  type ConnectionTokenOptions,
+  createConnectionToken,
+  createSubscriptionToken,
+  type ServerSideSubscription,
+  type SubscriptionTokenOptions,
+  type TokenAlgorithm,
+  type TokenSigningKey,
+} from './tokens.js';

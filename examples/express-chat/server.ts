@@ -14,7 +14,6 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import express from 'express';
 import {
   type Chorus,
   type ChorusOptions,
@@ -23,7 +22,8 @@ import {
   Disconnects,
   Errors,
   ReplyError,
-} from '../../src/index.js';
+} from 'chorus-server';
+import express from 'express';
 
 export const LOBBY = 'chat:lobby';
 export const MAX_MESSAGE_CHARS = 500;

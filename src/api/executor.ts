@@ -6,6 +6,7 @@
 import type { Node } from '../core/node.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { encodeClientInfo, encodeHistoryResult } from '../protocol/encode.js';
+import { ownCopy } from '../protocol/own-copy.js';
 import { rawValueAt } from '../protocol/raw-json.js';
 import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
@@ -39,7 +40,9 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): stri
   }
   const value = (p as Record<string, unknown>)[key];
   if (value === undefined) return undefined;
-  return rawValueAt(raw.text, [...raw.path, key]) ?? q(value);
+  const text = rawValueAt(raw.text, [...raw.path, key]);
+  // A string of its own: a publication kept in history must not keep the whole request body it came in.
+  return text === undefined ? q(value) : ownCopy(text, raw.text.length);
 }
 
 function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {

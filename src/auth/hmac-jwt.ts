@@ -8,6 +8,7 @@
  */
 import { createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { decodeJwt, type JWTPayload } from 'jose';
+import { claimsProblem } from './claims.js';
 
 export type HmacResult = { payload: JWTPayload } | { error: 'invalid' | 'expired'; message: string };
 
@@ -48,6 +49,10 @@ export function verifyHmacJwt(
   } catch (e) {
     return { error: 'invalid', message: (e as Error).message };
   }
+  // Absurd claims (non-finite or out-of-range dates, nesting that would overflow the stack) make the token
+  // invalid before anything else looks at them, whatever its expiry.
+  const problem = claimsProblem(payload);
+  if (problem !== undefined) return { error: 'invalid', message: problem };
   // Who the token is for is checked before when it runs out, as jose does: a wrong token is "invalid", never
   // "expired" (which would make a client fetch a new one instead of giving up).
   if (checks.issuer !== undefined) {
@@ -62,11 +67,6 @@ export function verifyHmacJwt(
     if (!aud.some((a) => allowed.includes(a))) return { error: 'invalid', message: 'unexpected "aud" claim value' };
   }
   const now = Math.floor(Date.now() / 1000);
-  for (const claim of ['exp', 'nbf', 'iat'] as const) {
-    if (payload[claim] !== undefined && typeof payload[claim] !== 'number') {
-      return { error: 'invalid', message: `"${claim}" claim must be a number` };
-    }
-  }
   if (payload.nbf !== undefined && payload.nbf > now) {
     return { error: 'invalid', message: '"nbf" claim timestamp check failed' };
   }

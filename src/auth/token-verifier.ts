@@ -16,6 +16,7 @@ import {
 } from 'jose';
 import type { TokenOptions } from '../config/schema.js';
 import type { RawJSON } from '../protocol/types.js';
+import { claimsProblem } from './claims.js';
 import { verifyHmacJwt } from './hmac-jwt.js';
 
 export class TokenError extends Error {
@@ -150,9 +151,15 @@ export class TokenVerifier {
           : await jwtVerify(token, choice.key, options);
       payload = result.payload;
     } catch (e) {
-      if (e instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token expired');
+      if (e instanceof joseErrors.JWTExpired) {
+        // "exp": -1e309 is expired to jose; absurd claims make the token invalid, as on the HMAC path.
+        const problem = claimsProblem(e.payload);
+        throw problem === undefined ? new TokenError('expired', 'token expired') : new TokenError('invalid', problem);
+      }
       throw new TokenError('invalid', (e as Error).message);
     }
+    const problem = claimsProblem(payload);
+    if (problem !== undefined) throw new TokenError('invalid', problem);
     return payload;
   }
 

@@ -4,22 +4,28 @@
  * (/demo/monitor) plots what agents report. The SDK reconnects on its own; a report due while the connection is
  * down is skipped (never queued), so an agent that was cut off does not flood the channel when it comes back.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Centrifuge } from 'centrifuge';
 import { parseDuration } from '../config/duration.js';
 import { VERSION } from '../core/node.js';
 
-export const AGENT_HELP = `Usage: chorus agent --server URL [--token T] [--name NAME] [--interval 1s] [--channel metrics]
+export const AGENT_HELP = `Usage: chorus agent --server URL [--token-file FILE] [--name NAME] [--interval 1s] [--channel metrics]
 
 Reports this host's CPU usage, memory use and load average to a Chorus server every interval, by publishing
 {name, cpu, mem, memUsed, memTotal, load1, cpus, interval, ts} to a channel; the dashboard at /demo/monitor
 plots every agent live. Reconnects on its own; Ctrl-C or SIGTERM stops it.
 
+Outside the development preset only agents may report: the server accepts reports from connections whose
+token user it lists in demo.agent_users, and the dashboard shows each agent under that user ID (make one per
+host: chorus gentoken --user agent-web1). --name is shown only for anonymous agents (development preset).
+
   -s, --server URL       the server: http(s)://host:port or ws(s)://host:port ("/connection/websocket" is
                          added unless the URL ends with it)
-  -t, --token T          connection token (JWT) when the server requires one (default: $CHORUS_AGENT_TOKEN)
-  -n, --name NAME        the name shown on the dashboard (default: this host's name)
+      --token-file FILE  read the connection token (JWT) from FILE (kept out of the process list)
+  -t, --token T          the connection token itself (default: $CHORUS_AGENT_TOKEN)
+  -n, --name NAME        the name shown for an anonymous agent (default: this host's name)
   -i, --interval D       time between reports, e.g. 1s, 500ms, 5s (default 1s; at least 100ms)
       --channel C        the channel to publish to (default metrics)
   -q, --quiet            print only errors
@@ -101,6 +107,18 @@ export function sample(name: string, cpu: number, interval: number): AgentReport
   };
 }
 
+/** The user ID (`sub`) of a JWT, read without verifying it (the server does that); undefined if there is none. */
+export function tokenUser(token: string): string | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function fail(message: string): never {
   process.stderr.write(`chorus agent: ${message}\n`);
   process.exit(1);
@@ -114,6 +132,7 @@ export async function agent(args: string[]): Promise<void> {
       options: {
         server: { type: 'string', short: 's' },
         token: { type: 'string', short: 't' },
+        'token-file': { type: 'string' },
         name: { type: 'string', short: 'n' },
         interval: { type: 'string', short: 'i' },
         channel: { type: 'string' },
@@ -146,7 +165,18 @@ export async function agent(args: string[]): Promise<void> {
   if (name === '') fail('--name must not be empty');
   const channel = (values.channel as string | undefined) ?? 'metrics';
   if (channel === '') fail('--channel must not be empty');
-  const token = (values.token as string | undefined) ?? process.env.CHORUS_AGENT_TOKEN ?? '';
+  let token = (values.token as string | undefined) ?? process.env.CHORUS_AGENT_TOKEN ?? '';
+  if (values['token-file'] !== undefined) {
+    if (values.token !== undefined) fail('give --token or --token-file, not both');
+    try {
+      token = readFileSync(values['token-file'] as string, 'utf8').trim();
+    } catch (e) {
+      fail(`cannot read --token-file: ${(e as Error).message}`);
+    }
+    if (token === '') fail(`--token-file ${values['token-file']} is empty`);
+  }
+  // The dashboard shows an agent with a token under its token's user, whatever --name says.
+  const shownAs = tokenUser(token) ?? name;
   const quiet = values.quiet === true;
   const say = (line: string) => {
     if (!quiet) process.stderr.write(`chorus agent: ${line}\n`);
@@ -176,7 +206,9 @@ export async function agent(args: string[]): Promise<void> {
   client.on('connected', (ctx) => {
     wasConnected = true;
     reportedTrouble = false;
-    say(`connected to ${endpoint} (client ${ctx.client}); reporting as "${name}" to "${channel}" every ${interval}ms`);
+    say(
+      `connected to ${endpoint} (client ${ctx.client}); reporting as "${shownAs}" to "${channel}" every ${interval}ms`,
+    );
   });
   client.on('connecting', (ctx) => {
     if (stopping || !wasConnected) return;
@@ -232,7 +264,10 @@ export async function agent(args: string[]): Promise<void> {
         inFlight = false;
         const text = `${e.message ?? String(e)}${e.code === undefined ? '' : ` (code ${e.code})`}`;
         if (text !== lastError) {
-          const hint = e.code === 103 ? `: the server must allow clients to publish to "${channel}"` : '';
+          const hint =
+            e.code === 103
+              ? `: only agents may report to "${channel}": connect with a token (--token-file) for a user the server lists in demo.agent_users`
+              : '';
           process.stderr.write(`chorus agent: cannot publish to "${channel}": ${text}${hint}\n`);
         }
         lastError = text;

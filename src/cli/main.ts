@@ -1,14 +1,17 @@
-/** The `chorus` command line: serve, gentoken, checkconfig, agent, version. */
+/** The `chorus` command line: serve, genconfig, checkconfig, the token commands, agent, version. */
 
-import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import { developmentPreset } from '../config/dev-preset.js';
-import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { configSecrets } from '../config/secrets.js';
 import { VERSION } from '../core/node.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
+import { isLoopback } from '../transport/listen-plan.js';
 import { openFileLimit, RESERVED_DESCRIPTORS } from '../transport/open-files.js';
 import { AGENT_HELP, agent } from './agent.js';
+import { configFile, fail, load, parse } from './common.js';
+import { GENCONFIG_HELP, genconfig } from './genconfig.js';
+import { checksubtoken, checktoken, gensubtoken, gentoken, TOKEN_HELP } from './token-commands.js';
 
 const HELP: Record<string, string> = {
   main: `chorus ${VERSION} — a real-time messaging server speaking the Centrifugo client protocol v2
@@ -17,78 +20,47 @@ Usage: chorus <command> [options]
 
 Commands:
   serve         start the server
-  gentoken      print a connection token (HS256) signed with client.token.hmac_secret_key
+  genconfig     write a starting config file with fresh secrets (config.json, .yaml or .toml)
   checkconfig   validate a config file and exit
+  gentoken      print a connection token (JWT) for a user
+  gensubtoken   print a subscription token (JWT) for a user and a channel
+  checktoken    verify a connection token as the server would
+  checksubtoken verify a subscription token as the server would
   agent         report this host's CPU, memory and load to a server (for /demo/monitor)
   version       print the version
 
 Run "chorus <command> --help" for a command's options.`,
   serve: `Usage: chorus serve [--config FILE] [--port N] [--address HOST] [--log-level LEVEL] [--dev]
 
-Starts the server. Settings come from the config file (JSON, Centrifugo v6 keys), then environment
-variables (CHORUS_<KEY_PATH> or CENTRIFUGO_<KEY_PATH>, e.g. CHORUS_HTTP_SERVER_PORT), then these flags.
+Starts the server. Settings come from the config file (Centrifugo v6 keys in JSON, YAML or TOML), then
+environment variables (CHORUS_<KEY_PATH> or CENTRIFUGO_<KEY_PATH>, e.g. CHORUS_HTTP_SERVER_PORT), then these flags.
 
-  -c, --config FILE      JSON config file
+  -c, --config FILE      config file: .json, .yaml/.yml or .toml (default: config.json if present)
   -p, --port N           http_server.port (default 8000)
-  -a, --address HOST     http_server.address (default: all interfaces)
+  -a, --address HOST     http_server.address (default: all interfaces; with --dev: localhost, which is
+                         127.0.0.1 and ::1)
       --log-level LEVEL  log.level: trace, debug, info, warn, error, none
-      --dev              development preset: anonymous access, open channels, generated secret
-  -h, --help             this help`,
-  gentoken: `Usage: chorus gentoken --user ID [--ttl SECONDS] [--config FILE]
+      --dev              development preset: anonymous access, open channels, generated secrets, on this
+                         machine only
+  -h, --help             this help
 
-Prints an HS256 connection token for user ID, signed with client.token.hmac_secret_key from the config
-file or the environment (CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY).
-
-  -u, --user ID          the token's sub claim ("" for anonymous)
-  -t, --ttl SECONDS      lifetime (default 3600; 0: no expiry)
-  -c, --config FILE      JSON config file
-  -h, --help             this help`,
-  checkconfig: `Usage: chorus checkconfig --config FILE
+SIGHUP reloads the TLS certificates (http_server.tls); certificate files are also watched for changes.`,
+  checkconfig: `Usage: chorus checkconfig [--config FILE]
 
 Validates the config file (and environment overrides) and exits 0 when it is valid, 1 with the problems
-otherwise.
+otherwise. Warnings (Centrifugo options Chorus does not support yet, unknown CHORUS_/CENTRIFUGO_ variables)
+go to stderr.
 
-  -c, --config FILE      JSON config file
+  -c, --config FILE      config file: .json, .yaml/.yml or .toml (default: config.json)
   -h, --help             this help`,
+  genconfig: GENCONFIG_HELP,
+  ...TOKEN_HELP,
   agent: AGENT_HELP,
   version: 'Usage: chorus version\n\nPrints the version.',
 };
 
-function fail(message: string): never {
-  process.stderr.write(`chorus: ${message}\n`);
-  process.exit(1);
-}
-
-function load(opts: Parameters<typeof loadConfig>[0]): LoadedConfig {
-  try {
-    return loadConfig(opts);
-  } catch (e) {
-    if (e instanceof ConfigError) fail(e.message);
-    throw e;
-  }
-}
-
-type Flags = Record<string, string | boolean | undefined>;
-
-function parse(
-  command: string,
-  args: string[],
-  options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>,
-): { values: Flags } {
-  try {
-    const { values } = parseArgs({
-      args,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    return { values: values as Flags };
-  } catch (e) {
-    fail(`${(e as Error).message}\n\n${HELP[command]}`);
-  }
-}
-
 async function serve(args: string[]): Promise<void> {
-  const { values } = parse('serve', args, {
+  const { values } = parse(HELP.serve as string, args, {
     config: { type: 'string', short: 'c' },
     port: { type: 'string', short: 'p' },
     address: { type: 'string', short: 'a' },
@@ -106,33 +78,53 @@ async function serve(args: string[]): Promise<void> {
   if (values['log-level'] !== undefined) overrides['log.level'] = values['log-level'];
   const preset = values.dev ? developmentPreset() : undefined;
   const loaded = load({
-    file: values.config as string | undefined,
+    file: configFile(values.config),
     env: process.env,
     overrides,
     base: preset,
   });
   const { config } = loaded;
-  const log = createLogger(config.log.level as LogLevel);
+  // Secrets never reach the logs; only the development preset's generated ones, printed on purpose below.
+  const generated = preset === undefined ? [] : configSecrets(loadConfig({ base: preset }).config);
+  const secrets = configSecrets(config).filter((v) => !generated.includes(v));
+  const log = createLogger(config.log.level as LogLevel, { secrets });
   for (const w of loaded.warnings) log.warn({}, w);
-  const server = await createChorusServer({ config, log });
-  let address: Awaited<ReturnType<typeof server.listen>>;
+  let server: Awaited<ReturnType<typeof createChorusServer>>;
   try {
-    address = await server.listen();
+    server = await createChorusServer({ config, log });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    fail(`cannot start: ${(e as Error).message}`);
+  }
+  try {
+    await server.listen();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { port?: number };
     fail(
       err.code === 'EADDRINUSE'
-        ? `port ${config.http_server.port} is already in use: stop the other server or choose another with --port`
+        ? `port ${err.port ?? config.http_server.port} is already in use: stop the other server or choose another port`
         : `cannot listen: ${err.message}`,
     );
   }
-  const host = !config.http_server.address || config.http_server.address === '0.0.0.0' ? 'localhost' : address.address;
-  const base = `http://${host}:${address.port}`;
+  const listeners = server.listeners();
+  const publicListener = listeners[0] as (typeof listeners)[number];
+  const base = publicListener.url;
+  /** The base URL of the listener serving an endpoint (the internal one when http_server.internal_port is set). */
+  const urlOf = (endpoint: string) =>
+    (listeners.find((l) => l.serves.split(', ').includes(endpoint)) ?? publicListener).url;
   log.info(
-    { version: VERSION, engine: server.node.engine.name, sources: loaded.sources },
+    { version: VERSION, engine: server.node.engine.name, sources: loaded.sources, serves: publicListener.serves },
     `chorus listening on ${base}`,
   );
-  log.info({}, `WebSocket endpoint: ws://${host}:${address.port}/connection/websocket`);
+  for (const l of listeners.slice(1)) {
+    log.info({ serves: l.serves }, `internal endpoints (${l.serves}) on ${l.url}`);
+  }
+  log.info({}, `WebSocket endpoint: ${base.replace(/^http/, 'ws')}/connection/websocket`);
+  if (server.listeners().some((l) => l.tls)) {
+    process.on('SIGHUP', () => {
+      log.info({}, 'SIGHUP: reloading the TLS certificates');
+      server.reloadTls('SIGHUP');
+    });
+  }
   const files = openFileLimit();
   if (files !== undefined && files < 65_536) {
     log.info(
@@ -143,18 +135,29 @@ async function serve(args: string[]): Promise<void> {
   if (preset !== undefined) {
     const presetSecret = (preset.client as { token: { hmac_secret_key: string } }).token.hmac_secret_key;
     log.warn({}, 'development preset (--dev): anonymous access and open channels; do not use in production');
+    const exposed = listeners.filter((l) => !l.addresses.every((a) => isLoopback(a.address)));
+    for (const l of exposed) {
+      log.warn(
+        { addresses: l.addresses.map((a) => a.address), serves: l.serves },
+        `!!! the development preset listens on ${l.addresses.map((a) => a.address).join(', ')} (set explicitly), not only on this machine: anyone who can reach it can connect and publish anonymously${l.serves.includes('admin') ? ', open the admin page' : ''}${l.serves.includes('api') ? ', call the server API' : ''} with the secrets printed below. Remove the address setting to stay on localhost !!!`,
+      );
+    }
     if (config.client.token.hmac_secret_key === presetSecret) {
       log.info({}, `generated HMAC secret for this run: ${presetSecret}`);
     }
     const presetAdmin = preset.admin as { password: string };
     if (config.admin.enabled && config.admin.password === presetAdmin.password) {
-      log.info({}, `admin page: ${base}/admin — generated password for this run: ${presetAdmin.password}`);
+      log.info({}, `admin page: ${urlOf('admin')}/admin — generated password for this run: ${presetAdmin.password}`);
     }
     log.info({}, `demo pages: ${base}/demo/chat and ${base}/demo/monitor`);
     const presetKey = (preset.http_api as { key: string }).key;
     if (config.http_api.key === presetKey) {
-      log.info({}, `server API: POST ${base}/api/<method> with X-API-Key: ${presetKey}`);
+      log.info({}, `server API: POST ${urlOf('api')}/api/<method> with X-API-Key: ${presetKey}`);
     }
+    log.info(
+      {},
+      'to run for real: chorus serve --config config.json, without --dev (see "Running for real" in README.md and docs/security.md)',
+    );
   } else if (
     !config.client.insecure &&
     !server.node.connectTokens.hasKeys &&
@@ -190,38 +193,13 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function gentoken(args: string[]): Promise<void> {
-  const { values } = parse('gentoken', args, {
-    user: { type: 'string', short: 'u' },
-    ttl: { type: 'string', short: 't' },
-    config: { type: 'string', short: 'c' },
-  });
-  if (values.help) return void console.log(HELP.gentoken);
-  if (values.user === undefined) fail(`--user is required\n\n${HELP.gentoken}`);
-  const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
-  if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)');
-  const { config } = load({ file: values.config as string | undefined, env: process.env });
-  const secret = config.client.token.hmac_secret_key;
-  if (secret === '')
-    fail('no client.token.hmac_secret_key configured (config file or CHORUS_CLIENT_TOKEN_HMAC_SECRET_KEY)');
-  const now = Math.floor(Date.now() / 1000);
-  let jwt = new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(String(values.user))
-    .setIssuedAt(now);
-  if (ttl > 0) jwt = jwt.setExpirationTime(now + ttl);
-  if (config.client.token.audience) jwt = jwt.setAudience(config.client.token.audience);
-  if (config.client.token.issuer) jwt = jwt.setIssuer(config.client.token.issuer);
-  console.log(await jwt.sign(new TextEncoder().encode(secret)));
-}
-
 function checkconfig(args: string[]): void {
-  const { values } = parse('checkconfig', args, { config: { type: 'string', short: 'c' } });
+  const { values } = parse(HELP.checkconfig as string, args, { config: { type: 'string', short: 'c' } });
   if (values.help) return void console.log(HELP.checkconfig);
-  if (values.config === undefined) fail(`--config is required\n\n${HELP.checkconfig}`);
-  const loaded = load({ file: values.config as string, env: process.env });
+  const file = typeof values.config === 'string' ? values.config : 'config.json';
+  const loaded = load({ file, env: process.env });
   for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
-  console.log(`${values.config}: valid`);
+  console.log(`${file}: valid`);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -229,10 +207,18 @@ export async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
-    case 'gentoken':
-      return gentoken(rest);
+    case 'genconfig':
+      return genconfig(rest);
     case 'checkconfig':
       return checkconfig(rest);
+    case 'gentoken':
+      return gentoken(rest);
+    case 'gensubtoken':
+      return gensubtoken(rest);
+    case 'checktoken':
+      return checktoken(rest);
+    case 'checksubtoken':
+      return checksubtoken(rest);
     case 'agent':
       return agent(rest);
     case 'version':

@@ -1,14 +1,19 @@
 /**
  * The development preset that `npm start` (`chorus serve --dev`) puts below the config file: anonymous
- * connections, an open namespace-less channel space with presence, join/leave, history and recovery, and a
- * random HMAC secret (printed at start) when none is configured. Never meant for production: the start-up log
- * says so.
+ * connections, an open namespace-less channel space with presence, join/leave, history and recovery, the pages
+ * and metrics, and random secrets (printed at start) when none is configured. It listens on localhost only
+ * (127.0.0.1 and ::1): what it opens must stay on the developer's machine. An address set in the file, the
+ * environment or with --address still wins, and the start-up log then warns loudly. Never meant for
+ * production: the start-up log says so.
  */
 import { randomBytes } from 'node:crypto';
 
 export function developmentPreset(): Record<string, unknown> {
   return {
-    demo: { enabled: true },
+    http_server: { address: 'localhost' },
+    prometheus: { enabled: true },
+    // Any agent may report, anonymous included: the preset is for one developer's machine.
+    demo: { enabled: true, agent_users: ['*'], allow_anonymous_agents: true },
     http_api: { key: randomBytes(18).toString('base64url') },
     admin: {
       enabled: true,
@@ -17,7 +22,7 @@ export function developmentPreset(): Record<string, unknown> {
     },
     client: {
       allow_anonymous_connect_without_token: true,
-      allowed_origins: ['http://localhost:*', 'http://127.0.0.1:*'],
+      allowed_origins: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'],
       direct_messages: { enabled: true, allow_anonymous: true },
       token: { hmac_secret_key: randomBytes(24).toString('base64url') },
     },

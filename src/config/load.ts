@@ -1,12 +1,26 @@
 /**
- * Loading the configuration: defaults < file (JSON) < environment (CHORUS_* or CENTRIFUGO_*) < flags. Validated
- * once, then frozen. An unknown key fails with its name and a suggestion; a Centrifugo key Chorus does not
- * support yet is dropped with a warning naming it.
+ * Loading the configuration: defaults < file (JSON, YAML or TOML) < environment (CHORUS_* or CENTRIFUGO_*) < flags.
+ * Validated once, then frozen. An unknown key in the file fails with its name and a suggestion; a Centrifugo key
+ * Chorus does not support yet is dropped with a warning naming it, unless ignoring it is unsafe (refused-keys.ts,
+ * listener-keys.ts): then it fails, whether it comes from the file or the environment. An environment variable
+ * with either prefix that names no key is reported with a warning (and a suggestion) rather than silently ignored.
  */
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { configWarnings } from './advice.js';
 import { CENTRIFUGO_KEYS } from './centrifugo-keys.js';
+import { CONFIG_EXTENSIONS, configFormatOf, parseConfigText } from './file-formats.js';
+import { classifyListenerKey } from './listener-keys.js';
+import { refusalsIn, refusalsInEnv } from './refused-keys.js';
 import { type Config, channelOptionsShape, configSchema, crossFieldProblems } from './schema.js';
+import { listenerTlsProblems } from './tls.js';
+
+/**
+ * The configuration you write (a config file's keys, or `createChorus({ config })`): Centrifugo v6 key names,
+ * every key optional, durations as Go-style strings ("25s"). What a key left out defaults to is in
+ * docs/configuration.md, and at run time in `defaultConfig`.
+ */
+export type ChorusConfig = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -15,7 +29,7 @@ export class ConfigError extends Error {
 }
 
 export interface LoadOptions {
-  /** Path of a JSON config file. */
+  /** Path of a config file: .json, .yaml / .yml or .toml (the extension says which). */
   file?: string | undefined;
   /** Environment to read CHORUS_* / CENTRIFUGO_* variables from (default: none). */
   env?: Record<string, string | undefined>;
@@ -37,6 +51,9 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 const DEFAULTS: Config = configSchema.parse({});
 const NAMESPACE_KEYS = new Set(['name', ...Object.keys(channelOptionsShape)]);
+const RPC_NAMESPACE_KEYS = ['name', 'proxy_enabled'];
+/** Arrays of namespaces whose keys are checked one by one, as "channel.namespaces[].history_size". */
+const NAMESPACE_LISTS = ['channel.namespaces', 'rpc.namespaces'];
 
 /** Every supported leaf key path, e.g. "client.token.hmac_secret_key". */
 export const SUPPORTED_KEYS: readonly string[] = (() => {
@@ -50,6 +67,7 @@ export const SUPPORTED_KEYS: readonly string[] = (() => {
   };
   walk(DEFAULTS as unknown as Obj, '');
   for (const k of NAMESPACE_KEYS) out.push(`channel.namespaces[].${k}`);
+  for (const k of RPC_NAMESPACE_KEYS) out.push(`rpc.namespaces[].${k}`);
   return out.sort();
 })();
 
@@ -112,7 +130,10 @@ function isCentrifugoKey(path: string): boolean {
   return false;
 }
 
-/** Removes keys Chorus does not know, collecting errors (typos) and warnings (Centrifugo keys not supported yet). */
+/**
+ * Removes keys Chorus does not know, collecting errors (typos, and Centrifugo keys that are unsafe to ignore:
+ * refused-keys.ts) and warnings (other Centrifugo keys not supported yet).
+ */
 function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
   const visit = (o: Obj, prefix: string, displayPrefix: string) => {
     for (const key of Object.keys(o)) {
@@ -121,9 +142,9 @@ function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
       const value = o[key];
       const supportedLeaf = SUPPORTED_SET.has(path);
       const supportedSection = SUPPORTED_KEYS.some((k) => k.startsWith(`${path}.`));
-      if (path === 'channel.namespaces' && Array.isArray(value)) {
+      if (NAMESPACE_LISTS.includes(path) && Array.isArray(value)) {
         value.forEach((ns, i) => {
-          if (isObj(ns)) visit(ns, 'channel.namespaces[].', `channel.namespaces[${i}].`);
+          if (isObj(ns)) visit(ns, `${path}[].`, `${path}[${i}].`);
         });
         continue;
       }
@@ -133,8 +154,15 @@ function checkKeys(raw: Obj, errors: string[], warnings: string[]): void {
       }
       if (supportedLeaf || supportedSection) continue; // wrong types are reported by the schema
       delete o[key];
-      if (isCentrifugoKey(path)) {
-        warnings.push(`config key "${display}" is a Centrifugo option Chorus does not support yet: it is ignored`);
+      const listener = classifyListenerKey(path, value);
+      if (listener !== undefined) {
+        if ('error' in listener) errors.push(listener.error);
+        else warnings.push(listener.warning);
+      } else if (isCentrifugoKey(path)) {
+        // Ignoring some would leave the deployment less secure or on another topology: those refuse to start.
+        const refused = refusalsIn(path, display, value);
+        if (refused.length > 0) errors.push(...refused);
+        else warnings.push(`config key "${display}" is a Centrifugo option Chorus does not support yet: it is ignored`);
       } else {
         const hint = suggestKey(path);
         errors.push(`unknown config key "${display}"${hint ? ` — did you mean "${hint}"?` : ''}`);
@@ -200,8 +228,83 @@ function parseEnvValue(name: string, text: string, sample: unknown, errors: stri
 }
 
 const DURATION_KEYS = new Set(
-  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl)$/.test(k) && !k.includes('[]')),
+  SUPPORTED_KEYS.filter((k) => /(_interval|_timeout|_delay|_ttl|_window)$/.test(k) && !k.includes('[]')),
 );
+
+/** The object a config file holds, parsed by the format its extension names. */
+function readConfigFile(file: string): Obj {
+  const format = configFormatOf(file);
+  if (format === undefined) {
+    throw new ConfigError([
+      `config file ${file}: the extension must say its format: ${CONFIG_EXTENSIONS.join(', ')} (as Centrifugo reads them)`,
+    ]);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`cannot read config file ${file}: ${(e as Error).message}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseConfigText(text, format);
+  } catch (e) {
+    throw new ConfigError([`config file ${file} is not valid ${format.toUpperCase()}: ${(e as Error).message}`]);
+  }
+  if (!isObj(parsed))
+    throw new ConfigError([`config file ${file} must hold an object (a map of keys), not a list or a value`]);
+  return parsed;
+}
+
+const ENV_PREFIXES = ['CENTRIFUGO_', 'CHORUS_'] as const;
+
+/** Variables with a config prefix that are not config keys: Kubernetes service links and Chorus's own tools. */
+const NOT_CONFIG_ENV = /^(CHORUS|CENTRIFUGO)_(PORT|PORT_.+|SERVICE_.+)$|^CHORUS_(AGENT_TOKEN|TEST_.+|CHROMIUM)$/;
+
+const envSuffix = (path: string) => path.replace(/\./g, '_').toUpperCase();
+
+const SUPPORTED_ENV_SUFFIXES = new Set(SUPPORTED_KEYS.filter((k) => !k.includes('[]')).map(envSuffix));
+
+/** Centrifugo's leaf keys by their environment suffix ("GRPC_API_ENABLED" → "grpc_api.enabled"). */
+const CENTRIFUGO_ENV_SUFFIXES = (() => {
+  const keys = [...CENTRIFUGO_KEYS.keys()].filter((k) => !/[[\]*]/.test(k));
+  const sections = new Set(keys.flatMap((k) => k.split('.').map((_, i, parts) => parts.slice(0, i).join('.'))));
+  return new Map(keys.filter((k) => !sections.has(k)).map((k) => [envSuffix(k), k] as const));
+})();
+
+/**
+ * Warns about CHORUS_* / CENTRIFUGO_* variables that name no key (a typo would otherwise be silently ignored).
+ * A listener key Chorus does not implement is judged as in a file (listener-keys.ts): enabling automatic
+ * certificates refuses the start. (Refused keys are refusalsInEnv's.)
+ */
+function checkEnvNames(env: Record<string, string | undefined>, errors: string[], warnings: string[]): void {
+  for (const name of Object.keys(env).sort()) {
+    const prefix = ENV_PREFIXES.find((p) => name.startsWith(p));
+    if (prefix === undefined || NOT_CONFIG_ENV.test(name)) continue;
+    const suffix = name.slice(prefix.length);
+    if (SUPPORTED_ENV_SUFFIXES.has(suffix)) continue;
+    const centrifugoKey = CENTRIFUGO_ENV_SUFFIXES.get(suffix);
+    if (centrifugoKey !== undefined) {
+      const text = (env[name] ?? '').trim();
+      const listener = classifyListenerKey(centrifugoKey, /^(true|1)$/i.test(text) ? true : text);
+      if (listener !== undefined) {
+        if ('error' in listener) errors.push(`environment variable ${name}: ${listener.error}`);
+        else warnings.push(`environment variable ${name}: ${listener.warning}`);
+        continue;
+      }
+      warnings.push(
+        `environment variable ${name} sets "${centrifugoKey}", a Centrifugo option Chorus does not support yet: it is ignored`,
+      );
+      continue;
+    }
+    const hint = suggestKey(suffix.toLowerCase());
+    const hintText =
+      hint !== undefined && SUPPORTED_SET.has(hint) && !hint.includes('[]')
+        ? ` — did you mean ${prefix}${envSuffix(hint)} ("${hint}")?`
+        : '';
+    warnings.push(`environment variable ${name} names no config key: it is ignored${hintText}`);
+  }
+}
 
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const errors: string[] = [];
@@ -211,29 +314,18 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (opts.base !== undefined) sources.push('development preset');
 
   if (opts.file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(opts.file, 'utf8');
-    } catch (e) {
-      throw new ConfigError([`cannot read config file ${opts.file}: ${(e as Error).message}`]);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      throw new ConfigError([`config file ${opts.file} is not valid JSON: ${(e as Error).message}`]);
-    }
-    if (!isObj(parsed)) throw new ConfigError([`config file ${opts.file} must hold a JSON object`]);
-    deepMerge(raw, parsed);
+    deepMerge(raw, readConfigFile(opts.file));
     sources.push(`file ${opts.file}`);
   }
   checkKeys(raw, errors, warnings);
 
   const env = opts.env ?? {};
+  errors.push(...refusalsInEnv(env));
+  checkEnvNames(env, errors, warnings);
   for (const path of SUPPORTED_KEYS) {
     if (path.includes('[]')) continue;
-    const suffix = path.replace(/\./g, '_').toUpperCase();
-    for (const prefix of ['CENTRIFUGO_', 'CHORUS_']) {
+    const suffix = envSuffix(path);
+    for (const prefix of ENV_PREFIXES) {
       const name = prefix + suffix;
       const text = env[name];
       if (text === undefined) continue;
@@ -269,6 +361,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue));
   const problems = crossFieldProblems(result.data);
   if (problems.length > 0) throw new ConfigError(problems);
+  const tls = listenerTlsProblems(result.data);
+  if (tls.errors.length > 0) throw new ConfigError(tls.errors);
+  warnings.push(...tls.warnings);
+  warnings.push(...configWarnings(result.data));
   return { config: deepFreeze(result.data), warnings, sources };
 }
 

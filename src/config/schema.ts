@@ -4,6 +4,7 @@
  * Chorus extensions are marked so (docs/configuration.md lists them).
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
 function dur(def: string) {
@@ -86,11 +87,64 @@ const tokenOptionsShape = {
   issuer_regex: str(),
 };
 
+/**
+ * TLS of a listener (Centrifugo's TLSConfig, server side). PEM values are, as Centrifugo's PEMData, the PEM text
+ * itself, the PEM text base64-encoded, or the path of a file holding it (files are re-read on change and on
+ * SIGHUP). `server_ca_pem`, `insecure_skip_verify` and `server_name` only matter to outgoing connections: a
+ * listener ignores them, as Centrifugo's does.
+ */
+const listenerTls = z
+  .strictObject({
+    enabled: bool(),
+    cert_pem: str(),
+    key_pem: str(),
+    /** Mutual TLS: clients must present a certificate signed by one of these CAs. */
+    client_ca_pem: str(),
+  })
+  .prefault({});
+
+/** A port given as a number or, as Centrifugo's `internal_port` is typed, a string; "" means none. */
+const optionalPort = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (v === '') return undefined;
+    const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
+    if (!Number.isInteger(n) || n < 0 || n > 65535) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a port number from 0 to 65535 (or "" for none), got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  })
+  .prefault('');
+
 export const configSchema = z.strictObject({
   http_server: z
     .strictObject({
+      /** "localhost" listens on both loopback addresses (127.0.0.1 and ::1); "" on every interface. */
       address: str(),
       port: z.number().int().min(0).max(65535).default(8000),
+      /**
+       * Chorus extension: proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Real-IP name the client's
+       * address. Nobody else's are believed.
+       */
+      trusted_proxies: z
+        .array(z.string().refine((t) => parseCidr(t) !== undefined, 'expected an IP address or a CIDR range'))
+        .default([]),
+      /**
+       * A second listener for what only operators need (admin, server API, metrics, health), as in Centrifugo:
+       * when set, those endpoints are served there and not on `port`.
+       */
+      internal_port: optionalPort,
+      /** Address of the internal listener ("": the same as `address`). */
+      internal_address: str(),
+      tls: listenerTls,
+      /** TLS on the internal listener (without it, the internal listener uses `tls` unless `tls_external`). */
+      internal_tls: listenerTls,
+      /** `tls` applies to the public listener only; the internal one stays plain (or uses `internal_tls`). */
+      tls_external: bool(),
     })
     .prefault({}),
   log: z
@@ -146,6 +200,14 @@ export const configSchema = z.strictObject({
       max_messages_in_frame: uint(16),
       connection_limit: uint(0),
       user_connection_limit: uint(0),
+      /** New connections per second this node accepts (HTTP 503 above), 0 = unlimited. */
+      connection_rate_limit: uint(0),
+      /** Chorus extension: open connections per client address (IPv6: per /64), 0 = unlimited (HTTP 429 above). */
+      address_connection_limit: uint(0),
+      /** Chorus extension: new connections per second per client address, 0 = unlimited (HTTP 429 above). */
+      address_connection_rate_limit: uint(0),
+      /** Chorus extension: new connections per client address allowed at once above that rate. */
+      address_connection_rate_burst: uint(20),
       history_max_publication_limit: uint(300),
       recovery_max_publication_limit: uint(300),
       disallow_anonymous_connection_tokens: bool(),
@@ -200,6 +262,8 @@ export const configSchema = z.strictObject({
       error_mode: z.enum(['', 'transport']).default(''),
       /** Chorus extension: largest request body in bytes (413 above). */
       max_body_size: uint(4 * 1024 * 1024),
+      /** With `http_server.internal_port`: serve the API on the public port too (Centrifugo's key). */
+      external: bool(),
     })
     .prefault({}),
   admin: z
@@ -212,12 +276,30 @@ export const configSchema = z.strictObject({
       secret: str(),
       /** No login: only behind a trusted network boundary. */
       insecure: bool(),
+      /** With `http_server.internal_port`: serve the admin page on the public port instead (Centrifugo's key). */
+      external: bool(),
+      /** Chorus extension: how long an admin session lasts after the login. */
+      session_ttl: dur('12h'),
+      /** Chorus extension: failed logins one client address may make per `login_failure_window` (0: no limit). */
+      login_failure_limit: uint(5),
+      /** Chorus extension: the window of `login_failure_limit`; logins from that address are refused until it ends. */
+      login_failure_window: dur('1m'),
     })
     .prefault({}),
   /** Chorus extension: the demo pages (/demo/chat, /demo/monitor). */
-  demo: z.strictObject({ enabled: bool() }).prefault({}),
-  /** Prometheus metrics at /metrics (Centrifugo's key). */
-  prometheus: z.strictObject({ enabled: bool(true) }).prefault({}),
+  demo: z
+    .strictObject({
+      enabled: bool(),
+      /** The channel `chorus agent` reports to and /demo/monitor shows; only agents may publish into it. */
+      agent_channel: str('metrics'),
+      /** Users (IDs or globs like "agent-*", from verified tokens) whose connections may report as agents. */
+      agent_users: strList(),
+      /** Anonymous connections may report as agents (the development preset; never on a shared network). */
+      allow_anonymous_agents: bool(),
+    })
+    .prefault({}),
+  /** Prometheus metrics at /metrics (Centrifugo's key; off by default, as in Centrifugo). */
+  prometheus: z.strictObject({ enabled: bool() }).prefault({}),
   websocket: z
     .strictObject({
       message_size_limit: uint(65_536),
@@ -319,6 +401,12 @@ export function crossFieldProblems(cfg: Config): string[] {
   }
   if (cfg.admin.enabled && !cfg.admin.insecure && (cfg.admin.password === '' || cfg.admin.secret === '')) {
     problems.push('admin.password and admin.secret must be set when admin.enabled (or set admin.insecure)');
+  }
+  if (cfg.admin.enabled && cfg.admin.session_ttl < 1000) {
+    problems.push('admin.session_ttl must be at least 1s');
+  }
+  if (cfg.admin.login_failure_limit > 0 && cfg.admin.login_failure_window < 1000) {
+    problems.push('admin.login_failure_window must be at least 1s (or set admin.login_failure_limit to 0)');
   }
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {

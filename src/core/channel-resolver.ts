@@ -4,6 +4,7 @@
  * "#user1,user2". Options are looked up once per namespace and shared (frozen config objects).
  */
 import { type ChannelOptions, type Config, compileChannelRegex } from '../config/schema.js';
+import { Errors, ReplyError } from '../protocol/codes.js';
 
 export interface ResolvedChannel {
   /** "" for channels without a namespace. */
@@ -25,6 +26,22 @@ export class ChannelResolver {
     for (const ns of cfg.namespaces) this.namespaces.set(ns.name, ns);
     for (const opts of [cfg.without_namespace, ...cfg.namespaces]) {
       if (opts.channel_regex !== '') this.regexes.set(opts, compileChannelRegex(opts.channel_regex));
+    }
+  }
+
+  /**
+   * Error 107 for a name longer than `channel.max_length` (in bytes, as Centrifugo counts; 0: no limit). Every
+   * way a channel name enters — client commands, connect, tokens, the server API, embedding code — goes
+   * through here, so no name over the limit reaches a map, the engine or a log line.
+   */
+  checkLength(channel: string): void {
+    const max = this.cfg.max_length;
+    if (max === 0 || channel.length * 3 <= max) return;
+    if (channel.length > max || Buffer.byteLength(channel) > max) {
+      throw new ReplyError({
+        ...Errors.badRequest,
+        message: `bad request: channel name longer than channel.max_length (${max} bytes)`,
+      });
     }
   }
 

@@ -5,17 +5,21 @@
  */
 import { TokenError } from '../auth/token-verifier.js';
 import type { ChannelOptions } from '../config/schema.js';
+import { isStreamEpoch } from '../engine/types.js';
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../protocol/codes.js';
 import {
   encodeHistoryResult,
   encodePresenceResult,
   encodePresenceStatsResult,
+  encodePublication,
+  encodeSubRefreshResult,
   encodeSubscribeResult,
   type SubscribeResult,
 } from '../protocol/encode.js';
 import type {
   ChannelRequest,
   HistoryRequest,
+  Publication,
   PublishRequest,
   RawJSON,
   SubRefreshRequest,
@@ -29,6 +33,7 @@ import { SubFlag, Subscription } from './subscription.js';
 const FLAG_REJECT_UNRECOVERED = 2;
 
 function resolveOrFail(client: Client, channel: string): ResolvedChannel {
+  client.node.resolver.checkLength(channel);
   const r = client.node.resolver.resolve(channel);
   if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
   if (!client.node.resolver.validName(channel, r)) throw new ReplyError(Errors.badRequest, 'invalid channel name');
@@ -58,14 +63,15 @@ function hasHistoryAccess(client: Client, channel: string, o: ChannelOptions, su
 export function handleSubscribe(client: Client, id: number, req: SubscribeRequest): void | Promise<void> {
   const node = client.node;
   const ch = req.channel;
-  const maxLength = node.config.channel.max_length;
-  if (maxLength > 0 && ch.length > maxLength) throw new ReplyError(Errors.badRequest, 'channel name too long');
+  node.resolver.checkLength(ch);
   if (client.subs.has(ch) || client.isSubscribing(ch)) throw new ReplyError(Errors.alreadySubscribed);
   const limit = node.config.client.channel_limit;
   if (limit > 0 && client.subs.size + client.subscribingCount >= limit) {
     throw new ReplyError(Errors.limitExceeded, `client.channel_limit ${limit} reached`);
   }
   const r = resolveOrFail(client, ch);
+  // Someone else's personal channel: refused before tokens, hooks, permissions and insecure mode are consulted.
+  node.access.checkHave(ch, client.user);
   if (r.isPrivate && req.token === '') throw new ReplyError(Errors.permissionDenied, 'private channel needs a token');
   if (req.token !== '') return subscribeWithToken(client, id, req, r);
   if (node.hooks.onSubscribe) return subscribeWithHook(client, id, req, r);
@@ -177,7 +183,11 @@ async function subscribeClientSide(
     epoch: req.epoch,
     rejectUnrecovered: (req.flag & FLAG_REJECT_UNRECOVERED) !== 0,
   });
-  if (result === undefined) return;
+  if (result === undefined) {
+    // Ended while under way: by a disconnect (nobody to answer), or by the server API (the client was told).
+    if (client.isConnected) throw new ReplyError(Errors.internal, 'unsubscribed while subscribing');
+    return;
+  }
   result.data = grant.data;
   client.reply(id, 'subscribe', encodeSubscribeResult(result));
   afterSubscribed(client, sub);
@@ -200,14 +210,18 @@ export interface ServerSideGrant {
   expireAt?: number | undefined;
 }
 
-/** A subscription the server makes: at connect (token `channels`/`subs`, allowed `connect.subs`) or by the API. */
+/**
+ * A subscription the server makes: at connect (token `channels`/`subs`, allowed `connect.subs`) or by the API.
+ * Undefined when it ended before it was in place (the client left, or the server API unsubscribed it).
+ */
 export async function subscribeServerSide(
   client: Client,
   channel: string,
   o: ChannelOptions,
   grant: ServerSideGrant,
   recover: { recover: boolean; offset: number; epoch: string } | undefined,
-): Promise<SubscribeResult> {
+  budget?: ReplyBudget,
+): Promise<SubscribeResult | undefined> {
   const sub = new Subscription(client, channel, o);
   sub.chanInfo = grant.info;
   sub.expireAt = grant.expireAt ?? 0;
@@ -224,9 +238,10 @@ export async function subscribeServerSide(
     offset: recover?.offset ?? 0,
     epoch: recover?.epoch ?? '',
     rejectUnrecovered: false,
+    budget,
   });
   // The connect reply carries it; the caller releases buffered publications after writing that reply.
-  if (result === undefined) return {};
+  if (result === undefined) return undefined;
   result.data = grant.data;
   return result;
 }
@@ -236,32 +251,58 @@ interface RecoveryRequest {
   offset: number;
   epoch: string;
   rejectUnrecovered: boolean;
+  /** What the reply may still carry (shared by the subscriptions of one connect reply). */
+  budget?: ReplyBudget | undefined;
+}
+
+/** Bytes of publications a reply the server builds may still take (see Client.replyBudget). */
+export interface ReplyBudget {
+  bytes: number;
+}
+
+/** How many of `pubs`, from the first, fit in `budget` bytes of a reply. */
+function fitting(pubs: readonly Publication[], budget: number): { count: number; bytes: number } {
+  let bytes = 0;
+  for (let i = 0; i < pubs.length; i++) {
+    // The publication's JSON and the comma before it.
+    const size = encodePublication(pubs[i] as Publication).length + 1;
+    if (bytes + size > budget) return { count: i, bytes };
+    bytes += size;
+  }
+  return { count: pubs.length, bytes };
 }
 
 /**
  * Puts the subscription in place and works out its stream position and recovery. Live publications are
  * buffered from the moment the node delivers them to this subscription until the reply is written, so none
  * is lost between the history read and the reply, and none is delivered twice.
+ *
+ * The subscription is in the client's map from the start, so a disconnect or an unsubscribe at any step ends it
+ * (Subscription.end takes back whatever it announced, also a write still in flight); each step after an await
+ * checks whether that happened. Undefined: it ended before it was in place.
  */
 async function activate(client: Client, sub: Subscription, rec: RecoveryRequest): Promise<SubscribeResult | undefined> {
   const node = client.node;
   const ch = sub.channel;
+  // A closed client's channel map is never cleaned up again: nothing may enter it.
+  if (!client.isConnected) return undefined;
   sub.buffer = [];
   client.startSubscribing(ch);
   client.subs.set(ch, sub);
   try {
-    await node.addSubscription(sub);
+    // An earlier subscription to this channel still taking back its presence and join goes first: its leave
+    // must not follow this one's join.
+    const earlier = client.endingOf(ch);
+    if (earlier !== undefined) await earlier;
+    await sub.enterHub();
   } catch (e) {
-    client.subs.delete(ch);
+    await client.removeSubscription(sub);
     node.log.error({ err: e, channel: ch }, 'broker subscribe failed');
     throw new ReplyError(Errors.internal);
   } finally {
     client.doneSubscribing(ch);
   }
-  if (!client.isConnected || client.subs.get(ch) !== sub) {
-    await node.removeSubscription(sub);
-    return undefined;
-  }
+  if (!stillHere(client, sub)) return undefined;
   const result: SubscribeResult = {};
   if (sub.expireAt > 0) {
     result.expires = true;
@@ -271,23 +312,15 @@ async function activate(client: Client, sub: Subscription, rec: RecoveryRequest)
   const tracked = (sub.flags & (SubFlag.recoverable | SubFlag.positioned)) !== 0;
   try {
     if (tracked) await recoverInto(client, sub, rec, result);
-    if (sub.has(SubFlag.emitPresence) && stillHere(client, sub)) {
-      await node.engine.presence.addPresence(ch, client.id, client.clientInfo(sub.chanInfo), presenceTtl(client));
-      sub.inPresence = true;
-    }
+    if (sub.has(SubFlag.emitPresence) && stillHere(client, sub)) await sub.writePresence(presenceTtl(client));
   } catch (e) {
     // Nothing half-done stays behind: no hub entry, no buffer growing, no presence entry.
-    await client.removeSubscription(sub, false);
+    await client.removeSubscription(sub);
     if (e instanceof ReplyError) throw e;
     node.log.error({ err: e, channel: ch }, 'subscribe failed in the engine');
     throw new ReplyError(Errors.internal);
   }
-  if (!stillHere(client, sub)) {
-    // The client left, or the server unsubscribed it, while this subscribe was under way.
-    await client.removeSubscription(sub, false);
-    if (!client.isConnected) return undefined;
-    throw new ReplyError(Errors.internal, 'unsubscribed while subscribing');
-  }
+  if (!stillHere(client, sub)) return undefined;
   return result;
 }
 
@@ -303,19 +336,37 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
   if (sub.has(SubFlag.recoverable)) result.recoverable = true;
   if (sub.has(SubFlag.positioned)) result.positioned = true;
   if (rec.recover && sub.has(SubFlag.recoverable)) {
+    const budget = rec.budget ?? { bytes: client.replyBudget() };
     const h = await node.engine.broker.history(sub.channel, {
       since: { offset: rec.offset, epoch: rec.epoch },
       limit: max > 0 ? max + 1 : -1,
       reverse: false,
       historyMetaTtlMs: metaTtl,
+      maxBytes: budget.bytes,
     });
     const top = h.position;
-    const epochOk = rec.epoch === '' || rec.epoch === top.epoch;
+    const epochOk = rec.epoch === '' || isStreamEpoch(h, rec.epoch);
     let pubs = h.publications;
     let recovered: boolean;
     if (max > 0 && pubs.length > max) recovered = false;
     else if (pubs.length === 0) recovered = epochOk && top.offset === rec.offset;
-    else recovered = epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1;
+    else {
+      // Every publication from the client's offset up to the stream's top, with nothing missing at either end.
+      recovered =
+        epochOk && (pubs[0]?.offset ?? 0) === rec.offset + 1 && (pubs[pubs.length - 1]?.offset ?? 0) === top.offset;
+    }
+    if (recovered && pubs.length > 0) {
+      // Missed publications that do not fit the client's queue are not sent: a reply the server chose to build
+      // must never get its requester closed as slow (3008). The client is told it did not recover.
+      const fit = fitting(pubs, budget.bytes);
+      if (fit.count < pubs.length) {
+        recovered = false;
+        client.node.log.info(
+          { client: client.id, channel: sub.channel, missed: pubs.length, budget: budget.bytes },
+          'missed publications exceed what the client queue can take (client.queue_max_size): not recovered',
+        );
+      } else budget.bytes -= fit.bytes;
+    }
     if (!recovered) {
       if (rec.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
       pubs = [];
@@ -339,26 +390,22 @@ async function recoverInto(client: Client, sub: Subscription, rec: RecoveryReque
 }
 
 function stillHere(client: Client, sub: Subscription): boolean {
-  return client.isConnected && client.subs.get(sub.channel) === sub;
+  return client.isConnected && !sub.ended;
 }
 
 /** After the reply is queued: release buffered publications, then announce the join. */
 export function afterSubscribed(client: Client, sub: Subscription | undefined): void {
   if (sub === undefined) return;
   client.releaseBuffered(sub);
-  if (sub.has(SubFlag.emitJoinLeave) && client.subs.get(sub.channel) === sub) {
-    sub.joined = true;
-    client.node.engine.broker.publishJoin(sub.channel, client.clientInfo(sub.chanInfo)).catch((e) => {
-      client.node.log.warn({ err: e, channel: sub.channel }, 'join event not published');
-    });
-  }
+  if (sub.has(SubFlag.emitJoinLeave)) sub.announceJoin();
 }
 
 // --- other channel commands --------------------------------------------------------------------------------
 
 export async function handleUnsubscribe(client: Client, id: number, req: ChannelRequest): Promise<void> {
+  client.node.resolver.checkLength(req.channel);
   const sub = client.subs.get(req.channel);
-  if (sub !== undefined) await client.removeSubscription(sub, true);
+  if (sub !== undefined) await client.removeSubscription(sub);
   client.reply(id, 'unsubscribe', '{}');
 }
 
@@ -368,11 +415,17 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
   const o = r.options;
   let data = req.data;
   let skipHistory = false;
-  const decision = node.hooks.onPublish
-    ? await callHook(node, () =>
-        node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
-      )
-    : undefined;
+  // Reserved channels (someone else's personal channel, the agents' channel) are decided before anything else.
+  const verdict = node.access.publishVerdict(req.channel, client.user);
+  if (verdict === false) throw new ReplyError(Errors.permissionDenied);
+  const decision =
+    verdict === true
+      ? true
+      : node.hooks.onPublish
+        ? await callHook(node, () =>
+            node.hooks.onPublish?.({ client, channel: req.channel, data: JSON.parse(req.data), options: o }),
+          )
+        : undefined;
   if (decision === false) throw new ReplyError(Errors.permissionDenied);
   if (decision === undefined) {
     const userOk = client.user !== '' || o.allow_publish_for_anonymous;
@@ -400,6 +453,7 @@ export async function handlePublish(client: Client, id: number, req: PublishRequ
 
 export async function handlePresence(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const r = resolveOrFail(client, req.channel);
+  client.node.access.checkHave(req.channel, client.user);
   if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
   if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
   const entries = await client.node.engine.presence.presence(req.channel);
@@ -408,6 +462,7 @@ export async function handlePresence(client: Client, id: number, req: ChannelReq
 
 export async function handlePresenceStats(client: Client, id: number, req: ChannelRequest): Promise<void> {
   const r = resolveOrFail(client, req.channel);
+  client.node.access.checkHave(req.channel, client.user);
   if (!r.options.presence) throw new ReplyError(Errors.notAvailable, 'presence is off for this namespace');
   if (!hasPresenceAccess(client, req.channel, r.options, false)) throw new ReplyError(Errors.permissionDenied);
   const s = await client.node.engine.presence.presenceStats(req.channel);
@@ -417,21 +472,25 @@ export async function handlePresenceStats(client: Client, id: number, req: Chann
 export async function handleHistory(client: Client, id: number, req: HistoryRequest): Promise<void> {
   const node = client.node;
   const r = resolveOrFail(client, req.channel);
+  node.access.checkHave(req.channel, client.user);
   const o = r.options;
   if (o.history_size <= 0 || o.history_ttl <= 0) throw new ReplyError(Errors.notAvailable, 'history is off');
   if (!hasHistoryAccess(client, req.channel, o, false)) throw new ReplyError(Errors.permissionDenied);
   const max = node.config.client.history_max_publication_limit;
   let limit = req.limit;
   if (limit < 0 || (max > 0 && limit > max)) limit = max > 0 ? max : -1;
+  const budget = client.replyBudget();
   const h = await node.engine.broker.history(req.channel, {
     since: req.since,
     limit,
     reverse: req.reverse,
     historyMetaTtlMs: node.historyMetaTtl(o),
+    maxBytes: budget,
   });
+  let pubs = h.publications;
   if (req.since !== undefined) {
     const { offset, epoch } = req.since;
-    if (epoch !== '' && epoch !== h.position.epoch) {
+    if (epoch !== '' && !isStreamEpoch(h, epoch)) {
       throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
     }
     if (offset > h.position.offset) throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
@@ -441,11 +500,25 @@ export async function handleHistory(client: Client, id: number, req: HistoryRequ
         throw new ReplyError(Errors.unrecoverablePosition, 'history was trimmed past that offset');
     }
   }
-  client.reply(id, 'history', encodeHistoryResult(h.publications, h.position));
+  // A page that would not fit the client's queue is cut short at a publication boundary: the client continues
+  // with `since` at the last offset it got (the reply's position tells it how far the stream goes).
+  const fit = fitting(pubs, budget);
+  if (fit.count < pubs.length) {
+    const first = pubs[0] as Publication;
+    if (fit.count === 0) {
+      throw new ReplyError({
+        ...Errors.limitExceeded,
+        message: `limit exceeded: the publication at offset ${first.offset} is larger than this connection's queue allows (client.queue_max_size)`,
+      });
+    }
+    pubs = pubs.slice(0, fit.count);
+  }
+  client.reply(id, 'history', encodeHistoryResult(pubs, h.position));
 }
 
 export async function handleSubRefresh(client: Client, id: number, req: SubRefreshRequest): Promise<void> {
   if (req.token === '') throw new DisconnectError(Disconnects.badRequest, 'sub_refresh without token');
+  client.node.resolver.checkLength(req.channel);
   const sub = client.subs.get(req.channel);
   if (sub === undefined) throw new ReplyError(Errors.permissionDenied, 'not subscribed');
   let expireAt: number;
@@ -467,6 +540,5 @@ export async function handleSubRefresh(client: Client, id: number, req: SubRefre
   if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
   sub.expireAt = expireAt;
   client.trackSubscriptionExpiry();
-  const body = expireAt > 0 ? `{"expires":true,"ttl":${expireAt - nowSec}}` : '{}';
-  client.reply(id, 'sub_refresh', body);
+  client.reply(id, 'sub_refresh', encodeSubRefreshResult(expireAt > 0, expireAt - nowSec));
 }

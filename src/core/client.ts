@@ -80,6 +80,8 @@ export class Client implements WheelItem, ClientContext {
   readonly subs = new Map<string, Subscription>();
   /** Channels with a subscribe in progress (a Set only while there are some: memory per connection). */
   private subscribing: Set<string> | undefined;
+  /** Channels whose ended subscription is still being taken back (a Map only while there are some). */
+  private ending: Map<string, Promise<void>> | undefined;
   wheelSlot = -1;
   flushMarks = 0;
 
@@ -333,6 +335,16 @@ export class Client implements WheelItem, ClientContext {
   }
 
   /**
+   * Bytes a reply the server builds for this client may take (recovered publications, a history page): half of
+   * what its outbound queue has left, so such a reply never gets its own requester closed as slow (3008).
+   */
+  replyBudget(): number {
+    const max = this.node.config.client.queue_max_size;
+    if (max <= 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, Math.floor((max - this.queueBytes - this.transport.bufferedAmount) / 2));
+  }
+
+  /**
    * Writes everything queued in one write: frames of up to `client.max_messages_in_frame` messages joined by
    * newlines, as the protocol allows.
    */
@@ -431,7 +443,7 @@ export class Client implements WheelItem, ClientContext {
           encodeUnsubscribePush(sub.channel, UnsubscribeCodes.expired.code, UnsubscribeCodes.expired.reason),
         );
         this.node.stats.queued('unsubscribe', 1);
-        void this.removeSubscription(sub, true);
+        void this.removeSubscription(sub);
       } else next = Math.min(next, at);
     }
     return next;
@@ -442,7 +454,7 @@ export class Client implements WheelItem, ClientContext {
     const ttl = presenceTtl(this);
     for (const sub of this.subs.values()) {
       if (!sub.has(SubFlag.emitPresence) || sub.buffer !== undefined) continue;
-      this.node.engine.presence.addPresence(sub.channel, this.id, this.clientInfo(sub.chanInfo), ttl).catch((e) => {
+      sub.writePresence(ttl).catch((e) => {
         this.node.log.warn({ err: e, channel: sub.channel }, 'presence refresh failed');
       });
     }
@@ -540,8 +552,20 @@ export class Client implements WheelItem, ClientContext {
     if (expireAt > 0 && expireAt <= nowSec) throw new ReplyError(Errors.expired);
 
     // Channels the client asks to be subscribed to server-side (connect.subs) join the token's grants when the
-    // client could subscribe to them itself; the token's grants need no further check.
+    // client could subscribe to them itself; the token's grants need no further check — but no name, wherever
+    // it comes from, may be longer than channel.max_length.
+    for (const ch of grants.keys()) node.resolver.checkLength(ch);
+    for (const ch of req.subs.keys()) node.resolver.checkLength(ch);
     const wanted = new Map(grants);
+    for (const ch of wanted.keys()) {
+      // A token or hook granting someone else's personal channel is refused: it is only ever its owner's.
+      if (node.access.mayHave(ch, user)) continue;
+      wanted.delete(ch);
+      node.log.warn(
+        { client: this.id, user, channel: ch },
+        "server-side subscription to another user's personal channel refused",
+      );
+    }
     for (const ch of req.subs.keys()) {
       if (!wanted.has(ch) && this.mayAutoSubscribe(ch, user)) wanted.set(ch, {});
     }
@@ -566,15 +590,18 @@ export class Client implements WheelItem, ClientContext {
     node.registerClient(this);
 
     const subs = new Map<string, SubscribeResult>();
+    // One reply carries every server-side subscription's recovered publications: they share one budget.
+    const budget = { bytes: this.replyBudget() };
     for (const [ch, grant] of wanted) {
       const resolved = node.resolver.resolve(ch);
       if (resolved === undefined) {
         node.log.warn({ client: this.id, user, channel: ch }, 'server-side channel in an unknown namespace: skipped');
         continue;
       }
-      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch));
+      const result = await subscribeServerSide(this, ch, resolved.options, grant, req.subs.get(ch), budget);
       if (this.state !== State.Connected) return;
-      subs.set(ch, result);
+      // Undefined: the server API unsubscribed it meanwhile.
+      if (result !== undefined) subs.set(ch, result);
     }
     const pingMs = cfg.ping_interval;
     this.reply(
@@ -606,6 +633,7 @@ export class Client implements WheelItem, ClientContext {
     if (this.node.hooks.onSubscribe) return false;
     const r = this.node.resolver.resolve(channel);
     if (r === undefined || r.isPrivate || !this.node.resolver.validName(channel, r)) return false;
+    if (!this.node.access.mayHave(channel, user)) return false;
     if (r.isUserLimited) return user !== '' && this.node.resolver.userAllowed(channel, user);
     if (r.options.allow_subscribe_for_client && (user !== '' || r.options.allow_subscribe_for_anonymous)) return true;
     return this.node.config.client.insecure;
@@ -712,7 +740,9 @@ export class Client implements WheelItem, ClientContext {
    * resubscribes and recovers from history instead of silently missing publications).
    */
   advancePosition(sub: Subscription, offset: number, epoch: string): boolean {
-    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch) {
+    // Offset 1 of another epoch for a subscriber still at 0 is the first publication of a stream created after
+    // it saw the channel empty (empty-epoch.ts): nothing was missed, and the subscriber follows the new stream.
+    if (sub.epoch !== '' && epoch !== '' && epoch !== sub.epoch && !(sub.offset === 0 && offset === 1)) {
       this.insufficientState(sub, 'stream epoch changed');
       return false;
     }
@@ -736,7 +766,7 @@ export class Client implements WheelItem, ClientContext {
     const u = UnsubscribeCodes.insufficientState;
     this.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
     this.node.stats.queued('unsubscribe', 1);
-    void this.removeSubscription(sub, true);
+    void this.removeSubscription(sub);
   }
 
   /** Queues what arrived for a subscription while its reply was prepared, skipping what the reply carried. */
@@ -752,22 +782,30 @@ export class Client implements WheelItem, ClientContext {
     }
   }
 
-  /** Removes a subscription from this client and the node, with presence and leave events. */
-  async removeSubscription(sub: Subscription, emitLeave: boolean): Promise<void> {
-    if (this.subs.get(sub.channel) !== sub) return;
+  /**
+   * Ends a subscription: it leaves this client's channel map at once, and what it announced (hub entry, presence,
+   * join) is taken back — after any engine write still in flight for it (see Subscription). Resolves when done.
+   */
+  removeSubscription(sub: Subscription): Promise<void> {
+    if (this.subs.get(sub.channel) !== sub) return sub.end();
     this.subs.delete(sub.channel);
     if (sub.expireAt > 0) this.subExpiries--;
-    const node = this.node;
-    const tasks: Promise<unknown>[] = [node.removeSubscription(sub)];
-    // Only what the subscription really announced is taken back: no leave for a join that never happened.
-    if (sub.inPresence) tasks.push(node.engine.presence.removePresence(sub.channel, this.id, this.user));
-    if (emitLeave && sub.joined) {
-      tasks.push(node.engine.broker.publishLeave(sub.channel, this.clientInfo(sub.chanInfo)));
-    }
-    const results = await Promise.allSettled(tasks);
-    for (const r of results) {
-      if (r.status === 'rejected') node.log.warn({ err: r.reason, channel: sub.channel }, 'unsubscribe cleanup failed');
-    }
+    const ending = sub.end();
+    // A new subscription to the channel announces itself only after this one has been taken back.
+    const ch = sub.channel;
+    this.ending ??= new Map();
+    this.ending.set(ch, ending);
+    void ending.then(() => {
+      if (this.ending?.get(ch) !== ending) return;
+      this.ending.delete(ch);
+      if (this.ending.size === 0) this.ending = undefined;
+    });
+    return ending;
+  }
+
+  /** The cleanup of an ended subscription to this channel, while it runs. */
+  endingOf(channel: string): Promise<void> | undefined {
+    return this.ending?.get(channel);
   }
 
   // --- closing -------------------------------------------------------------------------------------------
@@ -810,7 +848,7 @@ export class Client implements WheelItem, ClientContext {
     this.pending = undefined;
     const wasRegistered = node.clients.get(this.id) === this;
     node.unregisterClient(this);
-    for (const sub of [...this.subs.values()]) void this.removeSubscription(sub, true);
+    for (const sub of [...this.subs.values()]) void this.removeSubscription(sub);
     const onDisconnect = node.hooks.onDisconnect;
     if (wasRegistered && onDisconnect) {
       // Sync throws and async rejections alike are logged: an app's cleanup never takes the server down.

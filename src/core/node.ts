@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { ChannelOptions, Config } from '../config/schema.js';
-import type { BrokerEventHandler, Engine, PublishResult } from '../engine/types.js';
+import { type BrokerEventHandler, type Engine, isStreamEpoch, type PublishResult } from '../engine/types.js';
 import { type Disconnect, Disconnects } from '../protocol/codes.js';
 import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
+import { ChannelAccess } from './channel-access.js';
 import { ChannelResolver } from './channel-resolver.js';
 import type { Client } from './client.js';
 import { FlushScheduler } from './flush-scheduler.js';
@@ -49,6 +50,8 @@ export class Node implements BrokerEventHandler {
   readonly version = VERSION;
   readonly hub = new Hub();
   readonly resolver: ChannelResolver;
+  /** Channels reserved whatever the options say: personal channels, the monitoring agents' channel. */
+  readonly access: ChannelAccess;
   readonly wheel = new TimerWheel(100);
   /** When connections' queued output is written (end of turn, or within client.write_delay). */
   readonly flusher: FlushScheduler;
@@ -77,6 +80,7 @@ export class Node implements BrokerEventHandler {
     this.log = opts.log ?? silentLog;
     this.name = opts.name ?? 'chorus';
     this.resolver = new ChannelResolver(opts.config.channel);
+    this.access = new ChannelAccess(opts.config);
     this.flusher = new FlushScheduler(opts.config.client.write_delay, (e) =>
       this.log.error({ err: e }, 'writing to a client failed'),
     );
@@ -124,7 +128,7 @@ export class Node implements BrokerEventHandler {
         .then((h) => {
           for (const sub of tracked) {
             if (sub.client.subs.get(channel) !== sub) continue;
-            if (h.position.epoch !== sub.epoch)
+            if (!isStreamEpoch(h, sub.epoch))
               sub.client.insufficientState(sub, 'stream epoch changed during an outage');
             else if (h.position.offset > sub.offset) {
               sub.client.insufficientState(
@@ -239,6 +243,7 @@ export class Node implements BrokerEventHandler {
     data: RawJSON,
     opts: { info?: ClientInfo; tags?: Record<string, string>; skipHistory?: boolean; idempotencyKey?: string } = {},
   ): Promise<PublishResult> {
+    this.resolver.checkLength(channel);
     const resolved = this.resolver.resolve(channel);
     const chOpts = resolved?.options ?? this.config.channel.without_namespace;
     const history = this.publicationOptions(chOpts);

@@ -7,6 +7,7 @@
  * are ProtocolErrors with Centrifugo's API codes (102 unknown channel, 107 bad request, 108 not available …).
  */
 import { randomUUID } from 'node:crypto';
+import { isStreamEpoch } from '../engine/types.js';
 import type { Disconnect } from '../protocol/codes.js';
 import { Disconnects, Errors, ReplyError, UnsubscribeCodes } from '../protocol/codes.js';
 import { encodeMessagePush, encodeSubscribePush, encodeUnsubscribePush } from '../protocol/encode.js';
@@ -143,6 +144,7 @@ export class ServerOps {
 
   private options(channel: string) {
     if (channel === '') throw new ReplyError(Errors.badRequest, 'channel required');
+    this.node.resolver.checkLength(channel);
     const r = this.node.resolver.resolve(channel);
     if (r === undefined) throw new ReplyError(Errors.unknownChannel, `no namespace for channel "${channel}"`);
     return r.options;
@@ -178,6 +180,12 @@ export class ServerOps {
 
   async subscribe(input: SubscribeInput): Promise<void> {
     this.options(input.channel);
+    if (!this.node.access.mayHave(input.channel, input.user)) {
+      throw new ReplyError({
+        ...Errors.permissionDenied,
+        message: `permission denied: "${input.channel}" is the personal channel of another user`,
+      });
+    }
     await this.control({ op: 'subscribe', input });
   }
 
@@ -313,6 +321,8 @@ export class ServerOps {
     const limit = this.node.config.client.channel_limit;
     for (const client of this.targets(input.user, input.client)) {
       if (!client.isConnected || client.subs.has(input.channel) || client.isSubscribing(input.channel)) continue;
+      // Checked per connection too: a `client` target with an empty user must not get someone's personal channel.
+      if (!this.node.access.mayHave(input.channel, client.user)) continue;
       if (limit > 0 && client.subs.size >= limit) continue;
       const recover = input.recoverSince ? { recover: true, ...input.recoverSince } : undefined;
       const result = await subscribeServerSide(
@@ -322,7 +332,7 @@ export class ServerOps {
         { info: input.info, data: input.data, override: input.override, expireAt: input.expireAt },
         recover,
       );
-      if (!client.isConnected) continue;
+      if (result === undefined || !client.isConnected) continue;
       client.enqueue(encodeSubscribePush(input.channel, result));
       this.node.stats.queued('subscribe', 1);
       afterSubscribed(client, client.subs.get(input.channel));
@@ -336,7 +346,7 @@ export class ServerOps {
       for (const sub of subs) {
         c.enqueue(encodeUnsubscribePush(sub.channel, u.code, u.reason));
         this.node.stats.queued('unsubscribe', 1);
-        await c.removeSubscription(sub, true);
+        await c.removeSubscription(sub);
       }
     }
   }
@@ -396,14 +406,14 @@ export class ServerOps {
       historyMetaTtlMs: this.node.historyMetaTtl(o),
     });
     if (q.since !== undefined) {
-      if (q.since.epoch !== '' && q.since.epoch !== h.position.epoch) {
+      if (q.since.epoch !== '' && !isStreamEpoch(h, q.since.epoch)) {
         throw new ReplyError(Errors.unrecoverablePosition, 'epoch does not match the stream');
       }
       if (q.since.offset > h.position.offset) {
         throw new ReplyError(Errors.unrecoverablePosition, 'offset is ahead of the stream');
       }
     }
-    return h;
+    return { publications: h.publications, position: h.position };
   }
 
   async historyRemove(channel: string): Promise<void> {

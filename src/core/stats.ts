@@ -5,6 +5,9 @@
  */
 import type { Method } from '../protocol/types.js';
 
+/** Why a new connection was turned away before it was one (transport/connection-limits.ts). */
+export type ConnectionRefusal = 'node_rate' | 'address_limit' | 'address_rate';
+
 /** What is queued to clients: replies to commands, and pushes by type. */
 export type OutKind = 'reply' | 'publication' | 'join' | 'leave' | 'unsubscribe' | 'subscribe' | 'message' | 'ping';
 
@@ -19,6 +22,8 @@ export interface NodeStats {
   frameOut(bytes: number, messages: number): void;
   /** `count` messages of one kind queued to clients. */
   queued(kind: OutKind, count: number): void;
+  /** A new connection was refused at the upgrade by a connection limit. */
+  connectionRefused(reason: ConnectionRefusal): void;
 }
 
 export const noStats: NodeStats = {
@@ -27,4 +32,5 @@ export const noStats: NodeStats = {
   frameIn() {},
   frameOut() {},
   queued() {},
+  connectionRefused() {},
 };

@@ -17,9 +17,17 @@ export const SubFlag = {
   recoverable: 32,
 } as const;
 
+const ignore = () => {};
+
 /**
  * One client's subscription to one channel. Shared by the client (its channel map) and the hub (the channel's
  * subscriber map) so fan-out reads everything it needs from one object.
+ *
+ * It also owns what it announced to others — its hub entry (through which the node holds the channel's broker
+ * subscription), its presence entry, its join event — and `end()` takes each of them back exactly once, whenever
+ * the subscription ends: at any step of a subscribe, on unsubscribe, on disconnect. An announcement whose engine
+ * write is still in flight is taken back once that write has settled, so a client that vanishes mid-subscribe
+ * leaves no presence entry behind, and a leave never overtakes its join. Nothing is announced after `end()`.
  */
 export class Subscription {
   flags = 0;
@@ -34,10 +42,17 @@ export class Subscription {
    * they are released after the reply, without those the reply's recovered publications already carry.
    */
   buffer: Array<{ frame: Buffer; offset: number; epoch: string }> | undefined;
-  /** Whether this subscription's presence entry was added (and must be removed). */
-  inPresence = false;
-  /** Whether a join was published for it (and a leave is due). */
-  joined = false;
+
+  // What end() must take back. Each promise settles (never rejects) when the engine write behind it has.
+  private inHub = false;
+  /** The node's broker subscribe this subscription waits for, while it is under way. */
+  private hubEntry: Promise<void> | undefined;
+  /** Every presence write made for this subscription (the first one and refreshes). */
+  private presenceWrites: Promise<void> | undefined;
+  /** The join event, once published: its leave is due. */
+  private joinWrite: Promise<void> | undefined;
+  private ending: Promise<void> | undefined;
+  private isEnded = false;
 
   constructor(
     readonly client: Client,
@@ -47,5 +62,93 @@ export class Subscription {
 
   has(flag: number): boolean {
     return (this.flags & flag) !== 0;
+  }
+
+  /** Whether the subscription has ended (its announcements are being, or have been, taken back). */
+  get ended(): boolean {
+    return this.isEnded;
+  }
+
+  /** Enters the node's hub (for the channel's first local subscriber, the node subscribes to the broker). */
+  enterHub(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    this.inHub = true;
+    const p = this.client.node.addSubscription(this);
+    const settled = () => {
+      this.hubEntry = undefined;
+    };
+    this.hubEntry = p.then(settled, settled);
+    return p;
+  }
+
+  /** Writes (or refreshes) this subscription's presence entry; rejects when the engine write fails. */
+  writePresence(ttlMs: number): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    const c = this.client;
+    const p = c.node.engine.presence.addPresence(this.channel, c.id, c.clientInfo(this.chanInfo), ttlMs);
+    // A failed write may still have reached the store: it is taken back like one that succeeded.
+    const written = p.then(ignore, ignore);
+    const earlier = this.presenceWrites;
+    this.presenceWrites = earlier === undefined ? written : Promise.all([earlier, written]).then(ignore);
+    return p;
+  }
+
+  /** Publishes the join event (once). */
+  announceJoin(): void {
+    if (this.ended || this.joinWrite !== undefined) return;
+    const c = this.client;
+    this.joinWrite = c.node.engine.broker.publishJoin(this.channel, c.clientInfo(this.chanInfo)).catch((e) => {
+      // It may have reached the broker all the same: the leave still follows, a stray leave is harmless.
+      c.node.log.warn({ err: e, channel: this.channel }, 'join event not published');
+    });
+  }
+
+  /**
+   * Ends the subscription: leaves the hub at once, then removes the presence entry and publishes the leave once
+   * the writes that announced them have settled. Idempotent: every call returns the same promise, which never
+   * rejects (failures are logged).
+   */
+  end(): Promise<void> {
+    if (this.ending === undefined) {
+      this.isEnded = true;
+      this.ending = this.takeBack();
+    }
+    return this.ending;
+  }
+
+  private async takeBack(): Promise<void> {
+    const node = this.client.node;
+    const results = await Promise.allSettled([this.leaveHub(), this.removePresence(), this.publishLeave()]);
+    for (const r of results) {
+      if (r.status === 'rejected')
+        node.log.warn({ err: r.reason, channel: this.channel }, 'unsubscribe cleanup failed');
+    }
+  }
+
+  private async leaveHub(): Promise<void> {
+    if (!this.inHub) return;
+    const node = this.client.node;
+    const underWay = this.hubEntry;
+    await node.removeSubscription(this);
+    if (underWay === undefined) return;
+    // The node keeps its broker subscription while a broker subscribe is under way; look again once it is done.
+    await underWay;
+    await node.removeSubscription(this);
+  }
+
+  private async removePresence(): Promise<void> {
+    const writes = this.presenceWrites;
+    if (writes === undefined) return;
+    await writes;
+    const c = this.client;
+    await c.node.engine.presence.removePresence(this.channel, c.id, c.user);
+  }
+
+  private async publishLeave(): Promise<void> {
+    const join = this.joinWrite;
+    if (join === undefined) return;
+    await join;
+    const c = this.client;
+    await c.node.engine.broker.publishLeave(this.channel, c.clientInfo(this.chanInfo));
   }
 }

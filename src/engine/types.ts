@@ -14,6 +14,12 @@
  *   reports the gap through `onReconnect` so the node can signal clients that may have missed publications.
  * - Presence entries carry an expiry refreshed by the owning node; entries of a dead node disappear once it
  *   passes.
+ * - Reads store nothing: history, presence and presence stats of a channel that holds nothing answer the empty
+ *   position (offset 0 and the epoch of src/engine/empty-epoch.ts) without creating a stream or any key, so
+ *   reading fresh names costs no memory. A stream created later reports the empty epochs it continues
+ *   (`HistoryResult.emptyEpochs`), so a subscriber that saw the channel empty still recovers.
+ * - A stream lives until history_ttl (its publications) and history_meta_ttl (its position) pass after its last
+ *   use, and then its memory is really released.
  */
 import type { ClientInfo, Publication, RawJSON, StreamPosition } from '../protocol/types.js';
 
@@ -43,11 +49,29 @@ export interface HistoryQuery {
   limit: number;
   reverse: boolean;
   historyMetaTtlMs: number;
+  /**
+   * A hint: the caller cannot use more than about this many bytes of publications (their JSON). An
+   * implementation may stop after the first publication that passes it, so a store need not ship what would be
+   * thrown away; the caller checks what really fits, and a recovery that did not get up to the stream's top is
+   * not a recovery.
+   */
+  maxBytes?: number | undefined;
 }
 
 export interface HistoryResult {
   publications: Publication[];
   position: StreamPosition;
+  /**
+   * Epochs reported by reads of this channel while it had no stream, shortly before `position.epoch` began (or,
+   * for a channel still without a stream, shortly before now). A client holding one of them with some offset
+   * holds a position of this stream: it saw the channel empty, then this stream from its start.
+   */
+  emptyEpochs?: readonly string[] | undefined;
+}
+
+/** Whether a client's epoch names the stream a history read found (its epoch, or an empty epoch it continues). */
+export function isStreamEpoch(h: HistoryResult, epoch: string): boolean {
+  return epoch === h.position.epoch || (h.emptyEpochs?.includes(epoch) ?? false);
 }
 
 export interface PublicationInput {
@@ -96,10 +120,21 @@ export interface PresenceManager {
   close(): Promise<void>;
 }
 
+/**
+ * Ids revoked until they expire, shared by every node of a cluster: a revocation made on one node holds on all
+ * of them (an admin session ended by a logout).
+ */
+export interface RevocationList {
+  /** Revokes `id` until `untilMs` (Unix ms), after which it may be forgotten. */
+  revoke(id: string, untilMs: number): Promise<void>;
+  isRevoked(id: string): Promise<boolean>;
+}
+
 export interface Engine {
   readonly name: string;
   readonly broker: Broker;
   readonly presence: PresenceManager;
+  readonly revocations: RevocationList;
   /** Whether the engine can serve now (a shared store reachable); the memory engine always can. */
   ready(): boolean;
   /** Connects to what the engine needs; resolves even if a store is unreachable (it keeps retrying). */

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { Node } from '../core/node.js';
-import { ChorusStats, LATENCY_BUCKETS, METHODS, OUT_KINDS } from './node-stats.js';
+import { ChorusStats, CONNECTION_REFUSALS, LATENCY_BUCKETS, METHODS, OUT_KINDS } from './node-stats.js';
 
 export interface Metrics {
   /** The counters the node reports into (installed as `node.stats`). */
@@ -154,6 +154,11 @@ export function createMetrics(node: Node): Metrics {
     }
     return out;
   });
+  counter(
+    'connections_refused_total',
+    'New connections refused at the upgrade by a connection limit, by reason (node_rate, address_limit, address_rate).',
+    () => CONNECTION_REFUSALS.map((reason) => ({ labels: { reason }, value: stats.refused[reason] })),
+  );
   counter('disconnects_total', 'Client sessions ended, by disconnect code.', () =>
     [...stats.disconnects].map(([code, n]) => ({ labels: { code }, value: n })),
   );

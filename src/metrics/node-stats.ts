@@ -3,7 +3,7 @@
  * field increments (no allocation, no label hashing, no string building). Prometheus reads them at scrape time
  * (metrics.ts); anything else in the process (an admin page) may read them too.
  */
-import type { NodeStats, OutKind } from '../core/stats.js';
+import type { ConnectionRefusal, NodeStats, OutKind } from '../core/stats.js';
 import type { Method } from '../protocol/types.js';
 
 export const METHODS: readonly Method[] = [
@@ -22,6 +22,8 @@ export const METHODS: readonly Method[] = [
   'pong',
   'unknown',
 ];
+
+export const CONNECTION_REFUSALS: readonly ConnectionRefusal[] = ['node_rate', 'address_limit', 'address_rate'];
 
 export const OUT_KINDS: readonly OutKind[] = [
   'reply',
@@ -55,6 +57,7 @@ export class ChorusStats implements NodeStats {
   readonly commands = {} as Record<Method, CommandStats>;
   readonly out = {} as Record<OutKind, number>;
   readonly disconnects = new Map<number, number>();
+  readonly refused = {} as Record<ConnectionRefusal, number>;
   framesIn = 0;
   bytesIn = 0;
   framesOut = 0;
@@ -65,6 +68,7 @@ export class ChorusStats implements NodeStats {
   constructor() {
     for (const m of METHODS) this.commands[m] = new CommandStats();
     for (const k of OUT_KINDS) this.out[k] = 0;
+    for (const r of CONNECTION_REFUSALS) this.refused[r] = 0;
   }
 
   commandDone(method: Method, ms: number, errorCode: number): void {
@@ -95,5 +99,9 @@ export class ChorusStats implements NodeStats {
 
   queued(kind: OutKind, count: number): void {
     this.out[kind] += count;
+  }
+
+  connectionRefused(reason: ConnectionRefusal): void {
+    this.refused[reason]++;
   }
 }

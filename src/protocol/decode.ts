@@ -4,6 +4,7 @@
  * decode. Unknown fields are ignored, as protobuf-JSON decoding does; fields of the wrong type are bad requests.
  */
 import { DisconnectError, Disconnects } from './codes.js';
+import { ownCopy } from './own-copy.js';
 import { rawValueAt } from './raw-json.js';
 import type { Command, ConnectRequest, RawJSON } from './types.js';
 
@@ -70,13 +71,14 @@ function int(o: Obj, key: string): number {
 
 /**
  * The raw JSON text of `line[method][key]`, byte for byte (no re-serialisation: big integers and formatting
- * survive, and deeply nested payloads cost no recursion).
+ * survive, and deeply nested payloads cost no recursion), as a string of its own: a publication kept in
+ * history must not keep the whole frame it came in (`sourceLength`: the size of that frame).
  */
-function rawData(o: Obj, key: string, line: string, method: string): RawJSON | undefined {
+function rawData(o: Obj, key: string, line: string, method: string, sourceLength: number): RawJSON | undefined {
   if (o[key] === undefined) return undefined;
   const raw = rawValueAt(line, [method, key]);
   if (raw === undefined) bad(`cannot read ${key}`);
-  return raw;
+  return ownCopy(raw, sourceLength);
 }
 
 function params(o: Obj, method: string): Obj {
@@ -92,7 +94,7 @@ function channel(p: Obj, method: string): string {
   return ch;
 }
 
-function decodeConnect(p: Obj, line: string): ConnectRequest {
+function decodeConnect(p: Obj, line: string, sourceLength: number): ConnectRequest {
   const subs: ConnectRequest['subs'] = new Map();
   const rawSubs = p.subs;
   if (rawSubs !== undefined && rawSubs !== null) {
@@ -105,7 +107,7 @@ function decodeConnect(p: Obj, line: string): ConnectRequest {
   }
   return {
     token: str(p, 'token'),
-    data: rawData(p, 'data', line, 'connect'),
+    data: rawData(p, 'data', line, 'connect', sourceLength),
     subs,
     name: str(p, 'name'),
     version: str(p, 'version'),
@@ -127,8 +129,8 @@ const METHODS = [
   'sub_refresh',
 ] as const;
 
-/** Decodes one JSON command (one line of a frame). */
-export function decodeCommand(line: string): Command {
+/** Decodes one JSON command (one line of a frame of `sourceLength` characters). */
+export function decodeCommand(line: string, sourceLength = line.length): Command {
   let o: unknown;
   try {
     o = JSON.parse(line);
@@ -151,7 +153,7 @@ export function decodeCommand(line: string): Command {
   const p = params(o, method);
   switch (method) {
     case 'connect':
-      return { id, method, req: decodeConnect(p, line) };
+      return { id, method, req: decodeConnect(p, line, sourceLength) };
     case 'subscribe':
       return {
         id,
@@ -162,7 +164,7 @@ export function decodeCommand(line: string): Command {
           recover: bool(p, 'recover'),
           offset: offset(p, 'offset'),
           epoch: str(p, 'epoch'),
-          data: rawData(p, 'data', line, method),
+          data: rawData(p, 'data', line, method, sourceLength),
           positioned: bool(p, 'positioned'),
           recoverable: bool(p, 'recoverable'),
           joinLeave: bool(p, 'join_leave'),
@@ -175,7 +177,7 @@ export function decodeCommand(line: string): Command {
       return { id, method, req: { channel: channel(p, method) } };
     case 'publish': {
       const ch = channel(p, method);
-      const data = rawData(p, 'data', line, method);
+      const data = rawData(p, 'data', line, method, sourceLength);
       if (data === undefined) bad('data required for publish');
       return { id, method, req: { channel: ch, data } };
     }
@@ -192,9 +194,9 @@ export function decodeCommand(line: string): Command {
       };
     }
     case 'rpc':
-      return { id, method, req: { method: str(p, 'method'), data: rawData(p, 'data', line, method) } };
+      return { id, method, req: { method: str(p, 'method'), data: rawData(p, 'data', line, method, sourceLength) } };
     case 'send':
-      return { id, method, req: { data: rawData(p, 'data', line, method) } };
+      return { id, method, req: { data: rawData(p, 'data', line, method, sourceLength) } };
     case 'refresh':
       return { id, method, req: { token: str(p, 'token') } };
     case 'sub_refresh':
@@ -217,7 +219,7 @@ export function decodeFrame(text: string, maxCommands = 1024): Command[] {
     const line = text.slice(start, end).trim();
     if (line !== '') {
       if (commands.length >= maxCommands) bad('too many commands in one frame');
-      commands.push(decodeCommand(line));
+      commands.push(decodeCommand(line, text.length));
     }
     start = end + 1;
   }

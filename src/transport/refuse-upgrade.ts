@@ -16,7 +16,13 @@ export function guardSocket(socket: Duplex): void {
   if (!socket.listeners('error').includes(ignoreSocketError)) socket.on('error', ignoreSocketError);
 }
 
-export function refuseUpgrade(socket: Duplex, status: number, text: string, body = ''): void {
+export function refuseUpgrade(
+  socket: Duplex,
+  status: number,
+  text: string,
+  body = '',
+  headers: Record<string, string> = {},
+): void {
   guardSocket(socket);
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
@@ -27,7 +33,10 @@ export function refuseUpgrade(socket: Duplex, status: number, text: string, body
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
   socket.once('finish', () => socket.destroy());
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
   );
 }

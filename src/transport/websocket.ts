@@ -11,6 +11,8 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { Client } from '../core/client.js';
 import type { Node } from '../core/node.js';
 import { sharedFrames } from '../core/shared-frames.js';
+import { ClientAddresses } from './client-address.js';
+import { ConnectionLimits, type Verdict } from './connection-limits.js';
 import { openFileLimit, RESERVED_DESCRIPTORS } from './open-files.js';
 import { compileOrigins, originAllowed } from './origin.js';
 import { guardSocket, refuseUpgrade } from './refuse-upgrade.js';
@@ -248,6 +250,11 @@ export class WebSocketHandler {
   /** Connections this process can hold before the open-file limit refuses new ones (Infinity: unknown). */
   private readonly connectionCapacity: number;
   private lastCapacityWarning = 0;
+  private readonly addresses: ClientAddresses;
+  private readonly limits: ConnectionLimits;
+  /** Refusals not logged yet: one log line per few seconds however hard a client pushes. */
+  private refusalsUnlogged = 0;
+  private lastRefusalLog = 0;
 
   constructor(
     private readonly node: Node,
@@ -255,6 +262,8 @@ export class WebSocketHandler {
   ) {
     const cfg = node.config;
     this.origins = compileOrigins(cfg.client.allowed_origins);
+    this.addresses = new ClientAddresses(cfg.http_server.trusted_proxies);
+    this.limits = new ConnectionLimits(cfg.client);
     const files = openFileLimit();
     this.connectionCapacity =
       files === undefined ? Number.POSITIVE_INFINITY : Math.max(1, files - RESERVED_DESCRIPTORS);
@@ -288,13 +297,40 @@ export class WebSocketHandler {
     // Centrifugo, treat a blank header as no subprotocol asked for.
     const protocols = req.headers['sec-websocket-protocol'];
     if (protocols !== undefined && protocols.trim() === '') delete req.headers['sec-websocket-protocol'];
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as ChorusSocket, req));
+    const address = this.addresses.of(req);
+    if (this.limits.enabled) {
+      const verdict = this.limits.admit(address);
+      if (verdict !== undefined) {
+        this.refuse(socket, address, verdict);
+        return true;
+      }
+      // The raw socket closes however the connection ends (handshake failure included): release it then.
+      socket.once('close', () => this.limits.release(address));
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as ChorusSocket, req, address));
     return true;
   }
 
-  private accept(ws: ChorusSocket, req: IncomingMessage): void {
+  private refuse(socket: Duplex, address: string, v: Verdict): void {
+    this.node.stats.connectionRefused(v.refused);
+    this.refusalsUnlogged++;
+    const now = Date.now();
+    if (now - this.lastRefusalLog >= 5000) {
+      this.node.log.warn(
+        { address, reason: v.refused, refused: this.refusalsUnlogged },
+        `websocket upgrade refused: ${v.message} (logged at most every 5 s; see chorus_connections_refused_total)`,
+      );
+      this.lastRefusalLog = now;
+      this.refusalsUnlogged = 0;
+    }
+    const text = v.status === 429 ? 'Too Many Requests' : 'Service Unavailable';
+    refuseUpgrade(socket, v.status, text, v.message, { 'Retry-After': String(v.retryAfter) });
+  }
+
+  private accept(ws: ChorusSocket, req: IncomingMessage, address: string): void {
     const grace = Math.max(1000, this.node.config.websocket.write_timeout);
     const client = new Client(this.node, new WebSocketTransport(ws, grace, this.node.config.websocket.compression), {
+      remote: address,
       transport: 'websocket',
       headers: this.node.hooks.onConnecting || this.node.forwardedHeaders.length > 0 ? req.headers : undefined,
     });
@@ -307,6 +343,7 @@ export class WebSocketHandler {
 
   close(): void {
     this.wss.close();
+    this.limits.close();
   }
 
   /** Near the open-file limit new connections are dropped by the kernel, unseen: say so, at most once a minute. */

@@ -2,8 +2,13 @@
  * The admin page's API under /admin/api: JSON over HTTP.
  *
  * - `POST /admin/api/login {password}` → `{token}`: the password is compared in constant time with
- *   `admin.password`; the token is an HS256 JWT signed with `admin.secret` (12 h). A wrong password answers 401
- *   after a delay, so guessing is slow.
+ *   `admin.password`. A wrong password answers 401 after a delay; past `admin.login_failure_limit` failures from
+ *   one client address within `admin.login_failure_window`, that address gets 429 with `Retry-After` (even with
+ *   the right password) until the window passes. Failures are logged with the address.
+ * - Sessions are stateless, so they work on every node of a cluster: the token is an HS256 JWT valid for
+ *   `admin.session_ttl`, signed with a key derived from both `admin.secret` and `admin.password` (changing
+ *   either ends every session). Logout revokes the token's id in the engine's revocation list, which every node
+ *   checks (memory: the process; Redis: the cluster).
  * - Every other endpoint needs `Authorization: Bearer <token>` (401 otherwise) unless `admin.insecure`:
  *   `GET state` (nodes, totals, busiest channels, message rates), `GET series` (the last 5 minutes, one sample a
  *   second), `POST publish {channel, data}`, `POST disconnect {user, client?}`, `POST logout` (revokes the token).
@@ -15,21 +20,27 @@
  * (messages out: publications queued to this node's subscribers). A sampler reads the counters
  * and the node's gauges every second into a ring buffer. Rates are this node's; nodes and totals span the cluster.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Node } from '../core/node.js';
 import type { NodeInfo } from '../core/server-ops.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { ClientAddresses } from '../transport/client-address.js';
+import { LoginThrottle } from './login-throttle.js';
 
 export interface AdminApi {
   /** Handles /admin/api/* requests; false when the path is not the admin API's. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
+export interface AdminApiOptions {
+  /** The clock of the login throttle (tests). */
+  now?: () => number;
+}
+
 const PREFIX = '/admin/api/';
 const MAX_BODY = 64 * 1024;
-const TOKEN_TTL = '12h';
 const AUDIENCE = 'chorus-admin';
 const SUBJECT = 'admin';
 /** How long a wrong password waits before its 401. */
@@ -140,6 +151,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly error: ProtocolError,
+    readonly headers: Record<string, string> = {},
   ) {
     super(error.message);
   }
@@ -211,7 +223,27 @@ function samePassword(given: string, expected: string): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export function createAdminApi(node: Node): AdminApi {
+/**
+ * The key admin sessions are signed with: derived from the secret and the password, so that changing either
+ * invalidates every session issued before, on every node, without any state.
+ */
+function sessionKey(secret: string, password: string): Uint8Array {
+  return createHmac('sha256', secret).update('chorus admin session\u0000').update(password, 'utf8').digest();
+}
+
+function tooManyAttempts(waitMs: number): HttpError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return new HttpError(
+    429,
+    {
+      code: Errors.tooManyRequests.code,
+      message: `too many failed logins from your address: try again in ${seconds} s`,
+    },
+    { 'retry-after': String(seconds) },
+  );
+}
+
+export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi {
   const cfg = node.config.admin;
   let stats = statsByNode.get(node);
   if (stats === undefined) {
@@ -220,18 +252,19 @@ export function createAdminApi(node: Node): AdminApi {
   }
   const collected = stats;
   // Without a secret (insecure mode only) a random one keeps the signing code path sound.
-  const key = new TextEncoder().encode(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'));
-  /** Revoked token ids (logout) until their expiry. */
-  const revoked = new Map<string, number>();
+  const key = sessionKey(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'), cfg.password);
+  const ttlSeconds = Math.max(1, Math.floor(cfg.session_ttl / 1000));
+  const throttle = new LoginThrottle(cfg.login_failure_limit, cfg.login_failure_window, opts.now);
 
   async function issueToken(): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
     return new SignJWT({})
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(SUBJECT)
       .setAudience(AUDIENCE)
       .setJti(randomUUID())
-      .setIssuedAt()
-      .setExpirationTime(TOKEN_TTL)
+      .setIssuedAt(now)
+      .setExpirationTime(now + ttlSeconds)
       .sign(key);
   }
 
@@ -241,31 +274,65 @@ export function createAdminApi(node: Node): AdminApi {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (m === null) throw unauthorized('log in first: Authorization: Bearer <token> required');
+    let session: Session;
     try {
       const { payload } = await jwtVerify(m[1] as string, key, {
         algorithms: ['HS256'],
         audience: AUDIENCE,
         subject: SUBJECT,
       });
-      const jti = String(payload.jti ?? '');
-      if (revoked.has(jti)) throw new Error('revoked');
-      return { jti, exp: payload.exp ?? 0 };
+      if (typeof payload.jti !== 'string' || payload.jti === '') throw new Error('no jti');
+      session = { jti: payload.jti, exp: payload.exp ?? 0 };
     } catch {
       throw unauthorized('session expired or invalid: log in again');
     }
+    let revoked: boolean;
+    try {
+      revoked = await node.engine.revocations.isRevoked(session.jti);
+    } catch (e) {
+      node.log.warn({ err: (e as Error).message }, 'admin session check failed: the engine is unreachable');
+      throw new HttpError(503, { code: Errors.internal.code, message: 'cannot check the session now: try again' });
+    }
+    if (revoked) throw unauthorized('session ended (logged out): log in again');
+    return session;
   }
 
+  /**
+   * The client's address as the throttle counts it: the socket's, or behind a proxy listed in
+   * http_server.trusted_proxies the one that proxy forwards (never a header from anyone else).
+   */
+  const addresses = new ClientAddresses(node.config.http_server.trusted_proxies);
+  const clientAddress = (req: IncomingMessage) => addresses.of(req) || 'unknown';
+
   async function login(req: IncomingMessage): Promise<unknown> {
+    const address = clientAddress(req);
+    const early = cfg.insecure ? 0 : throttle.retryAfter(address);
+    if (early > 0) {
+      req.resume();
+      throw tooManyAttempts(early);
+    }
     const body = await readJSON(req);
     const password = body.password;
     if (typeof password !== 'string') throw badRequest('password: required, a string');
     if (cfg.insecure) return { token: await issueToken(), insecure: true };
+    // Checked again after the body: concurrent guesses all pass the first check while their bodies arrive.
+    // From here to throttle.fail nothing awaits, so no more than the limit are ever compared.
+    const wait = throttle.retryAfter(address);
+    if (wait > 0) throw tooManyAttempts(wait);
     if (!samePassword(password, cfg.password)) {
+      const blocked = throttle.fail(address);
+      node.log.warn({ address }, 'admin login failed: wrong password');
+      if (blocked) {
+        node.log.warn(
+          { address, retryAfterSeconds: Math.ceil(throttle.retryAfter(address) / 1000) },
+          `admin login: ${cfg.login_failure_limit} failed attempts from this address; its logins are refused (429) until the window passes, without further log lines`,
+        );
+      }
       await sleep(LOGIN_FAILURE_DELAY_MS + Math.floor(Math.random() * 100));
-      node.log.warn({}, 'admin login failed: wrong password');
       throw unauthorized('wrong password');
     }
-    return { token: await issueToken(), expires_in: 12 * 3600 };
+    throttle.succeed(address);
+    return { token: await issueToken(), expires_in: ttlSeconds };
   }
 
   async function state(): Promise<unknown> {
@@ -313,11 +380,7 @@ export function createAdminApi(node: Node): AdminApi {
   }
 
   async function logout(_req: IncomingMessage, session: Session | undefined): Promise<unknown> {
-    if (session !== undefined) {
-      const now = Date.now() / 1000;
-      for (const [jti, exp] of revoked) if (exp <= now) revoked.delete(jti);
-      revoked.set(session.jti, session.exp);
-    }
+    if (session !== undefined) await node.engine.revocations.revoke(session.jti, session.exp * 1000);
     return { result: {} };
   }
 
@@ -357,7 +420,7 @@ export function createAdminApi(node: Node): AdminApi {
         const result = await route.run(req, session);
         send(res, 200, result);
       } catch (e) {
-        if (e instanceof HttpError) send(res, e.status, { error: e.error });
+        if (e instanceof HttpError) send(res, e.status, { error: e.error }, e.headers);
         else if (e instanceof ReplyError) {
           const error = { code: e.error.code, message: e.message };
           send(res, e.error.code === Errors.internal.code ? 500 : 400, { error });

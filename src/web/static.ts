@@ -3,13 +3,11 @@
  * web/ into dist/public: HTML, CSS and bundled scripts (the centrifuge SDK and the chart library included — no
  * CDN, nothing fetched at run time).
  */
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { extname } from 'node:path';
 import type { Config } from '../config/schema.js';
-
-/** dist/public, from src/web (tsx) and dist/web (compiled) alike: both sit two levels below the package root. */
-const PUBLIC = new URL('../../dist/public/', import.meta.url).pathname;
+import { pageHeaders } from './page-headers.js';
+import { readPublicFile } from './public-files.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -21,39 +19,73 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
+/** Which pages a listener serves: the public ones (landing, demos) and/or the admin page. */
+export interface PageScope {
+  public: boolean;
+  admin: boolean;
+}
+
+const EVERY_PAGE: PageScope = { public: true, admin: true };
+
 /** Page routes → HTML file in dist/public, with the config switch that enables each. */
-export function pageFor(path: string, cfg: Readonly<Config>): string | undefined {
+export function pageFor(path: string, cfg: Readonly<Config>, scope: PageScope = EVERY_PAGE): string | undefined {
   const p = path.replace(/\/+$/, '') || '/';
-  if (p === '/') return 'index.html';
-  if (p === '/demo/chat' && cfg.demo.enabled) return 'chat.html';
-  if (p === '/demo/monitor' && cfg.demo.enabled) return 'monitor.html';
-  if (p === '/admin' && cfg.admin.enabled) return 'admin.html';
+  if (scope.public) {
+    if (p === '/') return 'index.html';
+    if (p === '/demo/chat' && cfg.demo.enabled) return 'chat.html';
+    if (p === '/demo/monitor' && cfg.demo.enabled) return 'monitor.html';
+  }
+  if (scope.admin && p === '/admin' && cfg.admin.enabled) return 'admin.html';
   return undefined;
 }
 
+/** One file name directly in dist/public/assets: no directories, no dot segments, no hidden files. */
+const ASSET = /^\/assets\/([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+)$/;
+
+/**
+ * `path` (decoded) → the asset file it names, when this listener serves it. The bundles of a page are served
+ * only where the page is: no admin code on a listener without the admin page, no demo code without the demos.
+ */
+export function assetFor(path: string, cfg: Readonly<Config>, scope: PageScope = EVERY_PAGE): string | undefined {
+  const m = ASSET.exec(path);
+  if (m === null) return undefined;
+  const name = m[1] as string;
+  const ext = extname(name);
+  if (ext === '.html' || TYPES[ext] === undefined) return undefined;
+  const page = name.slice(0, name.indexOf('.'));
+  if (page === 'admin' && !(scope.admin && cfg.admin.enabled)) return undefined;
+  if ((page === 'chat' || page === 'monitor') && !(scope.public && cfg.demo.enabled)) return undefined;
+  if (!scope.public && !scope.admin) return undefined;
+  return `assets/${name}`;
+}
+
 /** Serves a page or an asset; false when the path is not one (the caller answers 404). */
-export async function serveStatic(req: IncomingMessage, res: ServerResponse, cfg: Readonly<Config>): Promise<boolean> {
+export async function serveStatic(
+  req: IncomingMessage,
+  res: ServerResponse,
+  cfg: Readonly<Config>,
+  scope: PageScope = EVERY_PAGE,
+): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
-  let file = pageFor(path, cfg);
-  if (file === undefined && path.startsWith('/assets/')) file = normalize(path.slice(1));
-  if (file === undefined || file.startsWith('..')) return false;
+  const file = pageFor(path, cfg, scope) ?? assetFor(path, cfg, scope);
+  if (file === undefined) return false;
   let body: Buffer;
   try {
-    body = await readFile(join(PUBLIC, file));
+    body = await readPublicFile(file);
   } catch {
     if (file.endsWith('.html')) {
-      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.writeHead(503, { ...pageHeaders(req), 'content-type': 'text/plain' });
       res.end('the pages are not built: run "npm run build"\n');
       return true;
     }
     return false;
   }
   res.writeHead(200, {
+    ...(file.endsWith('.html') ? pageHeaders(req) : { 'x-content-type-options': 'nosniff' }),
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
     'content-length': body.length,
     'cache-control': file.startsWith('assets/') ? 'public, max-age=300' : 'no-cache',
-    'x-content-type-options': 'nosniff',
   });
   res.end(req.method === 'HEAD' ? undefined : body);
   return true;

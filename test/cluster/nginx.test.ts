@@ -1,8 +1,9 @@
 /**
  * The deployment sample deploy/nginx.conf, run as it is (only the upstream ports and the listen port filled in)
- * in front of two Chorus nodes sharing Redis: the SDK connects through nginx, the API works through nginx, and
- * when the node holding the client is killed, the client comes back through nginx on the other node and
- * recovers what it missed.
+ * in front of two Chorus nodes sharing Redis, each with its operators' endpoints on an internal port: the SDK and
+ * the pages work through nginx, nothing else does (API, admin, metrics, health answer 404 there), and when the
+ * node holding the client is killed, the client comes back through nginx on the other node and recovers what it
+ * missed — published through the API on the nodes' internal ports, as a backend does.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -36,10 +37,18 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
   const clients: Centrifuge[] = [];
   const prefix = `nginx-${randomUUID().slice(0, 8)}`;
 
+  /** Each node's internal listener (API, admin, metrics, health), reached directly as a backend would. */
+  let internal: string[] = [];
+
   before(async () => {
-    const config = {
+    const internalPorts = [await freePort(), await freePort()];
+    internal = internalPorts.map((p) => `http://127.0.0.1:${p}`);
+    const config = (internalPort: number) => ({
+      http_server: { internal_port: internalPort },
       engine: { type: 'redis', redis: { address: REDIS_URL, prefix } },
       http_api: { key: 'cluster-key' },
+      admin: { enabled: true, password: 'nginx-admin-password', secret: 'nginx-admin-secret-long-enough-for-hs256' },
+      prometheus: { enabled: true },
       client: { allow_anonymous_connect_without_token: true },
       channel: {
         without_namespace: {
@@ -50,8 +59,8 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
           force_recovery: true,
         },
       },
-    };
-    nodes = await Promise.all([startNode(config), startNode(config)]);
+    });
+    nodes = await Promise.all(internalPorts.map((p) => startNode(config(p))));
     port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'chorus-nginx-'));
     mkdirSync(join(dir, 'logs'));
@@ -69,7 +78,7 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
     await waitFor(
       async () => {
         try {
-          return (await fetch(`http://127.0.0.1:${port}/health`)).status === 200;
+          return (await fetch(`http://127.0.0.1:${port}/info`)).status === 200;
         } catch {
           return false;
         }
@@ -89,6 +98,37 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
     await Promise.all(nodes.map((n) => n.kill()));
   });
 
+  test('through nginx the public gets the WebSocket endpoint and the pages, and nothing else', async () => {
+    const publicUrl = `http://127.0.0.1:${port}`;
+    for (const path of ['/', '/info', '/assets/style.css']) {
+      const r = await fetch(`${publicUrl}${path}`);
+      await r.body?.cancel();
+      // The pages answer 503 when this checkout has not built them; either way nginx passed the request on.
+      assert.ok(r.status === 200 || (r.status === 503 && path === '/'), `${path} through nginx: ${r.status}`);
+    }
+    const refused: Array<[string, RequestInit?]> = [
+      ['/api/publish', { method: 'POST', headers: { 'X-API-Key': 'cluster-key' }, body: '{"channel":"x","data":1}' }],
+      ['/api', { method: 'POST', headers: { 'X-API-Key': 'cluster-key' }, body: '{"method":"info","params":{}}' }],
+      ['/admin'],
+      ['/admin/api/login', { method: 'POST', body: '{"password":"nginx-admin-password"}' }],
+      ['/metrics'],
+      ['/health'],
+      ['/ready'],
+      ['/assets/../admin'],
+      ['/info', { method: 'POST', body: '{}' }],
+    ];
+    for (const [path, init] of refused) {
+      const r = await fetch(`${publicUrl}${path}`, init);
+      await r.body?.cancel();
+      assert.ok(r.status === 404 || r.status === 403, `${init?.method ?? 'GET'} ${path} through nginx: ${r.status}`);
+    }
+    // The same endpoints answer on the internal ports, for the backend and the operators.
+    for (const url of internal) {
+      assert.equal((await fetch(`${url}/health`)).status, 200);
+      assert.equal((await fetch(`${url}/metrics`)).status, 200);
+    }
+  });
+
   test('the SDK connects through nginx and survives the death of its node, recovering everything', async () => {
     const c = sdk(`ws://127.0.0.1:${port}/connection/websocket`);
     clients.push(c);
@@ -99,22 +139,26 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
     sub.subscribe();
     c.connect();
     await first;
-    // The API works through nginx too.
+    // The backend publishes through a node's internal port.
     for (let n = 1; n <= 3; n++) {
-      const r = await api(`http://127.0.0.1:${port}`, 'publish', { channel: 'through-nginx', data: { n } });
+      const r = await api(internal[n % 2] as string, 'publish', { channel: 'through-nginx', data: { n } });
       assert.ok(r.result, JSON.stringify(r));
     }
     await waitFor(() => seen.length === 3, 5000, 'live publications');
     // Find the node holding the client and kill it; publish through the survivor meanwhile.
     // The first entry of a node's info is the node itself: the holder is the one with a client.
     const counts = await Promise.all(
-      nodes.map(async (n) => (await api(n.url, 'info', {})).result.nodes[0].num_clients),
+      internal.map(async (url) => (await api(url, 'info', {})).result.nodes[0].num_clients),
     );
-    const victim = nodes[counts.findIndex((x: number) => x > 0)] ?? nodes[0]!;
-    const survivor = nodes.find((n) => n !== victim)!;
+    const victimIndex = Math.max(
+      0,
+      counts.findIndex((x: number) => x > 0),
+    );
+    const victim = nodes[victimIndex]!;
+    const survivor = internal[1 - victimIndex] as string;
     const back = once<SubscribedContext>(sub, 'subscribed', 20_000);
     await victim.kill();
-    for (let n = 4; n <= 20; n++) await api(survivor.url, 'publish', { channel: 'through-nginx', data: { n } });
+    for (let n = 4; n <= 20; n++) await api(survivor, 'publish', { channel: 'through-nginx', data: { n } });
     const ctx = await back;
     assert.equal(ctx.wasRecovering, true);
     assert.equal(ctx.recovered, true);

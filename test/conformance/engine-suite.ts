@@ -12,12 +12,25 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
-import type { BrokerEventHandler, Engine, HistoryQuery, PublishOptions } from '../../src/engine/types.js';
+import {
+  type BrokerEventHandler,
+  type Engine,
+  type HistoryQuery,
+  isStreamEpoch,
+  type PublishOptions,
+} from '../../src/engine/types.js';
 import type { ClientInfo, Publication } from '../../src/protocol/types.js';
 
 export interface EngineFactory {
   /** A fresh engine; `advance` moves its clock when the implementation runs on an injectable one. */
   create(): Promise<{ engine: Engine; advance?: (ms: number) => void }>;
+  /** How many things (streams, positions, presence sets, keys …) the engine stores for a channel. */
+  storedFor(engine: Engine, channel: string): Promise<number>;
+  /**
+   * Another engine on the same shared store as the last one `create()` returned (another node of that cluster),
+   * on the same clock; the suite closes it.
+   */
+  createSibling(): Promise<Engine>;
   /** Called once after the whole suite (drop shared connections, flush test keys …). */
   cleanup?(): Promise<void>;
 }
@@ -387,6 +400,67 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.deepEqual(hist.position, { offset: 7, epoch: last.epoch });
       });
 
+      test('ranges over a trimmed stream: since and reverse at and beyond both ends', async () => {
+        const ch = chan('ranges');
+        const opts: PublishOptions = { ...HIST, historySize: 5 };
+        let epoch = '';
+        for (let i = 1; i <= 12; i++) epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, opts)).epoch;
+        // Kept: 8 … 12.
+        const q = (since: number | undefined, reverse: boolean, limit = -1) =>
+          h.engine.broker
+            .history(ch, {
+              ...all(),
+              limit,
+              reverse,
+              since: since === undefined ? undefined : { offset: since, epoch },
+            })
+            .then((r) => offsets(r.publications));
+        assert.deepEqual(await q(undefined, false), [8, 9, 10, 11, 12]);
+        assert.deepEqual(await q(2, false), [8, 9, 10, 11, 12], 'since before the first kept');
+        assert.deepEqual(await q(9, false, 2), [10, 11]);
+        assert.deepEqual(await q(12, false), [], 'since at the top');
+        assert.deepEqual(await q(40, false), [], 'since beyond the top');
+        assert.deepEqual(await q(undefined, true, 2), [12, 11]);
+        assert.deepEqual(await q(10, true), [9, 8]);
+        assert.deepEqual(await q(8, true), [], 'reverse since the first kept');
+        assert.deepEqual(await q(3, true), [], 'reverse since before the first kept');
+        assert.deepEqual(await q(40, true, 3), [12, 11, 10], 'reverse since beyond the top');
+      });
+
+      test('maxBytes: what comes back is the first publications in order, at least those that fit', async () => {
+        const ch = chan('max-bytes');
+        const pad = 'x'.repeat(1000);
+        for (let i = 1; i <= 20; i++) await h.engine.broker.publish(ch, { data: `{"n":${i},"pad":"${pad}"}` }, HIST);
+        const forward = offsets((await h.engine.broker.history(ch, { ...all(), maxBytes: 3000 })).publications);
+        assert.ok(forward.length >= 2, `at least what fits in 3,000 bytes: ${forward}`);
+        assert.deepEqual(
+          forward,
+          Array.from({ length: forward.length }, (_, i) => i + 1),
+        );
+        const since = offsets(
+          (await h.engine.broker.history(ch, { ...all(), maxBytes: 3000, since: { offset: 10, epoch: '' } }))
+            .publications,
+        );
+        assert.deepEqual(
+          since,
+          Array.from({ length: since.length }, (_, i) => i + 11),
+        );
+        assert.ok(since.length >= 2, 'since: at least what fits');
+        const reverse = offsets(
+          (await h.engine.broker.history(ch, { ...all(), reverse: true, maxBytes: 3000 })).publications,
+        );
+        assert.ok(reverse.length >= 2, 'reverse: at least what fits');
+        assert.deepEqual(
+          reverse,
+          Array.from({ length: reverse.length }, (_, i) => 20 - i),
+        );
+        const tiny = offsets((await h.engine.broker.history(ch, { ...all(), maxBytes: 0 })).publications);
+        assert.ok(
+          tiny.length >= 1 && tiny[0] === 1,
+          'the first one comes even when nothing fits, so the caller can tell',
+        );
+      });
+
       test('history items expire after historyTtlMs; the position stays', async () => {
         const ch = chan('ttl');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: 3_600_000 };
@@ -449,21 +523,56 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.equal(hist.position.offset, 0);
         assert.notEqual(hist.position.epoch, r1.epoch);
         const r2 = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
-        assert.deepEqual({ offset: r2.offset, epoch: r2.epoch }, { offset: 1, epoch: hist.position.epoch });
+        assert.equal(r2.offset, 1);
+        const since = await h.engine.broker.history(ch, { ...all(SHORT_META_TTL), since: hist.position });
+        assert.deepEqual(offsets(since.publications), [1], 'a reader at the empty position gets the new stream');
+        assert.ok(isStreamEpoch(since, hist.position.epoch), 'the empty position is a position of the new stream');
+        assert.ok(!isStreamEpoch(since, r1.epoch), 'the expired stream is not');
       });
 
-      test('history of a never-published channel: offset 0 and an epoch that publishing continues', async () => {
+      test('history of a never-published channel: offset 0 and an epoch that the stream, once created, continues', async () => {
         const ch = chan('fresh');
         const first = await h.engine.broker.history(ch, all());
         assert.deepEqual(first.publications, []);
         assert.equal(first.position.offset, 0);
         assert.notEqual(first.position.epoch, '', 'a subscriber needs an epoch to recover against');
         const second = await h.engine.broker.history(ch, { ...all(), limit: 0 });
-        assert.deepEqual(second.position, first.position, 'the epoch stays valid for the subscriber');
+        assert.equal(second.position.offset, 0);
+        assert.ok(isStreamEpoch(second, first.position.epoch), 'the empty position stays valid for the subscriber');
         const r = await h.engine.broker.publish(ch, { data: '{"n":1}' }, HIST);
-        assert.deepEqual({ offset: r.offset, epoch: r.epoch }, { offset: 1, epoch: first.position.epoch });
+        assert.equal(r.offset, 1);
         const since = await h.engine.broker.history(ch, { ...all(), since: first.position });
         assert.deepEqual(offsets(since.publications), [1], 'a subscriber at the fresh position recovers');
+        assert.deepEqual(since.position, { offset: 1, epoch: r.epoch });
+        assert.ok(isStreamEpoch(since, first.position.epoch), "the fresh position is one of the new stream's");
+      });
+
+      test('a stream created a little after an empty read still continues that position', async () => {
+        const ch = chan('empty-then-later');
+        const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
+        const empty = await h.engine.broker.history(ch, all(SHORT_META_TTL));
+        // A quarter of the meta TTL: the empty epoch's time bucket may have ended meanwhile.
+        await h.passTime(SHORT_META_TTL / 4);
+        await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        const hist = await h.engine.broker.history(ch, { ...all(SHORT_META_TTL), since: empty.position });
+        assert.deepEqual(offsets(hist.publications), [1]);
+        assert.ok(isStreamEpoch(hist, empty.position.epoch), 'the reader recovers the new stream from its start');
+      });
+
+      test('an empty position read before a stream that expired is never taken for a later stream', async () => {
+        const ch = chan('empty-then-expired');
+        const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
+        const empty = await h.engine.broker.history(ch, all(SHORT_META_TTL));
+        const first = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        await h.passTime(SHORT_META_TTL + 200);
+        const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        assert.equal(second.offset, 1, 'a new stream');
+        const hist = await h.engine.broker.history(ch, { ...all(SHORT_META_TTL), since: empty.position });
+        assert.ok(
+          !isStreamEpoch(hist, empty.position.epoch),
+          'a reader that saw the channel empty before the first stream may have missed it: not recoverable',
+        );
+        assert.ok(!isStreamEpoch(hist, first.epoch), 'nor is a position of the expired stream');
       });
 
       test('removeHistory drops the publications', async () => {
@@ -539,6 +648,57 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
         assert.ok(!second.suppressed, 'published again once the window passed');
         assert.equal(second.offset, first.offset + 1);
+      });
+    });
+
+    describe('reads store nothing', () => {
+      test('history, presence and presence stats of a channel that holds nothing create nothing', async () => {
+        const ch = chan('read-nothing');
+        await h.engine.broker.history(ch, all());
+        await h.engine.broker.history(ch, { ...all(), limit: 0 });
+        await h.engine.broker.history(ch, { ...all(), limit: 10, reverse: true });
+        await h.engine.broker.history(ch, { ...all(), since: { offset: 5, epoch: 'whatever' } });
+        await h.engine.presence.presence(ch);
+        await h.engine.presence.presenceStats(ch);
+        await h.engine.broker.removeHistory(ch);
+        assert.equal(await factory.storedFor(h.engine, ch), 0, 'nothing stored for the channel');
+      });
+
+      test('reads of 300 fresh long names store nothing', async () => {
+        const base = chan('many');
+        const names = Array.from({ length: 300 }, (_, i) => `${base}:${'x'.repeat(200)}:${i}`);
+        for (const ch of names) {
+          await h.engine.broker.history(ch, all());
+          await h.engine.presence.presenceStats(ch);
+        }
+        let stored = 0;
+        for (const ch of names) stored += await factory.storedFor(h.engine, ch);
+        assert.equal(stored, 0);
+      });
+
+      test('a read after the position expired stores nothing either', async () => {
+        const ch = chan('read-expired');
+        const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
+        await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        assert.ok((await factory.storedFor(h.engine, ch)) > 0, 'a publication with history stores a stream');
+        await h.passTime(SHORT_META_TTL + 200);
+        const hist = await h.engine.broker.history(ch, all(SHORT_META_TTL));
+        assert.equal(hist.position.offset, 0);
+        assert.equal(await factory.storedFor(h.engine, ch), 0);
+      });
+
+      test('publishing without history stores nothing', async () => {
+        const ch = chan('no-history-nothing');
+        await h.engine.broker.publish(ch, { data: '{"n":1}' }, NO_HIST);
+        assert.equal(await factory.storedFor(h.engine, ch), 0);
+      });
+
+      test('presence that was emptied stores nothing', async () => {
+        const ch = chan('presence-emptied');
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
+        assert.ok((await factory.storedFor(h.engine, ch)) > 0, 'a presence entry is stored');
+        await h.engine.presence.removePresence(ch, 'c1', 'alice');
+        assert.equal(await factory.storedFor(h.engine, ch), 0);
       });
     });
 
@@ -625,6 +785,41 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.presence.removePresence(a, 'c1', 'alice');
         assert.equal((await h.engine.presence.presence(a)).size, 0);
         assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c2']);
+      });
+    });
+
+    describe('revocations', () => {
+      test('a revoked id is revoked, others are not', async () => {
+        const id = randomUUID();
+        assert.equal(await h.engine.revocations.isRevoked(id), false);
+        await h.engine.revocations.revoke(id, Date.now() + 60_000);
+        assert.equal(await h.engine.revocations.isRevoked(id), true);
+        assert.equal(await h.engine.revocations.isRevoked(randomUUID()), false);
+      });
+
+      test('a revocation holds on every node sharing the store', async () => {
+        const sibling = await factory.createSibling();
+        try {
+          const id = randomUUID();
+          await sibling.revocations.revoke(id, Date.now() + 60_000);
+          assert.equal(await h.engine.revocations.isRevoked(id), true, 'revoked on one node, seen on the other');
+          const other = randomUUID();
+          await h.engine.revocations.revoke(other, Date.now() + 60_000);
+          assert.equal(await sibling.revocations.isRevoked(other), true, 'and the other way round');
+        } finally {
+          await sibling.close();
+        }
+      });
+
+      test('a revocation is forgotten after its expiry; one already past is not kept', async () => {
+        const id = randomUUID();
+        await h.engine.revocations.revoke(id, Date.now() + SHORT_TTL);
+        assert.equal(await h.engine.revocations.isRevoked(id), true);
+        await h.passTime(SHORT_TTL + 200);
+        assert.equal(await h.engine.revocations.isRevoked(id), false);
+        const past = randomUUID();
+        await h.engine.revocations.revoke(past, Date.now() - 1000);
+        assert.equal(await h.engine.revocations.isRevoked(past), false);
       });
     });
   });

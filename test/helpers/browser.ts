@@ -43,10 +43,16 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Collects uncaught page errors (a test asserts the list stays empty). */
+/**
+ * Collects uncaught page errors and Content-Security-Policy violations (a test asserts the list stays empty):
+ * a page that needs something the server's policy forbids fails its test instead of silently losing a feature.
+ */
 export function watchErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) errors.push(`CSP: ${m.text()}`);
+  });
   return errors;
 }
 

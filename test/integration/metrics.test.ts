@@ -95,6 +95,7 @@ describe('/metrics', () => {
 
   before(async () => {
     s = await startServer({
+      prometheus: { enabled: true },
       client: { token: { hmac_secret_key: SECRET } },
       channel: { without_namespace: openChannels(), namespaces: [{ name: 'chat', ...openChannels() }] },
     });

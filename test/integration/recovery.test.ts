@@ -296,17 +296,18 @@ describe('history expiry', () => {
   test('after history_ttl the publications are gone but the position stays', async () => {
     const current = await subscribed(s, 'short:a');
     const behind = await subscribed(s, 'short:a');
-    const epoch = current.seen.subscribed[0]?.streamPosition?.epoch;
-    assert.ok(epoch, 'epoch');
     await publish(s, 'short:a', 1, 3);
     await waitFor(() => current.seen.ns.length === 3 && behind.seen.ns.length === 3, 5000, 'live publications');
     behind.c.disconnect();
     await publish(s, 'short:a', 4, 5);
     await waitFor(() => current.seen.ns.length === 5, 5000, 'live publications');
     current.c.disconnect();
+    const raw = await connectedRaw(s);
+    raw.send({ id: 3, history: { channel: 'short:a', limit: 0 } });
+    const epoch = ((await raw.reply(3)).history as { epoch?: string }).epoch;
+    assert.ok(epoch, 'the stream has an epoch');
     await sleep(1300);
 
-    const raw = await connectedRaw(s);
     raw.send({ id: 2, history: { channel: 'short:a', limit: 10 } });
     const h = (await raw.reply(2)).history as { publications?: unknown[]; offset?: number; epoch?: string };
     assert.equal(h.publications?.length ?? 0, 0, 'publications expired');
@@ -357,7 +358,8 @@ describe('history expiry', () => {
     await waitFor(() => live.seen.subscribed.length === 2, 5000, 'live client resubscribed');
     assert.equal(live.seen.subscribed[1]?.wasRecovering, true);
     assert.equal(live.seen.subscribed[1]?.recovered, false);
-    assert.equal(live.seen.subscribed[1]?.streamPosition?.epoch, ctx?.streamPosition?.epoch);
+    assert.ok(live.seen.subscribed[1]?.streamPosition?.epoch, 'the live client learns the new epoch');
+    assert.notEqual(live.seen.subscribed[1]?.streamPosition?.epoch, oldEpoch);
 
     await s.server.node.publish('meta:a', JSON.stringify({ n: 101 }));
     await waitFor(() => away.seen.ns.length === 5 && live.seen.ns.length === 4, 5000, 'live publications');

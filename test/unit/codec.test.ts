@@ -12,7 +12,9 @@ import {
   encodePresenceResult,
   encodePresenceStatsResult,
   encodePublicationPush,
+  encodeRefreshResult,
   encodeReply,
+  encodeSubRefreshResult,
   encodeSubscribeResult,
   encodeUnsubscribePush,
   PING_FRAME,
@@ -891,6 +893,40 @@ function decodeOrReject(frame: string): 'ok' | 'rejected' {
   }
   return 'ok';
 }
+
+describe('encode: every number is a JSON number', () => {
+  const absurd = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, -5, 1e300, 2.5];
+  const numbersIn = (text: string) => text.match(/-?[\d.]+(e[+-]?\d+)?|Infinity|NaN/gi) ?? [];
+
+  test('ttl, offsets, times and counts never come out as Infinity, NaN, negative or fractional', () => {
+    for (const n of absurd) {
+      const texts = [
+        encodeConnectResult({ client: 'c', version: 'v', expires: true, ttl: n, ping: n, pong: true, time: n }),
+        encodeRefreshResult({ client: 'c', version: 'v', expires: true, ttl: n }),
+        encodeSubRefreshResult(true, n),
+        encodeSubscribeResult({ expires: true, ttl: n, recoverable: true, position: { offset: n, epoch: 'e' } }),
+        encodeHistoryResult([{ data: '1', offset: n, time: n }], { offset: n, epoch: 'e' }),
+        encodePublicationPush('ch', { data: '1', offset: n, time: n }),
+        encodePresenceStatsResult(n, n),
+        encodeReply(n, 'ping', '{}'),
+      ];
+      for (const text of texts) {
+        assert.doesNotThrow(() => JSON.parse(text), `valid JSON for ${n}: ${text}`);
+        for (const num of numbersIn(text)) {
+          assert.match(num, /^\d+$/, `${num} in ${text} (from ${n}) is a non-negative integer`);
+        }
+      }
+    }
+  });
+
+  test('ttl is the protocol uint32: a longer one is clamped, not wrapped', () => {
+    const r = JSON.parse(
+      encodeConnectResult({ client: 'c', version: 'v', expires: true, ttl: 1e15, ping: 25, pong: true }),
+    );
+    assert.equal(r.ttl, 4294967295);
+    assert.equal(JSON.parse(encodeSubRefreshResult(true, Number.POSITIVE_INFINITY)).ttl, 4294967295);
+  });
+});
 
 describe('decodeFrame: fuzz', () => {
   test('2,000 random strings never throw anything but DisconnectError 3501', () => {

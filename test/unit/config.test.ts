@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { CENTRIFUGO_KEYS } from '../../src/config/centrifugo-keys.js';
 import { formatDuration, parseDuration } from '../../src/config/duration.js';
 import {
   ConfigError,
@@ -12,6 +13,7 @@ import {
   SUPPORTED_KEYS,
   suggestKey,
 } from '../../src/config/load.js';
+import { REFUSED_KEYS } from '../../src/config/refused-keys.js';
 
 const FIXTURE = new URL('../fixtures/centrifugo-v6-config.json', import.meta.url).pathname;
 
@@ -299,8 +301,8 @@ describe('config file errors', () => {
   });
 
   test('a file that is not a JSON object is rejected', () => {
-    assertOneProblem({ file: writeConfig('[1, 2]') }, 'must hold a JSON object');
-    assertOneProblem({ file: writeConfig('null') }, 'must hold a JSON object');
+    assertOneProblem({ file: writeConfig('[1, 2]') }, 'must hold an object');
+    assertOneProblem({ file: writeConfig('null') }, 'must hold an object');
   });
 });
 
@@ -675,13 +677,16 @@ describe('environment variables', () => {
     assert.equal(loadConfig({ env: { CENTRIFUGO_HTTP_SERVER_PORT: '6000' } }).config.http_server.port, 6000);
   });
 
-  test('unrelated and unknown variables are ignored', () => {
+  test('unrelated variables are ignored; unknown CHORUS_/CENTRIFUGO_ ones are ignored with a warning', () => {
     const { config, sources, warnings } = loadConfig({
       env: { PATH: '/usr/bin', CHORUS_NOT_A_KEY: '1', CENTRIFUGO_GRPC_API_KEY: 'k', HTTP_SERVER_PORT: '1' },
     });
     assert.equal(config.http_server.port, 8000);
     assert.deepEqual(sources, []);
-    assert.deepEqual(warnings, []);
+    assert.deepEqual(warnings, [
+      'environment variable CENTRIFUGO_GRPC_API_KEY sets "grpc_api.key", a Centrifugo option Chorus does not support yet: it is ignored',
+      'environment variable CHORUS_NOT_A_KEY names no config key: it is ignored',
+    ]);
   });
 
   test('a non-numeric port from the environment fails naming the variable', () => {
@@ -751,10 +756,206 @@ describe('documentation', () => {
     const { SUPPORTED_KEYS } = await import('../../src/config/load.js');
     const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
     const missing = SUPPORTED_KEYS.filter((k) => {
-      const leaf = k.startsWith('channel.namespaces[].') || k.startsWith('channel.without_namespace.');
+      const leaf =
+        k.startsWith('channel.namespaces[].') ||
+        k.startsWith('channel.without_namespace.') ||
+        k.startsWith('rpc.namespaces[].');
       const name = leaf ? k.slice(k.lastIndexOf('.') + 1) : k;
       return !doc.includes(`\`${name}\``);
     });
     assert.deepEqual(missing, []);
+  });
+});
+
+/** A config object setting one key path ("a.b[].c") to a value; array entries get a name (namespaces need one). */
+function configWith(path: string, value: unknown): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  let cur = root;
+  const parts = path.split('.');
+  parts.forEach((part, i) => {
+    const last = i === parts.length - 1;
+    if (part.endsWith('[]')) {
+      const entry: Record<string, unknown> = { name: 'entry' };
+      cur[part.slice(0, -2)] = [entry];
+      cur = entry;
+    } else if (last) cur[part] = value;
+    else {
+      const next: Record<string, unknown> = {};
+      cur[part] = next;
+      cur = next;
+    }
+  });
+  return root;
+}
+
+/** A value that switches a refused key on. */
+function onValue(when: string): unknown {
+  if (when === 'bool') return true;
+  if (when === 'list') return ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'];
+  if (when === 'proxy_name') return 'billing';
+  if (when === 'claim') return 'user_id';
+  return 'some-value';
+}
+
+describe('unsupported Centrifugo keys that are unsafe to ignore refuse to start', () => {
+  test('every refused key is a real Centrifugo key that Chorus does not support', () => {
+    for (const r of REFUSED_KEYS) {
+      assert.ok(CENTRIFUGO_KEYS.has(r.key), `${r.key} is in the Centrifugo catalogue`);
+      assert.ok(!SUPPORTED_KEYS.includes(r.key), `${r.key} is not supported (it would not be refused otherwise)`);
+    }
+  });
+
+  test('each one, switched on in a file, is an error naming the key and the alternative', () => {
+    for (const r of REFUSED_KEYS) {
+      const file = writeConfig(configWith(r.key, onValue(r.when)));
+      const display = r.key.replace(/\[\]/g, '[0]');
+      assertOneProblem({ file }, `"${display}"`, 'is not supported', 'Instead:', r.instead);
+    }
+  });
+
+  test('the cases of the issue: Redis Cluster, Sentinel TLS, a NATS broker, a named proxy, another user ID claim', () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [
+        { engine: { type: 'redis', redis: { cluster_address: ['redis://10.0.0.1:7000'] } } },
+        'engine.redis.cluster_address',
+        /Redis Cluster is not supported yet.*Instead: list standalone Redis servers in engine\.redis\.address/,
+      ],
+      [
+        { engine: { redis: { sentinel_tls: { enabled: true } } } },
+        'engine.redis.sentinel_tls.enabled',
+        /plain text.*Instead: reach the sentinels over a private network/,
+      ],
+      [
+        { broker: { enabled: true, type: 'nats', nats: { url: 'nats://10.0.0.5:4222' } } },
+        'broker.enabled',
+        /separate broker.*engine\.type "redis"/,
+      ],
+      [
+        { channel: { namespaces: [{ name: 'billing', publish_proxy_name: 'billing-backend' }] } },
+        'channel.namespaces[0].publish_proxy_name',
+        /named proxies are not implemented/,
+      ],
+      [{ client: { token: { user_id_claim: 'uid' } } }, 'client.token.user_id_claim', /"sub" claim only/],
+    ];
+    for (const [content, key, re] of cases) assertOneProblem({ file: writeConfig(content) }, `"${key}"`, re);
+  });
+
+  test('switched off, or left at Centrifugo’s default, they only warn', () => {
+    const file = writeConfig({
+      http_server: { tls_autocert: { enabled: false } },
+      engine: { redis: { cluster_address: [] } },
+      broker: { enabled: false, type: 'nats' },
+      client: { token: { user_id_claim: 'sub' } },
+      channel: { without_namespace: { publish_proxy_name: 'default' } },
+      rpc: { namespaces: [{ name: 'app', proxy_enabled: false, proxy_name: 'default' }] },
+    });
+    const { warnings } = loadConfig({ file });
+    for (const key of [
+      'http_server.tls_autocert',
+      'engine.redis.cluster_address',
+      'broker',
+      'client.token.user_id_claim',
+      'channel.without_namespace.publish_proxy_name',
+      'rpc.namespaces[0].proxy_name',
+    ]) {
+      assert.ok(
+        warnings.some((w) => w.includes(`"${key}"`)),
+        `a warning names ${key}: ${JSON.stringify(warnings)}`,
+      );
+    }
+  });
+
+  test('harmless unsupported keys still warn (a feature simply absent)', () => {
+    const file = writeConfig({ grpc_api: { enabled: true }, log: { file: '/var/log/x' }, sse: { enabled: true } });
+    const { warnings } = loadConfig({ file });
+    assert.equal(warnings.length, 3, JSON.stringify(warnings));
+  });
+
+  test('set through the environment (CENTRIFUGO_… as Centrifugo reads it, or CHORUS_…) they refuse too', () => {
+    assertOneProblem(
+      { env: { CENTRIFUGO_ENGINE_REDIS_CLUSTER_ADDRESS: 'redis://10.0.0.1:7000' } },
+      '"engine.redis.cluster_address"',
+      'environment variable CENTRIFUGO_ENGINE_REDIS_CLUSTER_ADDRESS',
+    );
+    assertOneProblem({ env: { CHORUS_BROKER_ENABLED: 'true' } }, '"broker.enabled"', 'CHORUS_BROKER_ENABLED');
+    assert.doesNotThrow(() => loadConfig({ env: { CENTRIFUGO_BROKER_ENABLED: 'false' } }));
+  });
+
+  test('every refusal is reported at once, with the other errors', () => {
+    const file = writeConfig({
+      engine: { redis: { cluster_address: ['a:1'], sentinel_tls: { enabled: true } } },
+      client: { ping_intervall: '1s' },
+    });
+    const problems = problemsOf({ file });
+    assert.equal(problems.length, 3, JSON.stringify(problems));
+  });
+});
+
+describe('personal channel namespace advice', () => {
+  const personal = (options: Record<string, unknown>) => ({
+    client: { subscribe_to_user_personal_channel: { enabled: true, personal_channel_namespace: 'personal' } },
+    channel: { namespaces: [{ name: 'chat' }, { name: 'personal', ...options }] },
+  });
+
+  test('permissions that cannot apply to a personal channel are a warning naming them', () => {
+    const { warnings } = loadConfig({
+      base: personal({ allow_subscribe_for_client: true, allow_publish_for_anonymous: true, presence: true }),
+    });
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(warnings[0] as string, /channel\.namespaces\[1\] \("personal"\)/);
+    assert.match(
+      warnings[0] as string,
+      /allow_subscribe_for_client, allow_publish_for_anonymous cannot have any effect/,
+    );
+  });
+
+  test('options the owner uses do not warn', () => {
+    const { warnings } = loadConfig({
+      base: personal({ allow_publish_for_subscriber: true, allow_history_for_subscriber: true, presence: true }),
+    });
+    assert.deepEqual(warnings, []);
+  });
+
+  test('without a namespace of their own, the options of other channels are not questioned', () => {
+    const { warnings } = loadConfig({
+      base: {
+        client: { subscribe_to_user_personal_channel: { enabled: true } },
+        channel: { without_namespace: { allow_subscribe_for_client: true } },
+      },
+    });
+    assert.deepEqual(warnings, []);
+  });
+});
+
+describe('connection limits per address', () => {
+  test('trusted proxies are addresses or CIDR ranges; anything else names the key', () => {
+    const { config } = loadConfig({
+      base: { http_server: { trusted_proxies: ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'] } },
+    });
+    assert.deepEqual(config.http_server.trusted_proxies, ['10.0.0.0/8', '192.0.2.1', 'fd00::/8']);
+    for (const bad of ['10.0.0.0/33', 'proxy.internal', '10.0.0.0/8/1', '']) {
+      assertOneProblem(
+        { base: { http_server: { trusted_proxies: [bad] } } },
+        'http_server.trusted_proxies[0]',
+        'expected an IP address or a CIDR range',
+      );
+    }
+  });
+
+  test('limits are off by default (many users share an address behind NAT)', () => {
+    const c = defaultConfig.client;
+    assert.equal(c.address_connection_limit, 0);
+    assert.equal(c.address_connection_rate_limit, 0);
+    assert.equal(c.connection_rate_limit, 0);
+  });
+});
+
+describe('demo agents advice', () => {
+  test('demo pages on with no agent users: a warning says no agent can report', () => {
+    const { warnings } = loadConfig({ base: { demo: { enabled: true } } });
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(warnings[0] as string, /without demo\.agent_users: no agent can report to "metrics"/);
+    assert.deepEqual(loadConfig({ base: { demo: { enabled: true, agent_users: ['agent-*'] } } }).warnings, []);
+    assert.deepEqual(loadConfig({ base: { demo: { enabled: false } } }).warnings, []);
   });
 });

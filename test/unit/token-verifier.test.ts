@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
+  CompactSign,
   type CryptoKey,
   exportJWK,
   exportSPKI,
@@ -559,5 +560,67 @@ describe('subscription token claims', () => {
   test('a subscription token signed with the wrong key is invalid', async () => {
     const token = await sign({ channel: 'c' }, rsa.privateKey, { alg: 'RS256' });
     await assertTokenError(v().verifySubscribe(token), 'invalid');
+  });
+});
+
+describe('absurd claims make a token invalid, on the node:crypto HMAC path and the jose path', () => {
+  /** A token whose payload is exactly `payloadText` (JSON that JSON.stringify cannot write, such as 1e309). */
+  const raw = async (payloadText: string, alg: 'HS256' | 'RS256'): Promise<string> =>
+    new CompactSign(new TextEncoder().encode(payloadText))
+      .setProtectedHeader({ alg })
+      .sign(alg === 'HS256' ? secretBytes(SECRET) : rsa.privateKey);
+  const verifiers = () => ({
+    HS256: verifier({ hmac_secret_key: SECRET }),
+    RS256: verifier({ rsa_public_key: rsaPem }),
+  });
+  /** `n` arrays, one inside the other: inside the claims object, n + 1 levels in all. */
+  const nested = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
+
+  test('non-finite or out-of-range exp, nbf, iat and expire_at', async () => {
+    const cases = [
+      '{"sub":"a","exp":1e309}',
+      '{"sub":"a","exp":-1e309}',
+      '{"sub":"a","exp":1e20}',
+      '{"sub":"a","exp":-5}',
+      '{"sub":"a","nbf":-1e309}',
+      '{"sub":"a","iat":1e309}',
+      '{"sub":"a","expire_at":1e309}',
+      '{"sub":"a","expire_at":253402300800}',
+      '{"channel":"c","exp":1e309}',
+    ];
+    for (const [alg, v] of Object.entries(verifiers())) {
+      for (const payload of cases) {
+        const token = await raw(payload, alg as 'HS256');
+        const check = payload.includes('channel') ? v.verifySubscribe(token) : v.verifyConnect(token);
+        await assertTokenError(check, 'invalid', /claim/);
+      }
+    }
+  });
+
+  test('the last representable second is still fine, and gives a finite expiry', async () => {
+    for (const [alg, v] of Object.entries(verifiers())) {
+      const claims = await v.verifyConnect(await raw('{"sub":"a","exp":253402300799}', alg as 'HS256'));
+      assert.equal(claims.expireAt, 253402300799, alg);
+    }
+  });
+
+  test('claims nested deeper than 64 levels (6,000 in the report) are invalid, not an internal error', async () => {
+    for (const [alg, v] of Object.entries(verifiers())) {
+      for (const payload of [
+        `{"sub":"a","info":${nested(6000)}}`,
+        `{"sub":"a","subs":{"c":{"data":${nested(100)}}}}`,
+        `{"sub":"a","custom":${nested(64)}}`, // 65 levels
+      ]) {
+        await assertTokenError(v.verifyConnect(await raw(payload, alg as 'HS256')), 'invalid', /nested deeper/);
+      }
+      await assertTokenError(
+        v.verifySubscribe(await raw(`{"channel":"c","data":${nested(6000)}}`, alg as 'HS256')),
+        'invalid',
+        /nested deeper/,
+      );
+      // 63 arrays inside the claims object (64 levels in all) are accepted and come back as they were.
+      const claims = await v.verifyConnect(await raw(`{"sub":"a","info":${nested(63)}}`, alg as 'HS256'));
+      assert.equal(claims.info, nested(63), alg);
+    }
   });
 });

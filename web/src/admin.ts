@@ -175,7 +175,12 @@ $('login-form').addEventListener('submit', async (ev) => {
     showDashboard(r.insecure === true);
   } catch (e) {
     const err = e as HttpError;
-    error.textContent = err.status === 401 ? 'Wrong password.' : `Login failed: ${err.message}`;
+    error.textContent =
+      err.status === 401
+        ? 'Wrong password.'
+        : err.status === 429
+          ? `Too many failed logins: ${err.message.replace(/^too many failed logins from your address: /, '')}.`
+          : `Login failed: ${err.message}`;
     $<HTMLInputElement>('password').select();
   } finally {
     button.disabled = false;

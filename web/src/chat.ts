@@ -15,6 +15,7 @@ import {
   type SubscribedContext,
   type Subscription,
 } from 'centrifuge';
+import './chat.css';
 
 const MAX_NAME = 32;
 const MAX_TEXT = 1000;

@@ -7,6 +7,11 @@
  * back online with its next report. History and presence fill the picture in when the page opens.
  *
  * Everything agents publish is untrusted: reports are validated and all text goes in through textContent.
+ * An agent is who the server says published the report: the user of its verified connection token (the
+ * publication's info), never the name in the payload, so one agent cannot write into another's card. Only
+ * anonymous reports (the development preset lets anonymous agents report) and reports published through the
+ * server API (no client info) go by the payload's name. At most MAX_AGENTS cards: a newcomer takes the place of
+ * the longest-silent offline agent, never of an online one.
  */
 import { Centrifuge, type ClientInfo, type PublicationContext } from 'centrifuge';
 import uPlot from 'uplot';
@@ -81,11 +86,15 @@ function num(v: unknown, min = 0, max = Number.POSITIVE_INFINITY): number | unde
   return typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? v : undefined;
 }
 
-/** A report, or undefined for anything else published on the channel. */
-function parseReport(data: unknown): Report | undefined {
+/**
+ * A report, or undefined for anything else published on the channel. `user` is the publisher's user as the server
+ * verified it: when there is one, it is the agent's name, whatever the payload says.
+ */
+function parseReport(data: unknown, user: string): Report | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const d = data as Record<string, unknown>;
-  const name = typeof d.name === 'string' ? d.name.trim().slice(0, 80) : '';
+  const claimed = user !== '' ? user : d.name;
+  const name = typeof claimed === 'string' ? claimed.trim().slice(0, 80) : '';
   const cpu = num(d.cpu, 0, 100);
   const mem = num(d.mem, 0, 100);
   const load1 = num(d.load1, 0, 1e6);
@@ -110,15 +119,15 @@ function offlineAfter(a: Agent): number {
 
 /** Adds a report; `live` ones arrived just now, the others come from history. */
 function ingest(data: unknown, info: ClientInfo | undefined, live: boolean): void {
-  const r = parseReport(data);
+  const r = parseReport(data, info?.user ?? '');
   if (r === undefined) return;
   const now = Date.now();
   let a = agents.get(r.name);
   if (a === undefined) {
-    if (agents.size >= MAX_AGENTS) return;
+    if (agents.size >= MAX_AGENTS && !evictOne(now)) return;
     a = {
       name: r.name,
-      slot: agents.size,
+      slot: nextSlot++,
       last: r,
       points: [],
       lastSeen: 0,
@@ -126,7 +135,7 @@ function ingest(data: unknown, info: ClientInfo | undefined, live: boolean): voi
       client: undefined,
       left: false,
       online: false,
-      card: makeCard(r.name, agents.size),
+      card: makeCard(r.name, nextSlot - 1),
     };
     agents.set(r.name, a);
     placeCard(a);
@@ -148,6 +157,21 @@ function ingest(data: unknown, info: ClientInfo | undefined, live: boolean): voi
   }
   updateCard(a, now);
   scheduleDraw();
+}
+
+let nextSlot = 0;
+
+/** Makes room for a new agent: drops the offline one silent longest. False when every agent is online. */
+function evictOne(now: number): boolean {
+  let victim: Agent | undefined;
+  for (const a of agents.values()) {
+    updateCard(a, now);
+    if (!a.online && (victim === undefined || a.lastSeen < victim.lastSeen)) victim = a;
+  }
+  if (victim === undefined) return false;
+  victim.card.root.remove();
+  agents.delete(victim.name);
+  return true;
 }
 
 /** Keeps points in time order, with a gap marker wherever the agent was silent for more than 2.5 intervals. */

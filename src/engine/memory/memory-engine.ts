@@ -1,6 +1,7 @@
 import type { Engine } from '../types.js';
-import { MemoryBroker, type MemoryBus } from './memory-broker.js';
+import { MemoryBroker, MemoryBus } from './memory-broker.js';
 import { MemoryPresence } from './memory-presence.js';
+import { MemoryRevocations } from './memory-revocations.js';
 
 /**
  * The default engine: everything in this process. Nodes given the same bus (and presence) act as one cluster
@@ -10,12 +11,14 @@ export function createMemoryEngine(
   now: () => number = Date.now,
   shared?: { bus: MemoryBus; presence: MemoryPresence },
 ): Engine {
-  const broker = new MemoryBroker(now, shared?.bus);
+  const bus = shared?.bus ?? new MemoryBus();
+  const broker = new MemoryBroker(now, bus);
   const presence = shared?.presence ?? new MemoryPresence(now);
   return {
     name: 'memory',
     broker,
     presence,
+    revocations: new MemoryRevocations(bus, now),
     ready: () => true,
     async close() {
       await broker.close();

@@ -12,6 +12,16 @@ export class MemoryPresence implements PresenceManager {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** Whether anything is stored for a channel's presence: what tests of "nothing stays behind" look at. */
+  hasChannel(channel: string): boolean {
+    return this.channels.has(channel);
+  }
+
+  /** Channels with presence entries now. */
+  get numChannels(): number {
+    return this.channels.size;
+  }
+
   async addPresence(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void> {
     let m = this.channels.get(channel);
     if (m === undefined) {

@@ -5,6 +5,8 @@
  *   epoch is created when missing), appends to the history list, trims it, sets the TTLs and PUBLISHes — so a
  *   publication never reaches any node without its offset, and every node sees a channel's publications in
  *   offset order (Redis runs scripts one at a time).
+ * - A history read of a channel without a stream writes nothing: the empty position is computed (empty-epoch.ts,
+ *   salted with the key prefix, so every node reports the same one).
  * - A node subscribes to a channel's Redis pub/sub only while it has local subscribers; SUBSCRIBE/UNSUBSCRIBE of
  *   one event-loop turn go out as one command per shard.
  * - After a lost pub/sub connection comes back, ioredis resubscribes every channel; the broker then reports the
@@ -20,7 +22,8 @@ import { encodeClientInfo, encodePublicationParts } from '../../protocol/encode.
 import { EncodedPublication } from '../../protocol/encoded-publication.js';
 import { rawValueAt } from '../../protocol/raw-json.js';
 import type { ClientInfo } from '../../protocol/types.js';
-import { newEpoch } from '../memory/memory-broker.js';
+import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+import { newEpoch } from '../memory/stream-store.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -33,7 +36,7 @@ import type {
 import type { Shard, Shards } from './shards.js';
 
 // KEYS: stream list, meta hash, idempotency key ('' when none), pub/sub channel
-// ARGV: head, tail, history size, history ttl ms, meta ttl ms, new epoch, idempotency ttl ms
+// ARGV: head, tail, history size, history ttl ms, meta ttl ms, new epoch, idempotency ttl ms, now ms
 const PUBLISH = `
 local stream, meta, idem, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local head, tail = ARGV[1], ARGV[2]
@@ -47,7 +50,8 @@ if size > 0 and ttl > 0 then
   epoch = redis.call('hget', meta, 'e')
   if not epoch then
     epoch = ARGV[6]
-    redis.call('hset', meta, 'e', epoch)
+    -- 'c': when the stream began, which tells the empty-stream epochs it continues (see empty-epoch.ts).
+    redis.call('hset', meta, 'e', epoch, 'c', ARGV[8])
     -- A new stream: items of a lost one must not mix with its offsets.
     redis.call('del', stream)
   end
@@ -65,26 +69,73 @@ if idem ~= '' then redis.call('set', idem, offset .. ':' .. epoch, 'PX', idemTtl
 return {tostring(offset), epoch}
 `;
 
-// KEYS: stream list, meta hash. ARGV: new epoch, meta ttl ms, include items (1/0)
+// KEYS: stream list, meta hash. ARGV: meta ttl ms, include items (1/0), since offset ('' for none), reverse (1/0),
+// limit (-1: none), max bytes (-1: none).
+// Read-only for a channel without a stream: nothing is created (the caller computes the empty position).
+// Only the items asked for leave Redis: the list holds consecutive offsets (each publish appends the next one),
+// so the range is computed from the first item's offset; the caller still filters by offset. With max bytes,
+// items stop after the first one that passes it (the caller decides what fits exactly).
 const HISTORY = `
 local stream, meta = KEYS[1], KEYS[2]
-local epoch = redis.call('hget', meta, 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('hset', meta, 'e', epoch, 's', 0)
-  redis.call('del', stream)
-end
-local metaTtl = tonumber(ARGV[2])
+local m = redis.call('hmget', meta, 'e', 's', 'c')
+if not m[1] then return {'0', '', {}, '0'} end
+local metaTtl = tonumber(ARGV[1])
 if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
-local top = redis.call('hget', meta, 's') or '0'
 local items = {}
-if ARGV[3] == '1' then items = redis.call('lrange', stream, 0, -1) end
-return {top, epoch, items}
+local n = 0
+if ARGV[2] == '1' then n = redis.call('llen', stream) end
+if n > 0 then
+  local first = tonumber(string.match(redis.call('lindex', stream, 0), '^(%d+):'))
+  local since, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
+  local lo, hi = 0, n - 1
+  if ARGV[4] == '0' then
+    if since ~= nil then lo = math.max(0, since + 1 - first) end
+    if limit > 0 then hi = math.min(hi, lo + limit - 1) end
+  else
+    if since ~= nil then hi = math.min(hi, since - 1 - first) end
+    if limit > 0 then lo = math.max(0, hi - limit + 1) end
+  end
+  if lo <= hi then
+    local maxBytes = tonumber(ARGV[6])
+    if maxBytes < 0 then
+      items = redis.call('lrange', stream, lo, hi)
+    else
+      -- In pages, so a budget far smaller than the range never copies the whole range.
+      local bytes, step = 0, 16
+      if ARGV[4] == '1' then
+        local newest = {}
+        local i = hi
+        while i >= lo and bytes <= maxBytes do
+          local chunk = redis.call('lrange', stream, math.max(lo, i - step + 1), i)
+          for j = #chunk, 1, -1 do
+            if bytes > maxBytes then break end
+            newest[#newest + 1] = chunk[j]
+            bytes = bytes + #chunk[j]
+          end
+          i = i - step
+        end
+        for j = #newest, 1, -1 do items[#items + 1] = newest[j] end
+      else
+        local i = lo
+        while i <= hi and bytes <= maxBytes do
+          local chunk = redis.call('lrange', stream, i, math.min(hi, i + step - 1))
+          for j = 1, #chunk do
+            if bytes > maxBytes then break end
+            items[#items + 1] = chunk[j]
+            bytes = bytes + #chunk[j]
+          end
+          i = i + step
+        end
+      end
+    end
+  end
+end
+return {m[2] or '0', m[1], items, m[3] or '0'}
 `;
 
 type ScriptRedis = {
   chorusPublish(...args: (string | number)[]): Promise<[string, string]>;
-  chorusHistory(...args: (string | number)[]): Promise<[string, string, string[]]>;
+  chorusHistory(...args: (string | number)[]): Promise<[string, string, string[], string]>;
 };
 
 export class RedisBroker implements Broker {
@@ -271,6 +322,7 @@ export class RedisBroker implements Broker {
       opts.historyMetaTtlMs,
       newEpoch(),
       opts.idempotencyTtlMs ?? 300_000,
+      Date.now(),
     );
     if (r[0] === 'dup') {
       const [offset, epoch] = String(r[1]).split(':');
@@ -297,15 +349,41 @@ export class RedisBroker implements Broker {
 
   async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {
     const { stream, meta } = this.keys(channel);
+    const metaTtl = q.historyMetaTtlMs;
     const r = await (this.shards.forChannel(channel).cmd as unknown as ScriptRedis).chorusHistory(
       stream,
       meta,
-      newEpoch(),
-      q.historyMetaTtlMs,
+      metaTtl,
       q.limit === 0 ? '0' : '1',
+      q.since === undefined ? '' : q.since.offset,
+      q.reverse ? '1' : '0',
+      q.limit,
+      q.maxBytes === undefined || !Number.isFinite(q.maxBytes) ? -1 : Math.floor(q.maxBytes),
     );
+    const salt = this.prefix;
+    if (r[1] === '') {
+      const now = Date.now();
+      return {
+        publications: [],
+        position: { offset: 0, epoch: emptyStreamEpoch(salt, channel, metaTtl, now) },
+        get emptyEpochs() {
+          return continuedEmptyEpochs(salt, channel, metaTtl, now);
+        },
+      };
+    }
     const position = { offset: Number(r[0]), epoch: r[1] };
-    if (q.limit === 0) return { publications: [], position };
+    // Streams written before Chorus recorded creation times continue no empty epoch.
+    const createdAt = Number(r[3]);
+    const emptyEpochs = () => (createdAt > 0 ? continuedEmptyEpochs(salt, channel, metaTtl, createdAt) : []);
+    if (q.limit === 0) {
+      return {
+        publications: [],
+        position,
+        get emptyEpochs() {
+          return emptyEpochs();
+        },
+      };
+    }
     let pubs = r[2].map((item) => {
       const i = item.indexOf(':');
       return new EncodedPublication(item.slice(i + 1), Number(item.slice(0, i)));
@@ -318,7 +396,13 @@ export class RedisBroker implements Broker {
       pubs = pubs.filter((p) => p.offset < before).reverse();
     }
     if (q.limit > 0 && pubs.length > q.limit) pubs = pubs.slice(0, q.limit);
-    return { publications: pubs, position };
+    return {
+      publications: pubs,
+      position,
+      get emptyEpochs() {
+        return emptyEpochs();
+      },
+    };
   }
 
   async removeHistory(channel: string): Promise<void> {

@@ -3,6 +3,7 @@ import type { Log } from '../../core/node.js';
 import type { Engine } from '../types.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisPresence } from './redis-presence.js';
+import { RedisRevocations } from './redis-revocations.js';
 import { Shards } from './shards.js';
 
 /** Several Chorus processes and machines acting as one, through Redis (engine.type: "redis"). */
@@ -14,6 +15,7 @@ export function createRedisEngine(cfg: Config['engine']['redis'], log: Log): Eng
     name: 'redis',
     broker,
     presence,
+    revocations: new RedisRevocations(shards, cfg),
     ready: () => shards.ready,
     start: () => shards.connect(),
     async close() {

@@ -7,9 +7,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.js';
 import type { Log } from '../../core/node.js';
+import { redactUrlCredentials } from '../../log.js';
 
 export interface Shard {
   readonly index: number;
+  /** The shard's address for logs: credentials inside it are masked. */
   readonly address: string;
   readonly cmd: Redis;
   readonly sub: Redis;
@@ -66,12 +68,14 @@ function connect(cfg: Config['engine']['redis'], address: string, role: string, 
   const url = /^rediss?:\/\//.test(address) ? address : `redis://${address}`;
   const redis = cfg.sentinel_address.length > 0 ? new Redis(options(cfg)) : new Redis(url, options(cfg));
   let down = false;
+  // The address may carry a password (redis://:pass@host): logs get it masked whatever logger the app gave.
+  const shown = redactUrlCredentials(address);
   redis.on('error', (e: Error) => {
-    if (!down) log.warn({ address, role, err: e.message }, 'redis connection error; reconnecting');
+    if (!down) log.warn({ address: shown, role, err: e.message }, 'redis connection error; reconnecting');
     down = true;
   });
   redis.on('ready', () => {
-    if (down) log.info({ address, role }, 'redis connection restored');
+    if (down) log.info({ address: shown, role }, 'redis connection restored');
     down = false;
   });
   return redis;
@@ -87,7 +91,7 @@ export class Shards {
     const addresses = cfg.sentinel_address.length > 0 ? ['sentinel'] : cfg.address;
     this.list = addresses.map((address, index) => ({
       index,
-      address,
+      address: redactUrlCredentials(address),
       cmd: connect(cfg, address, 'commands', log),
       sub: connect(cfg, address, 'pubsub', log),
     }));
