@@ -101,6 +101,13 @@ async function bystander(url: string, i: number): Promise<Bystander> {
   return b;
 }
 
+/** Heap used by this process (server and clients), after a full GC when node runs with --expose-gc. */
+function heapMB(): string {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  return `${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB${gc ? ' after GC' : ''}`;
+}
+
 let s: TestServer;
 const crashes: string[] = [];
 const onCrash = (e: unknown) => crashes.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
@@ -235,7 +242,7 @@ test(`live server under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECON
       `# live fuzz: seed ${SEED}, ${inputs} inputs in ${stormSeconds.toFixed(1)} s (${Math.round(inputs / stormSeconds)}/s), ` +
         `CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, ${WORKERS} workers`,
       `#   bystanders: ${BYSTANDERS} × ${published} publications; event loop: worst ${Math.round(worst.ms)} ms CPU-bound, ` +
-        `${Math.round(monitor.maxGapMs)} ms wall, longest GC pause ${Math.round(monitor.maxGcMs)} ms, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,
+        `${Math.round(monitor.maxGapMs)} ms wall, longest GC pause ${Math.round(monitor.maxGcMs)} ms, heap ${heapMB()}`,
       `#   inputs: ${shared.kinds}`,
       `#   close codes: ${shared.closes}`,
       `#   HTTP statuses: ${shared.statuses}`,
