@@ -42,6 +42,8 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'write-delay': { type: 'string', default: '100ms' },
     name: { type: 'string', default: 'fanout' },
+    /** Another checkout (built) whose server runs as the `chorus-baseline` target: two versions in one run. */
+    baseline: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -97,7 +99,7 @@ const rawTarget = (key: string, label: string, mode: string): Target => ({
 });
 
 /** Chorus, anonymous access, an open channel, command rate limit off; `client` adds client.* options. */
-function chorusTarget(key: string, label: string, client: Record<string, unknown>): Target {
+function chorusTarget(key: string, label: string, client: Record<string, unknown>, root?: string): Target {
   return {
     key,
     label,
@@ -115,6 +117,7 @@ function chorusTarget(key: string, label: string, client: Record<string, unknown
           },
         },
         NODE_ARGS,
+        root,
       ),
     async subscribe(c) {
       await this.openPublisher(c);
@@ -179,6 +182,7 @@ const TARGETS: Target[] = [
   },
   chorusTarget('chorus', 'Chorus', {}),
   chorusTarget('chorus-delay', `Chorus, client.write_delay ${WRITE_DELAY}`, { write_delay: WRITE_DELAY }),
+  chorusTarget('chorus-baseline', `Chorus at ${values.baseline ?? '(--baseline DIR)'}`, {}, values.baseline),
 ];
 
 const selected = values.targets.split(',').map((k) => {
@@ -368,6 +372,7 @@ const COLORS: Record<string, string> = {
   socketio: '#f59e0b',
   chorus: '#16a34a',
   'chorus-delay': '#065f46',
+  'chorus-baseline': '#86efac',
 };
 
 /** Grouped bars (one group per rate, one bar per target), each split into user (solid) and system (light). */

@@ -10,14 +10,16 @@
  *   npm run bench:micro -- --subscribers 1000 --rounds 5 --no-write
  */
 import { parseArgs } from 'node:util';
+import { compose } from '../src/compose.js';
 import { loadConfig } from '../src/config/load.js';
-import { Client } from '../src/core/client.js';
-import { Node } from '../src/core/node.js';
-import { createMemoryEngine } from '../src/engine/memory/memory-engine.js';
-import { decodeFrame } from '../src/protocol/decode.js';
-import { encodePublicationPush } from '../src/protocol/encode.js';
-import type { Publication } from '../src/protocol/types.js';
-import type { Transport } from '../src/transport/transport.js';
+import type { Node } from '../src/core/node.js';
+import { silentLog } from '../src/core/ports/log.js';
+import type { Transport } from '../src/core/ports/transport.js';
+import { Client } from '../src/core/session/client.js';
+import { decodeFrame } from '../src/protocol/json/decode.js';
+import { encodePush } from '../src/protocol/json/encode.js';
+import { jsonCodec } from '../src/protocol/json/json-codec.js';
+import type { Publication } from '../src/protocol/messages.js';
 import { machine, median, publish, runMain, table } from './lib/report.js';
 
 const { values } = parseArgs({
@@ -33,6 +35,9 @@ if (!(N > 0) || !(ROUNDS > 0)) throw new Error('bad flags');
 
 const DATA = `{"i":1,"t":12345.678,"text":"${'x'.repeat(64)}"}`;
 const PUBLISH = `{"id":17,"publish":{"channel":"fanout","data":${DATA}}}`;
+/** Payload bytes, and the publish command as the bytes a transport hands the session. */
+const DATA_BYTES = Buffer.from(DATA);
+const PUBLISH_BYTES = Buffer.from(PUBLISH);
 
 /** CPU ns per operation of `f` run `n` times (after a warm-up). */
 function cpuNs(n: number, f: (i: number) => void): number {
@@ -46,14 +51,20 @@ function cpuNs(n: number, f: (i: number) => void): number {
 /** A transport that accepts everything and only counts, so the hub's own work is what is measured. */
 class CountingTransport implements Transport {
   readonly name = 'bench';
+  readonly codec = jsonCodec;
+  readonly unidirectional = false;
+  readonly emulated = false;
+  readonly closeAsPush = false;
   frames = 0;
   bufferedAmount = 0;
   write(): void {
     this.frames++;
   }
-  writeBatch(messages: ReadonlyArray<string | Buffer>, perFrame: number): number {
+  writeMany(messages: readonly Uint8Array[], perFrame: number): number {
     this.frames += Math.ceil(messages.length / perFrame);
-    return 0;
+    let bytes = 0;
+    for (const m of messages) bytes += m.length;
+    return bytes;
   }
   close(): void {}
   terminate(): void {}
@@ -66,14 +77,14 @@ async function fanoutNode(writeDelay: string): Promise<{ node: Node; transports:
       channel: { without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true } },
     },
   });
-  const node = new Node({ config, engine: createMemoryEngine() });
-  await node.start();
+  // Built as `chorus serve` builds it (memory engine, no metrics), without transports or routes.
+  const { node } = await compose({ config, log: silentLog });
   const transports: CountingTransport[] = [];
   for (let i = 0; i < N; i++) {
     const t = new CountingTransport();
     transports.push(t);
     const c = new Client(node, t, { transport: 'bench' });
-    c.handleFrame('{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"fanout"}}');
+    c.handleFrame(Buffer.from('{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"fanout"}}'));
   }
   // Let the connects and subscribes finish (they await the engine).
   for (let i = 0; i < 20 && node.hub.numSubscribers('fanout') < N; i++) await new Promise((r) => setImmediate(r));
@@ -85,7 +96,7 @@ async function fanoutNode(writeDelay: string): Promise<{ node: Node; transports:
 async function fanoutNs(writeDelay: string, pubs: number): Promise<{ ns: number; frames: number }> {
   const { node, transports } = await fanoutNode(writeDelay);
   // A new publication object each time, as the broker delivers them (the encoded frame is memoized per object).
-  const pub = (): Publication => ({ data: DATA as Publication['data'], offset: 0 });
+  const pub = (): Publication => ({ data: DATA_BYTES, offset: 0 });
   for (const t of transports) t.frames = 0;
   const c0 = process.cpuUsage();
   for (let i = 0; i < pubs; i++) {
@@ -115,7 +126,7 @@ async function main(): Promise<void> {
     );
     add(
       'decode a publish command (decodeFrame)',
-      cpuNs(200_000, () => decodeFrame(PUBLISH)),
+      cpuNs(200_000, () => decodeFrame(PUBLISH_BYTES)),
     );
 
     add(
@@ -125,8 +136,9 @@ async function main(): Promise<void> {
       ),
     );
     add(
-      'encode a publication push (encodePublicationPush)',
-      cpuNs(200_000, () => encodePublicationPush('fanout', { data: DATA as Publication['data'], offset: 42 })),
+      'encode a publication push (encodePush)',
+      // A new publication object each time: the encoded publication is memoized per object.
+      cpuNs(200_000, () => encodePush({ type: 'pub', channel: 'fanout', pub: { data: DATA_BYTES, offset: 42 } })),
     );
     const d = await fanoutNs('0s', 200);
     add(`hub fan-out to ${N} subscribers, per delivery (queue + flush)`, d.ns);

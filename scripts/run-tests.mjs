@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // Runs every test suite with Node's test runner (TypeScript through tsx). Suites that need a service this
-// machine lacks (Redis, Chromium) skip with a loud notice here; CI (CI=true) makes them mandatory.
+// machine lacks (Redis, Chromium, nginx) skip with a loud notice here, and the summary counts and lists them;
+// CI (CI=true) makes them mandatory.
 // Usage: npm test [-- <file or directory> ...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Every suite directory under test/ (not helpers or fixtures): fast, socket-free suites first, browsers last. */
 const ORDER = [
   'unit',
+  'core',
+  'http',
   'fuzz',
   'conformance',
   'hostile',
@@ -54,7 +58,8 @@ const result = spawnSync(
     '--import',
     'tsx',
     '--test',
-    '--test-reporter=spec',
+    // Spec output whose summary also counts skipped suites (Node's counts only skipped tests).
+    `--test-reporter=${fileURLToPath(new URL('./test-reporter.mjs', import.meta.url))}`,
     `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
     ...files,
   ],

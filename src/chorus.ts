@@ -10,25 +10,21 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpApi } from './api/http-api.js';
+import { compose, defaultNodeName } from './compose.js';
 import { type ChorusConfig, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { configSecrets } from './config/secrets.js';
-import type { Hooks } from './core/hooks.js';
-import { type Log, Node, silentLog } from './core/node.js';
+import type { Node } from './core/node.js';
+import type { Engine } from './core/ports/engine.js';
+import { type Log, silentLog } from './core/ports/log.js';
 import type { SubscribeInput } from './core/server-ops.js';
-import { createMemoryEngine } from './engine/memory/memory-engine.js';
-import { createRedisEngine } from './engine/redis/redis-engine.js';
-import type { Engine } from './engine/types.js';
+import { type Hooks, toPayload } from './embedding/app-hooks.js';
+import { type AppClientInfo, type AppPublication, appClientInfo, appPublication } from './embedding/app-values.js';
 import { createLogger, type LogLevel } from './log.js';
 import type { Disconnect } from './protocol/codes.js';
-import type { ClientInfo, Publication, StreamPosition } from './protocol/types.js';
-import { forwardedHeaders, proxyHooks } from './proxy/http-proxy.js';
+import type { StreamPosition } from './protocol/messages.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
-import { WebSocketHandler } from './transport/websocket.js';
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
+import { WebSocketHandler } from './transport/websocket/handler.js';
 
 export interface ChorusOptions {
   /** Centrifugo v6 configuration keys, every one optional (validated as `chorus serve` validates its file). */
@@ -64,12 +60,12 @@ export interface Chorus {
   ): Promise<void>;
   unsubscribe(user: string, channel: string, opts?: { client?: string }): Promise<void>;
   disconnect(user: string, opts?: { client?: string; whitelist?: string[]; disconnect?: Disconnect }): Promise<void>;
-  presence(channel: string): Promise<Map<string, ClientInfo>>;
+  presence(channel: string): Promise<Map<string, AppClientInfo>>;
   presenceStats(channel: string): Promise<{ numClients: number; numUsers: number }>;
   history(
     channel: string,
     opts?: { limit?: number; since?: StreamPosition; reverse?: boolean },
-  ): Promise<{ publications: Publication[]; position: StreamPosition }>;
+  ): Promise<{ publications: AppPublication[]; position: StreamPosition }>;
   /** Closes every client with 3001 (they reconnect), detaches from the server and stops the engine. */
   close(): Promise<void>;
 }
@@ -78,30 +74,25 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const config = opts.loadedConfig ?? loadConfig({ base: opts.config ?? {} }).config;
   const log =
     typeof opts.log === 'string' ? createLogger(opts.log, { secrets: configSecrets(config) }) : (opts.log ?? silentLog);
-  const engine =
-    opts.engine ??
-    (config.engine.type === 'redis' ? createRedisEngine(config.engine.redis, log) : createMemoryEngine());
-  await engine.start?.();
-  const node = new Node({ config, engine, log });
   const { rpc, ...hooks } = opts.hooks ?? {};
-  // Proxies configured for a standalone deployment are hooks too; hooks given in code take precedence.
-  Object.assign(node.hooks, proxyHooks(config, log), stripUndefined(hooks));
-  node.forwardedHeaders = forwardedHeaders(config);
-  for (const [method, handler] of Object.entries(rpc ?? {})) node.hooks.rpc.set(method, handler);
-  await node.start();
-  let ws = new WebSocketHandler(node);
-  const api = new HttpApi(node);
+  const { node, codecs } = await compose({
+    config,
+    log,
+    engine: opts.engine,
+    hooks: { ...hooks, rpc: new Map(Object.entries(rpc ?? {})) },
+  });
+  let ws = new WebSocketHandler(node, config, codecs);
+  const api = new HttpApi(node, config);
   const attached: Array<{ server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> =
     [];
   const ops = node.ops;
-  const json = (v: unknown) => JSON.stringify(v ?? null);
   let closing: Promise<void> | undefined;
 
   return {
     node,
     config,
     attach(server, o = {}) {
-      if (o.path !== undefined) ws = new WebSocketHandler(node, o.path);
+      if (o.path !== undefined) ws = new WebSocketHandler(node, config, codecs, o.path);
       const handler = ws;
       // Only this endpoint's upgrades are taken; others stay for the app's other listeners.
       const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -113,6 +104,13 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       };
       server.on('upgrade', listener);
       attached.push({ server, listener });
+      // Name the node after the app's port (unless node.name is set), as `chorus serve` does.
+      const named = () => {
+        const a = server.address();
+        if (a !== null && typeof a === 'object' && config.node.name === '') node.rename(defaultNodeName(a.port));
+      };
+      if (server.listening) named();
+      else server.once('listening', named);
     },
     handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
     apiMiddleware() {
@@ -130,26 +128,32 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
     publish: (channel, data, o = {}) =>
       ops.publish({
         channel,
-        data: json(data),
+        data: toPayload(data),
         tags: o.tags,
         skipHistory: o.skipHistory,
         idempotencyKey: o.idempotencyKey,
       }),
-    send: (target, data) => ops.send({ ...target, data: json(data) }),
+    send: (target, data) => ops.send({ ...target, data: toPayload(data) }),
     subscribe: (user, channel, o = {}) =>
       ops.subscribe({
         ...o,
         user,
         channel,
-        info: o.info === undefined ? undefined : json(o.info),
-        data: o.data === undefined ? undefined : json(o.data),
+        info: o.info === undefined ? undefined : toPayload(o.info),
+        data: o.data === undefined ? undefined : toPayload(o.data),
       }),
     unsubscribe: (user, channel, o = {}) => ops.unsubscribe(user, channel, o.client),
     disconnect: (user, o = {}) => ops.disconnect({ user, ...o }),
-    presence: (channel) => ops.presence(channel),
+    presence: async (channel) => {
+      const out = new Map<string, AppClientInfo>();
+      for (const [id, info] of await ops.presence(channel)) out.set(id, appClientInfo(info));
+      return out;
+    },
     presenceStats: (channel) => ops.presenceStats(channel),
-    history: (channel, o = {}) =>
-      ops.history(channel, { limit: o.limit ?? -1, since: o.since, reverse: o.reverse ?? false }),
+    history: async (channel, o = {}) => {
+      const h = await ops.history(channel, { limit: o.limit ?? -1, since: o.since, reverse: o.reverse ?? false });
+      return { publications: h.publications.map(appPublication), position: h.position };
+    },
     close() {
       closing ??= (async () => {
         for (const { server, listener } of attached) server.off('upgrade', listener);

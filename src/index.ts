@@ -4,6 +4,8 @@
 export { type Chorus, type ChorusOptions, createChorus } from './chorus.js';
 export { type ChorusConfig, ConfigError, defaultConfig, loadConfig } from './config/load.js';
 export type { Config } from './config/schema.js';
+export type { Broker, Engine, PresenceManager } from './core/ports/engine.js';
+export type { Log } from './core/ports/log.js';
 export type {
   ClientContext,
   ConnectingContext,
@@ -14,9 +16,8 @@ export type {
   RPCHandler,
   SubscribeContext,
   SubscribeDecision,
-} from './core/hooks.js';
-export type { Log } from './core/node.js';
-export type { Broker, Engine, PresenceManager } from './engine/types.js';
+} from './embedding/app-hooks.js';
+export type { AppClientInfo as ClientInfo, AppPublication as Publication } from './embedding/app-values.js';
 export {
   ChorusErrors,
   type Disconnect,

@@ -4,25 +4,33 @@
  * endpoints move to a second listener (transport/listen-plan.ts). Graceful shutdown: stop accepting, close
  * clients with 3001 in batches (they reconnect), close the engine.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createChorus } from './chorus.js';
+import { HttpApi } from './api/http-api.js';
+import { compose, defaultNodeName } from './compose.js';
 import type { Config } from './config/schema.js';
-import type { Hooks } from './core/hooks.js';
-import { type Log, type Node, silentLog, VERSION } from './core/node.js';
-import type { Engine } from './engine/types.js';
+import type { Node } from './core/node.js';
+import type { Clock } from './core/ports/clock.js';
+import type { Engine } from './core/ports/engine.js';
+import { type Log, silentLog } from './core/ports/log.js';
+import type { Hooks } from './embedding/app-hooks.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createRouter } from './routes.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
+import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
-import { serveStatic } from './web/static.js';
 
 export interface ChorusServerOptions {
   config: Readonly<Config>;
   log?: Log;
   engine?: Engine;
   hooks?: Partial<Hooks>;
+  /** Time for the node (tests inject a manual clock). */
+  clock?: Clock;
+  /** Started with the development preset (`chorus serve --dev`): the landing page shows its hints. */
+  dev?: boolean;
 }
 
 export interface ChorusServer {
@@ -42,92 +50,53 @@ export interface ChorusServer {
   close(): Promise<void>;
 }
 
-function sendJSON(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+/**
+ * Node's own guards against slow clients, from `http_server.headers_timeout` and `request_timeout`. Node checks
+ * them only every `connectionsCheckingInterval` (30 s by default, so a slowloris connection outlived its limit by
+ * far): here every second, or sooner for shorter limits. They apply while a request is being received; an
+ * upgraded WebSocket connection, and a response however long it streams, are not cut by them.
+ */
+export function httpServerOptions(config: Readonly<Config>): ServerOptions {
+  const { headers_timeout: headers, request_timeout: request } = config.http_server;
+  const limits = [headers, request].filter((ms) => ms > 0);
+  return {
+    headersTimeout: headers,
+    requestTimeout: request,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, ...limits.map((ms) => ms / 4))),
+  };
 }
 
 export async function createChorusServer(opts: ChorusServerOptions): Promise<ChorusServer> {
   const { config } = opts;
   const log = opts.log ?? silentLog;
-  const { rpc, ...hooks } = opts.hooks ?? {};
-  const chorus = await createChorus({
-    loadedConfig: config,
-    log,
-    engine: opts.engine,
-    hooks: { ...hooks, rpc: rpc ? Object.fromEntries(rpc) : undefined },
-  });
-  const node = chorus.node;
+  const composed = await compose({ config, log, engine: opts.engine, hooks: opts.hooks, clock: opts.clock });
+  const node = composed.node;
+  const ws = new WebSocketHandler(node, config, composed.codecs);
+  const httpApi = new HttpApi(node, config);
   if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
   }
-  const api = chorus.apiMiddleware();
-  const metrics = config.prometheus.enabled ? createMetrics(node) : undefined;
-  const admin = config.admin.enabled ? createAdminApi(node) : undefined;
+  const metrics = composed.metricsStats && createMetrics(node, composed.metricsStats);
+  const admin = composed.adminActivity && createAdminApi(node, config, composed.adminActivity);
+  const stop = async () => {
+    await node.shutdown();
+    ws.close();
+  };
 
-  function handleRequest(req: IncomingMessage, res: ServerResponse, endpoints: Endpoints): void {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (path === '/health' && endpoints.health) {
-      // Liveness: the process serves. The engine's state is reported, readiness is /ready.
-      const engine = node.engine.ready() ? 'ok' : 'unreachable';
-      sendJSON(res, node.isClosing ? 503 : 200, { status: node.isClosing ? 'shutting down' : 'ok', engine });
-      return;
-    }
-    if (path === '/ready' && endpoints.health) {
-      // Readiness: 503 while the engine (Redis) is unreachable or the node is stopping: route traffic elsewhere.
-      sendJSON(res, node.ready ? 200 : 503, { ready: node.ready, engine: node.engine.name });
-      return;
-    }
-    if (path === '/metrics' && metrics !== undefined && endpoints.metrics) {
-      metrics.handle(req, res).catch(fail);
-      return;
-    }
-    if (path.startsWith('/admin/api/') && admin !== undefined && endpoints.admin) {
-      admin
-        .handle(req, res)
-        .then((handled) => {
-          if (!handled) sendJSON(res, 404, { error: 'not found' });
-        })
-        .catch(fail);
-      return;
-    }
-    const rest = (err?: unknown) => {
-      if (err) {
-        fail(err);
-        return;
-      }
-      if (path === '/info' && endpoints.pages && (req.method === 'GET' || req.method === 'HEAD')) {
-        sendJSON(res, 200, {
-          name: 'chorus',
-          version: VERSION,
-          websocket: '/connection/websocket',
-          protocol: 'Centrifugo client protocol v2 (JSON)',
-        });
-        return;
-      }
-      serveStatic(req, res, config, { public: endpoints.pages, admin: endpoints.admin })
-        .then((served) => {
-          if (!served) sendJSON(res, 404, { error: 'not found' });
-        })
-        .catch(fail);
-    };
-    if (endpoints.api) api(req, res, rest);
-    else rest();
-    function fail(err: unknown) {
-      log.error({ err, path }, 'request failed');
-      if (!res.headersSent) sendJSON(res, 500, { error: { code: 100, message: 'internal server error' } });
-    }
-  }
   function wire(http: Server, endpoints: Endpoints): void {
+    // Read by Node when the server starts listening (the checking interval) and at every check (the limits).
+    Object.assign(http, httpServerOptions(config));
     http.on('upgrade', (req, socket, head) => {
-      if (!endpoints.websocket || !chorus.handleUpgrade(req, socket, head)) {
+      if (!endpoints.websocket || !ws.handleUpgrade(req, socket, head)) {
         refuseUpgrade(socket, 404, 'Not Found');
       }
     });
-    http.on('clientError', (_err, socket) => {
-      // A malformed request, or a reset mid-request: answer 400 if the peer can still read it.
-      refuseUpgrade(socket, 400, 'Bad Request');
+    http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // A malformed request, a reset mid-request, or a request too slow to arrive: say which, if the peer can
+      // still read it (the statuses Node itself would send).
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuseUpgrade(socket, 408, 'Request Timeout');
+      else if (err.code === 'HPE_HEADER_OVERFLOW') refuseUpgrade(socket, 431, 'Request Header Fields Too Large');
+      else refuseUpgrade(socket, 400, 'Bad Request');
     });
   }
 
@@ -135,12 +104,13 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   try {
     listeners = new Listeners(
       planListeners(config),
-      (plan) => (req, res) => handleRequest(req, res, plan.endpoints),
+      (plan) =>
+        createRouter({ node, config, log, httpApi, metrics, admin, dev: opts.dev === true }, plan.endpoints).handle,
       (server, plan) => wire(server, plan.endpoints),
       log,
     );
   } catch (e) {
-    await chorus.close();
+    await stop();
     throw e;
   }
 
@@ -150,14 +120,17 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     http: listeners.primary,
     async listen() {
       await listeners.listen();
-      return listeners.info()[0]?.addresses[0] as AddressInfo;
+      const address = listeners.info()[0]?.addresses[0] as AddressInfo;
+      // Named after the public port, as Centrifugo does (unless node.name is set).
+      if (config.node.name === '') node.rename(defaultNodeName(address.port));
+      return address;
     },
     listeners: () => listeners.info(),
     reloadTls: (reason = 'requested') => listeners.reloadTls(reason),
     close() {
       closed ??= (async () => {
         const stopped = listeners.close();
-        await chorus.close();
+        await stop();
         listeners.closeIdleConnections();
         await stopped;
       })();

@@ -144,57 +144,70 @@ const socketioTarget: AppTarget = {
   stats: async (server, agent) => (await getJSON(agent, server.port, '/stats')) as { clients: number; subs: number },
 };
 
-const chorusTarget: AppTarget = {
-  key: 'chorus',
-  label: 'Chorus',
-  start: (o) =>
-    startChorus(
-      {
-        client: {
-          token: { hmac_secret_key: SECRET },
-          subscribe_to_user_personal_channel: { enabled: o.personal === true },
+function chorusApp(key: string, label: string, root?: string): AppTarget {
+  return {
+    key,
+    label,
+    start: (o) =>
+      startChorus(
+        {
+          client: {
+            token: { hmac_secret_key: SECRET },
+            subscribe_to_user_personal_channel: { enabled: o.personal === true },
+          },
+          http_api: { key: API_KEY },
+          channel: { without_namespace: { allow_subscribe_for_client: true } },
         },
-        http_api: { key: API_KEY },
-        channel: { without_namespace: { allow_subscribe_for_client: true } },
-      },
-      o.nodeArgs ?? [],
-    ),
-  async connect(c, server, token, localAddress) {
-    await c.open(server.wsUrl, localAddress);
-    c.send(`{"id":1,"connect":{"token":"${token}"}}`);
-    const reply = await c.next((t) => t.includes('"id":1'));
-    if (reply.includes('"error"')) throw new Error(`connect refused: ${reply}`);
-  },
-  async subscribe(c, channel, n) {
-    c.send(`{"id":${n + 1},"subscribe":{"channel":"${channel}"}}`);
-    const reply = await c.next((t) => t.includes(`"id":${n + 1}`));
-    if (reply.includes('"error"')) throw new Error(`subscribe refused: ${reply}`);
-  },
-  counter: chorusCounter,
-  toUser: (user, data) => ({
-    path: '/api/publish',
-    body: `{"channel":"#${user}","data":${data}}`,
-    headers: JSON_HEADERS,
-  }),
-  toChannel: (channel, data) => ({
-    path: '/api/publish',
-    body: `{"channel":"${channel}","data":${data}}`,
-    headers: JSON_HEADERS,
-  }),
-  async stats(server, agent) {
-    const r = (await getJSON(agent, server.port, '/api/info', '{}')) as {
-      result?: { nodes?: Array<{ num_clients: number; num_subs: number }> };
-    };
-    const node = r.result?.nodes?.[0];
-    return { clients: node?.num_clients ?? -1, subs: node?.num_subs ?? -1 };
-  },
-};
+        o.nodeArgs ?? [],
+        root,
+      ),
+    async connect(c, server, token, localAddress) {
+      await c.open(server.wsUrl, localAddress);
+      c.send(`{"id":1,"connect":{"token":"${token}"}}`);
+      const reply = await c.next((t) => t.includes('"id":1'));
+      if (reply.includes('"error"')) throw new Error(`connect refused: ${reply}`);
+    },
+    async subscribe(c, channel, n) {
+      c.send(`{"id":${n + 1},"subscribe":{"channel":"${channel}"}}`);
+      const reply = await c.next((t) => t.includes(`"id":${n + 1}`));
+      if (reply.includes('"error"')) throw new Error(`subscribe refused: ${reply}`);
+    },
+    counter: chorusCounter,
+    toUser: (user, data) => ({
+      path: '/api/publish',
+      body: `{"channel":"#${user}","data":${data}}`,
+      headers: JSON_HEADERS,
+    }),
+    toChannel: (channel, data) => ({
+      path: '/api/publish',
+      body: `{"channel":"${channel}","data":${data}}`,
+      headers: JSON_HEADERS,
+    }),
+    async stats(server, agent) {
+      const r = (await getJSON(agent, server.port, '/api/info', '{}')) as {
+        result?: { nodes?: Array<{ num_clients: number; num_subs: number }> };
+      };
+      const node = r.result?.nodes?.[0];
+      return { clients: node?.num_clients ?? -1, subs: node?.num_subs ?? -1 };
+    },
+  };
+}
+
+const chorusTarget = chorusApp('chorus', 'Chorus');
+
+/** `CHORUS_BASELINE=DIR`: another built checkout runs as the `chorus-baseline` target (two versions, one run). */
+const baselineTarget = chorusApp(
+  'chorus-baseline',
+  `Chorus at ${process.env.CHORUS_BASELINE ?? '(CHORUS_BASELINE unset)'}`,
+  process.env.CHORUS_BASELINE,
+);
 
 export const APP_TARGETS: AppTarget[] = [
   rawTarget('raw', 'raw ws + HTTP endpoint, JWT with jose (floor)', 'jose'),
   rawTarget('raw-hmac', 'raw ws, JWT checked with node:crypto HMAC (no jose)', 'hmac'),
   socketioTarget,
   chorusTarget,
+  baselineTarget,
 ];
 
 /** The targets named in a `--targets raw,socketio,chorus` flag, in that order. */

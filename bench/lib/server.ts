@@ -16,8 +16,15 @@ export interface ServerProcess {
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-/** `nodeArgs` go to node before the script, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]` to profile a run. */
-export async function startChorus(config: Record<string, unknown>, nodeArgs: string[] = []): Promise<ServerProcess> {
+/**
+ * `nodeArgs` go to node before the script, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]` to profile a run. `root`:
+ * the checkout whose built server runs (another commit's worktree, to compare two versions in one run).
+ */
+export async function startChorus(
+  config: Record<string, unknown>,
+  nodeArgs: string[] = [],
+  root = ROOT,
+): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'chorus-bench-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(config));
@@ -25,7 +32,7 @@ export async function startChorus(config: Record<string, unknown>, nodeArgs: str
     process.execPath,
     [
       ...nodeArgs,
-      join(ROOT, 'bin/chorus.js'),
+      join(root, 'bin/chorus.js'),
       'serve',
       '--config',
       file,

@@ -5,10 +5,11 @@
 
 import type { Node } from '../core/node.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
-import { encodeClientInfo, encodeHistoryResult } from '../protocol/encode.js';
-import { ownCopy } from '../protocol/own-copy.js';
-import { rawValueAt } from '../protocol/raw-json.js';
+import { encodeResult } from '../protocol/json/encode.js';
+import type { Payload } from '../protocol/messages.js';
+import { rawElementsAt, rawValueAt } from '../protocol/raw-json.js';
 import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
+import { Pacer } from './pacer.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
 
 export type ApiReply = { result: string } | { error: ProtocolError };
@@ -17,6 +18,11 @@ export type ApiReply = { result: string } | { error: ProtocolError };
 export interface RawSource {
   text: string;
   path: (string | number)[];
+  /**
+   * Length of the whole request body when `text` is a piece of it (a batch command): V8 substrings point into
+   * that body, so whether a payload needs a copy of its own depends on the body's size, not the piece's.
+   */
+  sourceLength?: number;
 }
 
 const q = JSON.stringify;
@@ -26,7 +32,7 @@ function fail(error: ProtocolError, detail?: string): never {
 }
 
 /** The payload of a command: `data` taken raw, or `b64data` decoded (it must hold JSON for JSON clients). */
-function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): string | undefined {
+function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): Payload | undefined {
   const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;
   if (b64 !== undefined && b64 !== '') {
     const text = Buffer.from(b64, 'base64').toString('utf8');
@@ -36,13 +42,13 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): stri
     } catch {
       fail(Errors.badRequest, `b64${key} must decode to JSON (clients here speak the JSON protocol)`);
     }
-    return text;
+    return Buffer.from(text);
   }
   const value = (p as Record<string, unknown>)[key];
   if (value === undefined) return undefined;
   const text = rawValueAt(raw.text, [...raw.path, key]);
-  // A string of its own: a publication kept in history must not keep the whole request body it came in.
-  return text === undefined ? q(value) : ownCopy(text, raw.text.length);
+  // Bytes of its own: a publication kept in history never keeps the request body it came in.
+  return Buffer.from(text === undefined ? q(value) : text);
 }
 
 function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {
@@ -50,19 +56,29 @@ function boolOverride(v: boolean | { value: boolean } | undefined): boolean | un
 }
 
 export class ApiExecutor {
-  constructor(private readonly node: Node) {}
+  constructor(
+    private readonly node: Node,
+    /** `http_api.max_batch_commands` (0: no limit). */
+    private readonly maxBatchCommands: number,
+  ) {}
 
-  /** Validates and runs one command. Never throws: failures become error replies. */
-  async execute(method: string, params: unknown, raw: RawSource): Promise<ApiReply> {
+  /**
+   * Validates and runs one command. Never throws: failures become error replies. `pacer` spreads the work of a
+   * long request over event-loop turns (one per HTTP request).
+   */
+  async execute(method: string, params: unknown, raw: RawSource, pacer = new Pacer()): Promise<ApiReply> {
     try {
       if (!isMethod(method)) fail(Errors.methodNotFound, `unknown method "${method}"`);
+      // Before validation, which would itself walk every command of an oversized batch.
+      if (method === 'batch') this.checkBatchSize(params);
       const parsed = schemas[method].safeParse(params ?? {});
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const field = issue?.path.join('.') || '(params)';
         fail(Errors.badRequest, `${field}: ${issue?.message ?? 'invalid'}`);
       }
-      return { result: await this.run(method, parsed.data as Params<Method>, raw) };
+      await pacer.pace();
+      return { result: await this.run(method, parsed.data as Params<Method>, raw, pacer) };
     } catch (e) {
       if (e instanceof ReplyError) return { error: e.error };
       this.node.log.error({ err: e, method }, 'server API command failed');
@@ -70,7 +86,21 @@ export class ApiExecutor {
     }
   }
 
-  private async run(method: Method, p: Params<Method>, raw: RawSource): Promise<string> {
+  /** Error 107 for a batch over `http_api.max_batch_commands`, naming the key. */
+  private checkBatchSize(params: unknown): void {
+    const commands = (params as { commands?: unknown } | null)?.commands;
+    this.checkCommandCount(Array.isArray(commands) ? commands.length : 0, 'commands: ');
+  }
+
+  /** Error 107 when one request carries more commands than `http_api.max_batch_commands` (0: no limit). */
+  checkCommandCount(n: number, field = ''): void {
+    const max = this.maxBatchCommands;
+    if (max > 0 && n > max) {
+      fail(Errors.badRequest, `${field}${n} commands in one request, at most ${max} (http_api.max_batch_commands)`);
+    }
+  }
+
+  private async run(method: Method, p: Params<Method>, raw: RawSource, pacer: Pacer): Promise<string> {
     const ops = this.node.ops;
     switch (method) {
       case 'publish': {
@@ -90,23 +120,22 @@ export class ApiExecutor {
         const x = p as Params<'broadcast'>;
         const data = payload(x, raw);
         if (data === undefined) fail(Errors.badRequest, 'data: required');
-        const replies = await Promise.all(
-          x.channels.map(async (channel) => {
-            try {
-              const r = await ops.publish({
-                channel,
-                data,
-                skipHistory: x.skip_history,
-                tags: x.tags,
-                idempotencyKey: x.idempotency_key,
-              });
-              return `{"result":${positionJSON(r)}}`;
-            } catch (e) {
-              if (e instanceof ReplyError) return `{"error":${errorJSON(e.error)}}`;
-              throw e;
-            }
-          }),
-        );
+        const replies = await pacer.map(x.channels.length, true, async (i) => {
+          const channel = x.channels[i] as string;
+          try {
+            const r = await ops.publish({
+              channel,
+              data,
+              skipHistory: x.skip_history,
+              tags: x.tags,
+              idempotencyKey: x.idempotency_key,
+            });
+            return `{"result":${positionJSON(r)}}`;
+          } catch (e) {
+            if (e instanceof ReplyError) return `{"error":${errorJSON(e.error)}}`;
+            throw e;
+          }
+        });
         return `{"responses":[${replies.join(',')}]}`;
       }
       case 'subscribe': {
@@ -154,8 +183,7 @@ export class ApiExecutor {
       }
       case 'presence': {
         const entries = await ops.presence((p as Params<'presence'>).channel);
-        const parts = [...entries.values()].map((info) => `${q(info.client)}:${encodeClientInfo(info)}`);
-        return `{"presence":{${parts.join(',')}}}`;
+        return encodeResult({ id: 0, method: 'presence', result: { presence: entries.values() } }).toString();
       }
       case 'presence_stats': {
         const s = await ops.presenceStats((p as Params<'presence_stats'>).channel);
@@ -168,7 +196,7 @@ export class ApiExecutor {
           since: x.since,
           reverse: x.reverse ?? false,
         });
-        return encodeHistoryResult(h.publications, h.position);
+        return encodeResult({ id: 0, method: 'history', result: h }).toString();
       }
       case 'history_remove':
         await ops.historyRemove((p as Params<'history_remove'>).channel);
@@ -188,30 +216,49 @@ export class ApiExecutor {
         return '{}';
       }
       case 'batch':
-        return this.batch(p as Params<'batch'>, raw);
+        return this.batch(p as Params<'batch'>, raw, pacer);
     }
   }
 
-  /** `{commands: [{"publish": {...}}, ...], parallel}` → `{replies: [{"publish": {...}} | {"error": {...}}]}`. */
-  private async batch(p: Params<'batch'>, raw: RawSource): Promise<string> {
-    const one = async (cmd: Record<string, unknown>, i: number): Promise<string> => {
-      const keys = Object.keys(cmd);
+  /**
+   * `{commands: [{"publish": {...}}, ...], parallel}` → `{replies: [{"publish": {...}} | {"error": {...}}]}`.
+   * Each command's raw text is located once, in one pass over the body, and the commands run paced.
+   */
+  private async batch(p: Params<'batch'>, raw: RawSource, pacer: Pacer): Promise<string> {
+    const texts = rawElementsAt(raw.text, [...raw.path, 'commands']);
+    /** Texts are taken in order; commands start in order too (one at a time, or a window at a time). */
+    let taken = 0;
+    const textOf = (i: number): string | undefined => {
+      let text: string | undefined;
+      while (texts !== undefined && taken <= i) {
+        const next = texts.next();
+        if (next.done) break;
+        taken++;
+        text = next.value;
+      }
+      return taken === i + 1 ? text : undefined;
+    };
+    const one = async (i: number): Promise<string> => {
+      const text = textOf(i);
+      const cmd = p.commands[i];
+      const keys = isObject(cmd) ? Object.keys(cmd) : [];
       if (keys.length !== 1)
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: one method per command' })}}`;
       const method = keys[0] as string;
       if (method === 'batch')
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: nested batch' })}}`;
-      const r = await this.execute(method, cmd[method], { text: raw.text, path: [...raw.path, 'commands', i, method] });
+      const params = (cmd as Record<string, unknown>)[method];
+      const source = { text: text ?? JSON.stringify(cmd), path: [method], sourceLength: raw.text.length };
+      const r = await this.execute(method, params, source, pacer);
       return 'result' in r ? `{${q(method)}:${r.result}}` : `{"error":${errorJSON(r.error)}}`;
     };
-    let replies: string[];
-    if (p.parallel) replies = await Promise.all(p.commands.map(one));
-    else {
-      replies = [];
-      for (let i = 0; i < p.commands.length; i++) replies.push(await one(p.commands[i] as Record<string, unknown>, i));
-    }
+    const replies = await pacer.map(p.commands.length, p.parallel === true, one);
     return `{"replies":[${replies.join(',')}]}`;
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function positionJSON(r: { offset: number; epoch: string }): string {

@@ -9,13 +9,19 @@
  *   (`X-Centrifugo-Error-Mode: transport` or `http_api.error_mode`) errors map to HTTP statuses as Centrifugo
  *   does (100 → 500, 102/104 → 404, 107/108 → 400, 112 → 416, 113 → 409).
  * - A body that is not JSON → 400 with error 107; over `http_api.max_body_size` → 413.
+ * - A batch or legacy body holds at most `http_api.max_batch_commands` commands; long requests run paced
+ *   (pacer.ts), so one request never holds the event loop for long.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
-import { Errors, type ProtocolError } from '../protocol/codes.js';
+import { BodyTooLarge, readBody } from '../http/body.js';
+import { sendJSON } from '../http/reply.js';
+import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
 import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
+import { Pacer } from './pacer.js';
 
 const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
 
@@ -25,52 +31,23 @@ function sameKey(given: string, key: Buffer): boolean {
   return g.length === key.length && timingSafeEqual(g, key);
 }
 
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  // Mounted after a body parser (express.json() …), the stream is already consumed: use what it parsed.
-  const parsed = (req as IncomingMessage & { body?: unknown }).body;
-  if (req.readableEnded || (parsed !== undefined && req.complete)) {
-    if (typeof parsed === 'string') return Promise.resolve(parsed);
-    if (Buffer.isBuffer(parsed)) return Promise.resolve(parsed.toString('utf8'));
-    return Promise.resolve(parsed === undefined ? '' : JSON.stringify(parsed));
-  }
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (limit > 0 && declared > limit) {
-      reject(new BodyTooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (limit > 0 && size > limit) {
-        reject(new BodyTooLarge());
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 export class HttpApi {
   readonly prefix: string;
   private readonly executor: ApiExecutor;
   private readonly key: Buffer | undefined;
 
-  constructor(private readonly node: Node) {
-    const cfg = node.config.http_api;
+  constructor(
+    node: Node,
+    private readonly config: Readonly<Config>,
+  ) {
+    const cfg = config.http_api;
     this.prefix = cfg.handler_prefix.replace(/\/+$/, '') || '/api';
-    this.executor = new ApiExecutor(node);
+    this.executor = new ApiExecutor(node, cfg.max_batch_commands);
     this.key = cfg.key !== '' ? Buffer.from(cfg.key) : undefined;
   }
 
   get enabled(): boolean {
-    return !this.node.config.http_api.disabled;
+    return !this.config.http_api.disabled;
   }
 
   /** Whether the request's path belongs to the API. */
@@ -79,7 +56,7 @@ export class HttpApi {
   }
 
   private authorised(req: IncomingMessage, query: string): boolean {
-    if (this.node.config.http_api.insecure) return true;
+    if (this.config.http_api.insecure) return true;
     if (this.key === undefined) return false;
     let given = req.headers['x-api-key'];
     if (typeof given !== 'string') {
@@ -96,22 +73,27 @@ export class HttpApi {
     const q = target.indexOf('?');
     const query = q === -1 ? '' : target.slice(q + 1);
     if (req.method !== 'POST') {
-      res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' });
-      res.end(`{"error":${errorJSON({ code: 107, message: 'bad request: the API takes POST requests' })}}`);
+      req.resume();
+      sendJSON(
+        res,
+        405,
+        { error: { code: 107, message: 'bad request: the API takes POST requests' } },
+        { allow: 'POST' },
+      );
       return;
     }
     if (!this.authorised(req, query)) {
       const why = this.key === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(`{"error":{"code":401,"message":${JSON.stringify(`unauthorized: ${why}`)}}}`);
+      req.resume();
+      sendJSON(res, 401, { error: { code: 401, message: `unauthorized: ${why}` } });
       return;
     }
     let body: string;
     try {
-      body = await readBody(req, this.node.config.http_api.max_body_size);
+      body = await readBody(req, res, this.config.http_api.max_body_size);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
-        const limit = this.node.config.http_api.max_body_size;
+        const limit = this.config.http_api.max_body_size;
         this.error(res, 413, {
           ...Errors.badRequest,
           message: `bad request: body over ${limit} bytes (http_api.max_body_size)`,
@@ -122,7 +104,7 @@ export class HttpApi {
       return;
     }
     const transportMode =
-      this.node.config.http_api.error_mode === 'transport' || req.headers['x-centrifugo-error-mode'] === 'transport';
+      this.config.http_api.error_mode === 'transport' || req.headers['x-centrifugo-error-mode'] === 'transport';
     // The path as sent (percent-escapes kept): method names are plain ASCII.
     const path = q === -1 ? target : target.slice(0, q);
     if (path === this.prefix || path === `${this.prefix}/`) {
@@ -130,6 +112,7 @@ export class HttpApi {
       return;
     }
     const method = path.slice(this.prefix.length + 1);
+    const pacer = new Pacer();
     let params: unknown = {};
     if (nestedDeeperThan(body)) {
       this.error(res, 400, { ...Errors.badRequest, message: TOO_DEEP_MESSAGE });
@@ -143,11 +126,13 @@ export class HttpApi {
         return;
       }
     }
+    // Parsing a large body is one step that cannot be split: let the event loop run before the next one.
+    await pacer.pace();
     if (typeof params !== 'object' || params === null || Array.isArray(params)) {
       this.error(res, 400, { ...Errors.badRequest, message: 'bad request: body must be a JSON object' });
       return;
     }
-    const reply = await this.executor.execute(method, params, { text: body, path: [] });
+    const reply = await this.executor.execute(method, params, { text: body, path: [] }, pacer);
     if ('error' in reply && (transportMode || reply.error.code === Errors.methodNotFound.code)) {
       this.error(res, HTTP_STATUS[reply.error.code] ?? 500, reply.error);
       return;
@@ -155,32 +140,37 @@ export class HttpApi {
     this.send(res, 200, replyJSON(reply));
   }
 
-  /** Legacy endpoint: one `{"method","params"}` command per line; one reply per line, in order. */
+  /**
+   * Legacy endpoint: one `{"method","params"}` command per line; one reply per line, in order. At most
+   * `http_api.max_batch_commands` lines, run paced as a batch is.
+   */
   private async legacy(body: string, res: ServerResponse): Promise<void> {
+    const pacer = new Pacer();
     const lines = body.split('\n').filter((l) => l.trim() !== '');
-    const out: string[] = [];
-    for (const line of lines) {
-      if (nestedDeeperThan(line)) {
-        out.push(`{"error":${errorJSON({ ...Errors.badRequest, message: TOO_DEEP_MESSAGE })}}`);
-        continue;
-      }
+    try {
+      this.executor.checkCommandCount(lines.length, 'lines: ');
+    } catch (e) {
+      if (!(e instanceof ReplyError)) throw e;
+      this.error(res, 400, e.error); // the request as a whole is refused, as a body that is not JSON is
+      return;
+    }
+    const out = await pacer.map(lines.length, false, async (i) => {
+      const line = lines[i] as string;
+      if (nestedDeeperThan(line)) return `{"error":${errorJSON({ ...Errors.badRequest, message: TOO_DEEP_MESSAGE })}}`;
       let cmd: { method?: unknown; params?: unknown };
       try {
         cmd = JSON.parse(line);
       } catch {
-        out.push(`{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`);
-        continue;
+        return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`;
       }
       if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) {
-        out.push(
-          `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command must be a JSON object' })}}`,
-        );
-        continue;
+        return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command must be a JSON object' })}}`;
       }
       const method = typeof cmd.method === 'string' ? cmd.method.toLowerCase() : '';
-      const reply = await this.executor.execute(method, cmd.params ?? {}, { text: line, path: ['params'] });
-      out.push(replyJSON(reply));
-    }
+      const source = { text: line, path: ['params'], sourceLength: body.length };
+      const reply = await this.executor.execute(method, cmd.params ?? {}, source, pacer);
+      return replyJSON(reply);
+    });
     this.send(res, 200, out.join('\n'));
   }
 
@@ -189,8 +179,7 @@ export class HttpApi {
   }
 
   private send(res: ServerResponse, status: number, text: string): void {
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
+    sendJSON(res, status, text);
   }
 }
 

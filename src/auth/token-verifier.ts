@@ -15,44 +15,18 @@ import {
   jwtVerify,
 } from 'jose';
 import type { TokenOptions } from '../config/schema.js';
-import type { RawJSON } from '../protocol/types.js';
+import {
+  type ConnectClaims,
+  type ServerSubscription,
+  type SubscribeClaims,
+  TokenError,
+  type TokenVerifier as TokenVerifierPort,
+} from '../core/ports/tokens.js';
+import type { Payload } from '../protocol/messages.js';
 import { claimsProblem } from './claims.js';
 import { verifyHmacJwt } from './hmac-jwt.js';
 
-export class TokenError extends Error {
-  constructor(
-    readonly kind: 'expired' | 'invalid',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export interface ServerSubscription {
-  info?: RawJSON | undefined;
-  data?: RawJSON | undefined;
-  /** Namespace options overridden for this subscription (`subs.<ch>.override`). */
-  override?: Record<string, boolean> | undefined;
-}
-
-export interface ConnectClaims {
-  user: string;
-  /** Unix seconds; 0 means the connection does not expire. */
-  expireAt: number;
-  info?: RawJSON | undefined;
-  /** Server-side subscriptions: from `channels` and `subs`. */
-  subs: Map<string, ServerSubscription>;
-}
-
-export interface SubscribeClaims {
-  channel: string;
-  user: string;
-  /** When set, the token is bound to this connection id. */
-  client: string;
-  expireAt: number;
-  info?: RawJSON | undefined;
-  data?: RawJSON | undefined;
-}
+export { type ConnectClaims, type ServerSubscription, type SubscribeClaims, TokenError };
 
 const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
 const RSA_ALGS = ['RS256', 'RS384', 'RS512'];
@@ -75,7 +49,7 @@ function importPublicKey(pem: string, type: 'rsa' | 'ec', key: string): KeyObjec
   return k;
 }
 
-export class TokenVerifier {
+export class TokenVerifier implements TokenVerifierPort {
   private readonly hmac: Uint8Array | undefined;
   /** The same secret for node:crypto, which checks HMAC tokens (see hmac-jwt.ts). */
   private readonly hmacKey: KeyObject | undefined;
@@ -251,9 +225,9 @@ function expireAt(p: JWTPayload): number {
   return typeof p.exp === 'number' ? Math.floor(p.exp) : 0;
 }
 
-/** A JSON claim (`info`) or its base64 twin (`b64info`), as raw JSON text to embed in frames. */
-function rawClaim(o: Record<string, unknown>, key: string, b64key: string): RawJSON | undefined {
-  if (o[key] !== undefined && o[key] !== null) return JSON.stringify(o[key]);
+/** A JSON claim (`info`) or its base64 twin (`b64info`), as payload bytes. */
+function rawClaim(o: Record<string, unknown>, key: string, b64key: string): Payload | undefined {
+  if (o[key] !== undefined && o[key] !== null) return Buffer.from(JSON.stringify(o[key]));
   const b64 = o[b64key];
   if (b64 === undefined || b64 === null) return undefined;
   if (typeof b64 !== 'string') throw new TokenError('invalid', `"${b64key}" must be a base64 string`);
@@ -263,5 +237,5 @@ function rawClaim(o: Record<string, unknown>, key: string, b64key: string): RawJ
   } catch {
     throw new TokenError('invalid', `"${b64key}" must hold base64-encoded JSON in the JSON protocol`);
   }
-  return text;
+  return Buffer.from(text);
 }

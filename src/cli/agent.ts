@@ -9,7 +9,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Centrifuge } from 'centrifuge';
 import { parseDuration } from '../config/duration.js';
-import { VERSION } from '../core/node.js';
+import { VERSION } from '../core/version.js';
 
 export const AGENT_HELP = `Usage: chorus agent --server URL [--token-file FILE] [--name NAME] [--interval 1s] [--channel metrics]
 

@@ -1,9 +1,11 @@
 /** The `chorus` command line: serve, genconfig, checkconfig, the token commands, agent, version. */
 
+import { TokenVerifier } from '../auth/token-verifier.js';
+import { defaultNodeName } from '../compose.js';
 import { developmentPreset } from '../config/dev-preset.js';
 import { loadConfig } from '../config/load.js';
 import { configSecrets } from '../config/secrets.js';
-import { VERSION } from '../core/node.js';
+import { VERSION } from '../core/version.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { createChorusServer } from '../server.js';
 import { isLoopback } from '../transport/listen-plan.js';
@@ -87,14 +89,51 @@ async function serve(args: string[]): Promise<void> {
   // Secrets never reach the logs; only the development preset's generated ones, printed on purpose below.
   const generated = preset === undefined ? [] : configSecrets(loadConfig({ base: preset }).config);
   const secrets = configSecrets(config).filter((v) => !generated.includes(v));
-  const log = createLogger(config.log.level as LogLevel, { secrets });
+  // Every line names the node (JSON logs; a terminal's pretty logs leave it out), for logs collected from a cluster.
+  let named: { node: { name: string } } | undefined;
+  const provisional =
+    config.node.name || (config.http_server.port !== 0 ? defaultNodeName(config.http_server.port) : undefined);
+  const log = createLogger(config.log.level as LogLevel, { secrets, node: () => named?.node.name ?? provisional });
   for (const w of loaded.warnings) log.warn({}, w);
   let server: Awaited<ReturnType<typeof createChorusServer>>;
   try {
-    server = await createChorusServer({ config, log });
+    server = await createChorusServer({ config, log, dev: preset !== undefined });
+    named = server;
   } catch (e) {
     fail(`cannot start: ${(e as Error).message}`);
   }
+  // Standard output and error may be pipes whose reader goes away: a write then fails with EPIPE, which must
+  // not end the process (logs go through their own guarded destination, see log.ts).
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  // Installed before listening: a SIGTERM right after the server is reachable is a graceful stop too.
+  let stopping = false;
+  /** Exits once the pending log lines are written, or after a second whatever became of them. */
+  const exit = (code: number) => {
+    log.close(1000).then(() => process.exit(code));
+  };
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, clients: server.node.sessions.size }, 'shutting down: closing clients with 3001');
+    const force = setTimeout(() => {
+      log.error({}, 'shutdown took longer than 15s: exiting anyway');
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    server.close().then(
+      () => {
+        log.info({}, 'stopped');
+        exit(0);
+      },
+      (e) => {
+        log.error({ err: e }, 'error during shutdown');
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   try {
     await server.listen();
   } catch (e) {
@@ -113,7 +152,7 @@ async function serve(args: string[]): Promise<void> {
     (listeners.find((l) => l.serves.split(', ').includes(endpoint)) ?? publicListener).url;
   log.info(
     { version: VERSION, engine: server.node.engine.name, sources: loaded.sources, serves: publicListener.serves },
-    `chorus listening on ${base}`,
+    `chorus listening on ${base} as node ${server.node.name}`,
   );
   for (const l of listeners.slice(1)) {
     log.info({ serves: l.serves }, `internal endpoints (${l.serves}) on ${l.url}`);
@@ -160,7 +199,7 @@ async function serve(args: string[]): Promise<void> {
     );
   } else if (
     !config.client.insecure &&
-    !server.node.connectTokens.hasKeys &&
+    !new TokenVerifier(config.client.token, 'client.token').hasKeys &&
     !config.client.allow_anonymous_connect_without_token
   ) {
     log.warn(
@@ -168,29 +207,6 @@ async function serve(args: string[]): Promise<void> {
       'no token key configured (client.token.*) and anonymous connections are off: no client can connect yet',
     );
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, clients: server.node.sessions.size }, 'shutting down: closing clients with 3001');
-    const force = setTimeout(() => {
-      log.error({}, 'shutdown took longer than 15s: exiting anyway');
-      process.exit(1);
-    }, 15_000);
-    force.unref();
-    server.close().then(
-      () => {
-        log.info({}, 'stopped');
-        process.exit(0);
-      },
-      (e) => {
-        log.error({ err: e }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 function checkconfig(args: string[]): void {

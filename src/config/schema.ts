@@ -4,6 +4,7 @@
  * Chorus extensions are marked so (docs/configuration.md lists them).
  */
 import { z } from 'zod';
+import { compileChannelRegex } from '../core/channel-resolver.js';
 import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
@@ -28,34 +29,60 @@ const str = (def = '') => z.string().default(def);
 const uint = (def: number) => z.number().int().min(0).default(def);
 const strList = () => z.array(z.string()).default([]);
 
-/** Options of a channel namespace (also those of channels without a namespace). */
+/**
+ * Options of a channel namespace (also those of channels without a namespace). Every comment beside a field is
+ * its line in docs/configuration.md (`npm run docs:config` writes the tables from them).
+ */
 export const channelOptionsShape = {
+  /** Keep presence (who is subscribed); enables `presence` and `presence_stats`. */
   presence: bool(),
+  /** Publish join and leave events to subscribers that ask for them (the SDK's `joinLeave` option). */
   join_leave: bool(),
+  /** Push join/leave to every subscriber, not only to those who asked. */
   force_push_join_leave: bool(),
+  /** Publications kept per channel (needs `history_ttl`). */
   history_size: uint(0),
+  /** How long they are kept after the last publication (needs `history_size`). */
   history_ttl: dur('0s'),
+  /** How long the stream position (offset, epoch) is kept; `0s`: `channel.history_meta_ttl`. */
   history_meta_ttl: dur('0s'),
+  /** Every subscription is positioned: a gap in offsets is signalled. */
   force_positioning: bool(),
+  /** Subscriptions may ask for positioning. */
   allow_positioning: bool(),
+  /** Every subscription is recoverable: after a reconnect it gets what it missed, from history. */
   force_recovery: bool(),
+  /** Subscriptions may ask for recovery. */
   allow_recovery: bool(),
+  /** Authenticated clients may subscribe. */
   allow_subscribe_for_client: bool(),
+  /** … anonymous ones too (with the above). */
   allow_subscribe_for_anonymous: bool(),
+  /** Subscribers may publish. */
   allow_publish_for_subscriber: bool(),
+  /** Authenticated clients may publish, subscribed or not. */
   allow_publish_for_client: bool(),
+  /** … anonymous ones too (with one of the above). */
   allow_publish_for_anonymous: bool(),
+  /** Subscribers may call history. */
   allow_history_for_subscriber: bool(),
+  /** Authenticated clients may call history. */
   allow_history_for_client: bool(),
+  /** … anonymous ones too. */
   allow_history_for_anonymous: bool(),
+  /** Subscribers may call presence. */
   allow_presence_for_subscriber: bool(),
+  /** Authenticated clients may call presence. */
   allow_presence_for_client: bool(),
+  /** … anonymous ones too. */
   allow_presence_for_anonymous: bool(),
+  /** `name#user1,user2` channels, open to the users listed. */
   allow_user_limited_channels: bool(),
+  /** The name after the namespace must match this regular expression (otherwise ASCII only). */
   channel_regex: str(),
-  /** Ask the backend (channel.proxy.subscribe) whether a client may subscribe, instead of the permissions. */
+  /** The subscribe proxy (`channel.proxy.subscribe`) decides who may subscribe, instead of the permissions. */
   subscribe_proxy_enabled: bool(),
-  /** Ask the backend (channel.proxy.publish) about every client publication (it may also transform it). */
+  /** The publish proxy (`channel.proxy.publish`) decides about every client publication, and may transform it. */
   publish_proxy_enabled: bool(),
 };
 
@@ -70,20 +97,35 @@ const namespace = z.strictObject({
 
 /** An HTTP proxy to the application's backend (Centrifugo's proxy options). */
 const proxyShape = {
+  /** URL the request is POSTed to. */
   endpoint: str(),
+  /** Time the backend has to answer (then error 100, temporary: the SDK retries). */
   timeout: dur('1s'),
-  /** Headers of the client's connection request forwarded to the backend (e.g. "Cookie", "Authorization"). */
+  /** Headers of the client's connection request forwarded to the backend (e.g. `Cookie`, `Authorization`). */
   http_headers: strList(),
+  /**
+   * Chorus extension: largest answer read from the backend, in bytes; past it the call fails (error 100) and the
+   * rest is not read. 0: no limit.
+   */
+  max_response_size: uint(4 * 1024 * 1024),
 };
 
 const tokenOptionsShape = {
+  /** Secret for HS256, HS384 and HS512. */
   hmac_secret_key: str(),
+  /** PEM public key for RS256, RS384 and RS512. */
   rsa_public_key: str(),
+  /** PEM public key for ES256, ES384 and ES512. */
   ecdsa_public_key: str(),
+  /** JWKS URL: keys chosen by `kid` (RS*, ES*, EdDSA). */
   jwks_public_endpoint: str(),
+  /** The `aud` claim a token must carry. */
   audience: str(),
+  /** `aud` must match this regular expression. */
   audience_regex: str(),
+  /** The `iss` claim a token must carry. */
   issuer: str(),
+  /** `iss` must match this regular expression. */
   issuer_regex: str(),
 };
 
@@ -95,10 +137,16 @@ const tokenOptionsShape = {
  */
 const listenerTls = z
   .strictObject({
+    /** HTTPS and `wss://` on the listener (docs/security.md). */
     enabled: bool(),
+    /**
+     * The certificate (chain): PEM text, base64-encoded PEM, or the path of a PEM file (watched: a change is
+     * picked up without dropping connections; so is SIGHUP).
+     */
     cert_pem: str(),
+    /** Its private key, in the same forms. */
     key_pem: str(),
-    /** Mutual TLS: clients must present a certificate signed by one of these CAs. */
+    /** Mutual TLS: clients must present a certificate signed by one of these CAs (same forms). */
     client_ca_pem: str(),
   })
   .prefault({});
@@ -123,19 +171,35 @@ const optionalPort = z
 export const configSchema = z.strictObject({
   http_server: z
     .strictObject({
-      /** "localhost" listens on both loopback addresses (127.0.0.1 and ::1); "" on every interface. */
+      /**
+       * Address to listen on: `localhost` listens on both loopback addresses (127.0.0.1 and ::1); empty: every
+       * interface.
+       */
       address: str(),
+      /** Port to listen on. */
       port: z.number().int().min(0).max(65535).default(8000),
       /**
-       * Chorus extension: proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Real-IP name the client's
-       * address. Nobody else's are believed.
+       * Chorus extension: time a connection has to send a complete request head (request line and headers), from
+       * when it opens or from the end of the previous request; past it the connection is closed (HTTP 408), so
+       * connections that send nothing, or a header byte now and then, do not pile up. 0: no limit.
+       */
+      headers_timeout: dur('10s'),
+      /**
+       * Chorus extension: time to receive a whole request, head and body; past it the connection is closed
+       * (HTTP 408). Responses (streamed ones included) and WebSocket connections are not limited by it. 0: no limit.
+       */
+      request_timeout: dur('60s'),
+      /**
+       * Chorus extension: addresses or CIDR ranges (`10.0.0.0/8`, `::1`) of your reverse proxies: only for
+       * requests from them is the client address read from `X-Forwarded-For` (the right-most entry that is not a
+       * trusted proxy) or `X-Real-IP`. Never trusted otherwise (docs/security.md).
        */
       trusted_proxies: z
         .array(z.string().refine((t) => parseCidr(t) !== undefined, 'expected an IP address or a CIDR range'))
         .default([]),
       /**
-       * A second listener for what only operators need (admin, server API, metrics, health), as in Centrifugo:
-       * when set, those endpoints are served there and not on `port`.
+       * A second listener for the operators' endpoints — server API, admin, `/metrics`, `/health`, `/ready` —
+       * which then leave the public port (docs/security.md); a number or a string, as in Centrifugo. Empty: none.
        */
       internal_port: optionalPort,
       /** Address of the internal listener ("": the same as `address`). */
@@ -149,82 +213,165 @@ export const configSchema = z.strictObject({
     .prefault({}),
   log: z
     .strictObject({
+      /** `trace`, `debug`, `info`, `warn`, `error` or `none`; pretty in a terminal, JSON lines otherwise. */
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'none']).default('info'),
+    })
+    .prefault({}),
+  node: z
+    .strictObject({
+      /**
+       * Name of this node in the `info` API, the admin page and every JSON log line. Empty: `<hostname>_<port>`,
+       * the port being the one the server listens on.
+       */
+      name: str(),
     })
     .prefault({}),
   engine: z
     .strictObject({
-      /** "memory": one process. "redis": several processes and machines share channels through Redis. */
+      /** `memory` (one process) or `redis` (several processes and machines as one: docs/scaling.md). */
       type: z.enum(['memory', 'redis']).default('memory'),
       redis: z
         .strictObject({
-          /** One Redis, or several: channels are spread over them by consistent hashing ("redis://host:port/db"). */
+          /** One Redis, or a list: channels are spread over them by consistent hashing (`redis://host:port/db`). */
           address: z
             .union([z.string(), z.array(z.string())])
             .transform((a) => (Array.isArray(a) ? a : a.split(/[\s,]+/).filter(Boolean)))
             .prefault(['redis://127.0.0.1:6379']),
+          /** Prefix of every key and pub/sub channel (several clusters can share one Redis). */
           prefix: str('centrifugo'),
+          /** ACL user. */
           user: str(),
+          /** Password (masked in logs). */
           password: str(),
+          /** Database number. */
           db: uint(0),
+          /** Time to establish a connection. */
           connect_timeout: dur('1s'),
+          /** A command not answered in time fails (the client gets error 100, temporary). */
           io_timeout: dur('4s'),
+          /** Sentinel addresses (`host:port`); with them, `address` is ignored. */
           sentinel_address: strList(),
+          /** The master Sentinel watches. */
           sentinel_master_name: str(),
+          /** Password of the Sentinels. */
           sentinel_password: str(),
-          tls: z.strictObject({ enabled: bool(), insecure_skip_verify: bool() }).prefault({}),
+          tls: z
+            .strictObject({
+              /** TLS to Redis. */
+              enabled: bool(),
+              /** Do not verify the server certificate. */
+              insecure_skip_verify: bool(),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })
     .prefault({}),
   client: z
     .strictObject({
+      /**
+       * Anonymous connections, no channel permission checks (other users' personal channels stay closed), no
+       * connection expiry: for tests and demos only.
+       */
       insecure: bool(),
+      /** Browser origins allowed to open a WebSocket (`*` wildcards); empty: same origin only. */
       allowed_origins: strList(),
+      /** Server heartbeat interval (`0s` disables heartbeats). */
       ping_interval: dur('25s'),
+      /** Time to answer a heartbeat before close 3012; less than the interval. */
       pong_timeout: dur('8s'),
+      /** Grace after the connection token expires before close 3005. */
       expired_close_delay: dur('25s'),
+      /** Grace after a subscription token expires before unsubscribe 2501. */
       expired_sub_close_delay: dur('25s'),
+      /**
+       * How often a connection refreshes its presence entries; they expire after two intervals (a node that dies
+       * takes its clients out of presence within 10 s regardless, see docs/scaling.md).
+       */
       presence_update_interval: dur('27s'),
+      /** Add the server time (Unix ms) to the connect result. */
       connect_include_server_time: bool(),
+      /** Time to send `connect` before close 3502. */
       stale_close_delay: dur('10s'),
+      /** Subscriptions per connection (error 106; 3505 at connect). */
       channel_limit: uint(128),
+      /** Bytes waiting to be written to one connection before close 3008. */
       queue_max_size: uint(1_048_576),
       /**
-       * How long pushes to a connection may wait to be written together (Centrifugo PRO's option): fewer system
-       * calls, the main CPU cost of fan-out, for up to this much extra latency. Replies never wait. 0: write at
-       * the end of each event-loop turn.
+       * Chorus extension (Centrifugo PRO has it): how long pushes to a connection may wait to share one write —
+       * fewer system calls, the main CPU cost of fan-out, for up to this much extra latency; replies never wait.
+       * `0s`: pushes go out at the end of each event-loop turn. `client.queue_max_size` must hold one window's
+       * pushes: a connection that is sent more in one window is closed with 3008.
        */
       write_delay: dur('0s'),
-      /** Most messages in one WebSocket frame; more queued messages go out as several frames in one write. */
+      /**
+       * Chorus extension: most messages in one WebSocket frame (newline-separated); a longer queue goes out as
+       * several frames in the same write, so there is no cap on throughput.
+       */
       max_messages_in_frame: uint(16),
+      /** Connections per node (close 3504); `0`: no limit. */
       connection_limit: uint(0),
+      /** Connections per user (close 3504); `0`: no limit. */
       user_connection_limit: uint(0),
-      /** New connections per second this node accepts (HTTP 503 above), 0 = unlimited. */
+      /**
+       * New connections per second this node accepts (above: the upgrade is refused with HTTP 503, as Centrifugo
+       * does; the SDKs retry); `0`: no limit.
+       */
       connection_rate_limit: uint(0),
-      /** Chorus extension: open connections per client address (IPv6: per /64), 0 = unlimited (HTTP 429 above). */
+      /**
+       * Chorus extension: open connections per client address (IPv6: per /64); above: HTTP 429 at the upgrade
+       * (docs/security.md); `0`: no limit.
+       */
       address_connection_limit: uint(0),
-      /** Chorus extension: new connections per second per client address, 0 = unlimited (HTTP 429 above). */
+      /**
+       * Chorus extension: new connections per second per client address; above: HTTP 429 with `Retry-After`;
+       * `0`: no limit.
+       */
       address_connection_rate_limit: uint(0),
       /** Chorus extension: new connections per client address allowed at once above that rate. */
       address_connection_rate_burst: uint(20),
+      /** Most publications one `history` call returns. */
       history_max_publication_limit: uint(300),
+      /** Most publications one recovery may replay; more → `recovered: false`. */
       recovery_max_publication_limit: uint(300),
+      /** Refuse tokens with an empty `sub` (close 3507). */
       disallow_anonymous_connection_tokens: bool(),
+      /** Accept connections without a token as anonymous (user `""`). */
       allow_anonymous_connect_without_token: bool(),
       token: z.strictObject(tokenOptionsShape).prefault({}),
-      subscription_token: z.strictObject({ enabled: bool(), ...tokenOptionsShape }).prefault({}),
+      subscription_token: z
+        .strictObject({
+          /** Verify subscription tokens with their own keys (the ones below) instead of `client.token`'s. */
+          enabled: bool(),
+          ...tokenOptionsShape,
+        })
+        .prefault({}),
       proxy: z
         .strictObject({
-          connect: z.strictObject({ enabled: bool(), ...proxyShape }).prefault({}),
+          connect: z
+            .strictObject({
+              /** Authenticate connections through the connect proxy. */
+              enabled: bool(),
+              ...proxyShape,
+            })
+            .prefault({}),
         })
         .prefault({}),
       subscribe_to_user_personal_channel: z
         .strictObject({
+          /**
+           * Subscribe every connection of user U to its personal channel `#U`, which is only ever U's: nobody else
+           * may subscribe to it, publish into it or read its history or presence, whatever the namespace options
+           * (docs/security.md).
+           */
           enabled: bool(),
-          /** Namespace of personal channels: "" gives "#<user>", "personal" gives "personal:#<user>". */
+          /**
+           * Namespace of personal channels: empty gives `#U`, `personal` gives `personal:#U` (it must exist).
+           * Options there that can grant nobody anything (`allow_subscribe_for_client`, `*_for_anonymous`, …) are
+           * reported as warnings.
+           */
           personal_channel_namespace: str(),
-          /** Keep one connection per user: a new one disconnects the user's others (3504). */
+          /** Keep one connection per user: a new one closes the user's others (3504). */
           single_connection: bool(),
         })
         .prefault({}),
@@ -234,10 +381,13 @@ export const configSchema = z.strictObject({
        */
       direct_messages: z
         .strictObject({
+          /** Client-to-client messages through an RPC method (docs/api.md). */
           enabled: bool(),
+          /** The RPC method's name. */
           rpc_method: str('chorus.send'),
+          /** Anonymous connections may send. */
           allow_anonymous: bool(),
-          /** Messages one connection may send per second. */
+          /** Messages one connection may send per second (error 111 above). */
           rate_limit: uint(10),
         })
         .prefault({}),
@@ -246,33 +396,40 @@ export const configSchema = z.strictObject({
        * what any official SDK sends (their test suites publish in tight loops), so it only stops floods.
        */
       command_rate_limit: uint(1000),
-      /** Chorus extension: commands allowed in a burst above the rate. */
+      /** Chorus extension: commands allowed in a burst above the rate; another burst's deficit closes with 3013. */
       command_rate_burst: uint(10000),
     })
     .prefault({}),
   http_api: z
     .strictObject({
-      /** The key every API request must carry (X-API-Key or Authorization: apikey). */
+      /** The key every API request must carry (`X-API-Key` or `Authorization: apikey`); without one: 401. */
       key: str(),
       /** Serve the API without a key: only behind a trusted network boundary. */
       insecure: bool(),
+      /** No server API at all. */
       disabled: bool(),
+      /** Where the API is served. */
       handler_prefix: str('/api'),
-      /** "transport": errors as HTTP statuses for every request, as the X-Centrifugo-Error-Mode header does. */
+      /** `transport`: errors as HTTP statuses for every request, as the `X-Centrifugo-Error-Mode` header does. */
       error_mode: z.enum(['', 'transport']).default(''),
       /** Chorus extension: largest request body in bytes (413 above). */
       max_body_size: uint(4 * 1024 * 1024),
+      /**
+       * Chorus extension: most commands in one request (a `batch`, or lines of the legacy `POST /api`); error 107
+       * above. 0: no limit.
+       */
+      max_batch_commands: uint(10_000),
       /** With `http_server.internal_port`: serve the API on the public port too (Centrifugo's key). */
       external: bool(),
     })
     .prefault({}),
   admin: z
     .strictObject({
-      /** The admin page at /admin, behind a login. */
+      /** The admin page at `/admin`, behind a login. */
       enabled: bool(),
-      /** Password of the admin login. */
+      /** Password of the admin login (required with `admin.enabled`). */
       password: str(),
-      /** Secret signing admin session tokens. */
+      /** Secret signing admin sessions (required with `admin.enabled`). */
       secret: str(),
       /** No login: only behind a trusted network boundary. */
       insecure: bool(),
@@ -280,7 +437,10 @@ export const configSchema = z.strictObject({
       external: bool(),
       /** Chorus extension: how long an admin session lasts after the login. */
       session_ttl: dur('12h'),
-      /** Chorus extension: failed logins one client address may make per `login_failure_window` (0: no limit). */
+      /**
+       * Chorus extension: failed logins one client address may make per `login_failure_window`; then 429 with
+       * `Retry-After` (`0`: no limit).
+       */
       login_failure_limit: uint(5),
       /** Chorus extension: the window of `login_failure_limit`; logins from that address are refused until it ends. */
       login_failure_window: dur('1m'),
@@ -289,34 +449,61 @@ export const configSchema = z.strictObject({
   /** Chorus extension: the demo pages (/demo/chat, /demo/monitor). */
   demo: z
     .strictObject({
+      /** The demo pages `/demo/chat` and `/demo/monitor`. */
       enabled: bool(),
-      /** The channel `chorus agent` reports to and /demo/monitor shows; only agents may publish into it. */
+      /**
+       * The channel `chorus agent` reports to and /demo/monitor shows; while `demo.enabled`, only agents may
+       * publish into it, whatever its namespace allows.
+       */
       agent_channel: str('metrics'),
-      /** Users (IDs or globs like "agent-*", from verified tokens) whose connections may report as agents. */
+      /**
+       * The users (IDs from verified tokens, or globs such as `agent-*`) whose connections may report as agents;
+       * the dashboard names each agent by this user.
+       */
       agent_users: strList(),
-      /** Anonymous connections may report as agents (the development preset; never on a shared network). */
+      /**
+       * Anonymous connections may report as agents too (named by their payload; the development preset turns it
+       * on; never on a shared network).
+       */
       allow_anonymous_agents: bool(),
     })
     .prefault({}),
-  /** Prometheus metrics at /metrics (Centrifugo's key; off by default, as in Centrifugo). */
-  prometheus: z.strictObject({ enabled: bool() }).prefault({}),
+  prometheus: z
+    .strictObject({
+      /** Prometheus metrics at `/metrics` (off by default, as in Centrifugo; `--dev` turns it on). */
+      enabled: bool(),
+    })
+    .prefault({}),
   websocket: z
     .strictObject({
+      /** Largest frame a client may send (bigger: close 1009). */
       message_size_limit: uint(65_536),
+      /** How long a closing connection may take to finish the close handshake before it is cut. */
       write_timeout: dur('1s'),
+      /** permessage-deflate (costs CPU and memory per connection; off by default). */
       compression: bool(),
     })
     .prefault({}),
   channel: z
     .strictObject({
+      /** Longest channel name in bytes; longer is error 107 wherever a name comes in (`0`: no limit). */
       max_length: uint(255),
+      /** Channels that start with it need a subscription token. */
       private_prefix: str('$'),
+      /** Separates the namespace from the rest of the name. */
       namespace_boundary: str(':'),
+      /** Starts the user list of a user-limited channel. */
       user_boundary: str('#'),
+      /** Separates users in that list. */
       user_separator: str(','),
-      /** Default for namespaces that leave history_meta_ttl at 0. */
+      /** How long a stream's position outlives its last publication, where a namespace leaves it at `0s`. */
       history_meta_ttl: dur('720h'),
+      /** Options of channels without a namespace: the channel options below, all off by default. */
       without_namespace: channelOptions.prefault({}),
+      /**
+       * `[{ "name": "chat", …options }]`: each entry has a `name` matching `^[-a-zA-Z0-9_.]{2,}$` and the channel
+       * options below.
+       */
       namespaces: z.array(namespace).default([]),
       proxy: z
         .strictObject({
@@ -328,8 +515,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   rpc: z
     .strictObject({
+      /** `ns:method` selects an RPC namespace. */
       namespace_boundary: str(':'),
-      without_namespace: z.strictObject({ proxy_enabled: bool() }).prefault({}),
+      without_namespace: z
+        .strictObject({
+          /** Send RPC methods without a namespace to the RPC proxy. */
+          proxy_enabled: bool(),
+        })
+        .prefault({}),
+      /** `[{ "name": "app", "proxy_enabled": true }]`: RPC namespaces whose methods go to the RPC proxy. */
       namespaces: z
         .array(
           z.strictObject({
@@ -351,6 +545,10 @@ export type TokenOptions = Config['client']['token'];
 /** Checks that span several fields; returns messages naming the keys. */
 export function crossFieldProblems(cfg: Config): string[] {
   const problems: string[] = [];
+  const h = cfg.http_server;
+  if (h.headers_timeout > 0 && h.request_timeout > 0 && h.headers_timeout > h.request_timeout) {
+    problems.push('http_server.headers_timeout must not be longer than http_server.request_timeout');
+  }
   const c = cfg.client;
   if (c.ping_interval > 0 && c.pong_timeout >= c.ping_interval) {
     problems.push('client.pong_timeout must be less than client.ping_interval');
@@ -421,10 +619,3 @@ export function crossFieldProblems(cfg: Config): string[] {
  * Centrifugo's regexes are Go's (RE2), where `\p{L}` and friends are Unicode classes: compile with the `u` flag,
  * and without it only for patterns that JavaScript's Unicode mode refuses (e.g. needless escapes like `\-`).
  */
-export function compileChannelRegex(pattern: string): RegExp {
-  try {
-    return new RegExp(pattern, 'u');
-  } catch {
-    return new RegExp(pattern);
-  }
-}

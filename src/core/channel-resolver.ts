@@ -3,8 +3,17 @@
  * before the first namespace boundary (":") names the namespace, user-limited channels end with
  * "#user1,user2". Options are looked up once per namespace and shared (frozen config objects).
  */
-import { type ChannelOptions, type Config, compileChannelRegex } from '../config/schema.js';
 import { Errors, ReplyError } from '../protocol/codes.js';
+import type { ChannelOptions, ChannelSettings } from './options.js';
+
+/** A namespace's channel_regex (Go RE2 syntax is mostly a subset of JavaScript's; `u` where it parses). */
+export function compileChannelRegex(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern, 'u');
+  } catch {
+    return new RegExp(pattern);
+  }
+}
 
 export interface ResolvedChannel {
   /** "" for channels without a namespace. */
@@ -22,7 +31,7 @@ export class ChannelResolver {
   private readonly namespaces = new Map<string, ChannelOptions>();
   private readonly regexes = new Map<ChannelOptions, RegExp>();
 
-  constructor(private readonly cfg: Config['channel']) {
+  constructor(private readonly cfg: ChannelSettings) {
     for (const ns of cfg.namespaces) this.namespaces.set(ns.name, ns);
     for (const opts of [cfg.without_namespace, ...cfg.namespaces]) {
       if (opts.channel_regex !== '') this.regexes.set(opts, compileChannelRegex(opts.channel_regex));

@@ -1,17 +1,41 @@
 /**
- * Local fan-out: which of this node's clients are subscribed to which channel. Each event is encoded once and
- * the same bytes are queued to every subscriber; a subscriber whose stream position shows a gap is told
+ * Local fan-out: which of this node's sessions are subscribed to which channel. Each event is encoded once per
+ * push encoding present among the channel's subscribers (JSON, Protobuf; wrapped or bare) and the same bytes are
+ * queued to every subscriber of that encoding; a subscriber whose stream position shows a gap is told
  * (insufficient state) rather than left with a silent hole.
  */
-
-import { Disconnects } from '../protocol/codes.js';
-import { encodeJoinPush, encodeLeavePush, encodePublicationPush } from '../protocol/encode.js';
-import type { ClientInfo, Publication } from '../protocol/types.js';
+import type { ClientInfo, Publication, Push } from '../protocol/messages.js';
+import { deliverPublication } from './channels/delivery.js';
+import { SubFlag, type Subscription } from './channels/subscription.js';
+import type { PushEncoding } from './push-encoding.js';
 import { sharedFrames } from './shared-frames.js';
-import { SubFlag, type Subscription } from './subscription.js';
 
-/** Publications a subscription may hold back while its subscribe reply is prepared. */
-const MAX_BUFFERED = 10_000;
+/**
+ * One event's encoded pushes, by PushEncoding key (a handful of encodings at most: a small array, filled as
+ * subscribers of each encoding are met).
+ */
+class FrameCache {
+  private readonly frames: Array<Uint8Array | undefined> = [];
+  /** The last encoding asked for: subscribers of one channel usually share it. */
+  private lastEncoding: PushEncoding | undefined;
+  private lastFrame: Uint8Array | undefined;
+
+  constructor(private readonly push: Push) {}
+
+  frameFor(sub: Subscription): Uint8Array {
+    const enc = sub.session.encoding;
+    if (enc === this.lastEncoding) return this.lastFrame as Uint8Array;
+    let frame = this.frames[enc.key];
+    if (frame === undefined) {
+      frame = enc.encode(this.push);
+      sharedFrames.add(frame);
+      this.frames[enc.key] = frame;
+    }
+    this.lastEncoding = enc;
+    this.lastFrame = frame;
+    return frame;
+  }
+}
 
 export class Hub {
   private readonly channels = new Map<string, Map<string, Subscription>>();
@@ -25,8 +49,8 @@ export class Hub {
       subs = new Map();
       this.channels.set(sub.channel, subs);
     }
-    if (!subs.has(sub.client.id)) this.subscriptionCount++;
-    subs.set(sub.client.id, sub);
+    if (!subs.has(sub.session.id)) this.subscriptionCount++;
+    subs.set(sub.session.id, sub);
     return first;
   }
 
@@ -34,8 +58,8 @@ export class Hub {
   remove(sub: Subscription): boolean {
     const subs = this.channels.get(sub.channel);
     if (subs === undefined) return true;
-    if (subs.get(sub.client.id) === sub) {
-      subs.delete(sub.client.id);
+    if (subs.get(sub.session.id) === sub) {
+      subs.delete(sub.session.id);
       this.subscriptionCount--;
     }
     if (subs.size === 0) {
@@ -73,50 +97,25 @@ export class Hub {
   broadcastPublication(channel: string, pub: Publication, epoch: string): number {
     const subs = this.channels.get(channel);
     if (subs === undefined) return 0;
-    const frame = Buffer.from(encodePublicationPush(channel, pub));
-    sharedFrames.add(frame);
+    const frames = new FrameCache({ type: 'pub', channel, pub });
     const offset = pub.offset;
     let n = 0;
     for (const sub of subs.values()) {
-      if (sub.buffer !== undefined) {
-        // A subscribe waiting on a slow engine cannot hold publications without bound.
-        if (sub.buffer.length >= MAX_BUFFERED)
-          sub.client.close(Disconnects.slow, 'too many publications during subscribe');
-        else sub.buffer.push({ frame, offset, epoch });
-        n++;
-        continue;
-      }
-      if (offset > 0 && (sub.flags & (SubFlag.positioned | SubFlag.recoverable)) !== 0) {
-        if (!sub.client.advancePosition(sub, offset, epoch)) continue;
-      }
-      sub.client.enqueue(frame);
-      n++;
+      if (deliverPublication(sub, frames.frameFor(sub), offset, epoch)) n++;
     }
     return n;
   }
 
-  /** Returns how many subscribers it was queued for. */
-  broadcastJoin(channel: string, info: ClientInfo): number {
-    return this.broadcastPresenceEvent(channel, encodeJoinPush(channel, info));
-  }
-
-  /** Returns how many subscribers it was queued for. */
-  broadcastLeave(channel: string, info: ClientInfo): number {
-    return this.broadcastPresenceEvent(channel, encodeLeavePush(channel, info));
-  }
-
-  private broadcastPresenceEvent(channel: string, text: string): number {
+  /** Join or leave, to the subscribers that receive them. Returns how many it was queued for. */
+  broadcastPresenceEvent(type: 'join' | 'leave', channel: string, info: ClientInfo): number {
     const subs = this.channels.get(channel);
     if (subs === undefined) return 0;
-    let frame: Buffer | undefined;
+    let frames: FrameCache | undefined;
     let n = 0;
     for (const sub of subs.values()) {
       if ((sub.flags & SubFlag.pushJoinLeave) === 0) continue;
-      if (frame === undefined) {
-        frame = Buffer.from(text);
-        sharedFrames.add(frame);
-      }
-      sub.client.enqueue(frame);
+      frames ??= new FrameCache({ type, channel, info });
+      sub.session.enqueue(frames.frameFor(sub));
       n++;
     }
     return n;

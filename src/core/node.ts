@@ -1,67 +1,85 @@
 /**
- * The node: one Chorus process's core. Owns the hub (local fan-out), the client registry, the timer wheel and
- * the engine connection, and reference-counts channels between them: the first local subscriber subscribes
- * the node to the broker (undone if that fails), the last one leaving unsubscribes it after re-checking.
- * It knows nothing of WebSocket, JSON or Redis.
+ * The node: one Chorus process's core. Owns the hub (local fan-out), the session registry, the timer wheel and
+ * the engine connection, and reference-counts channels between them: the first local subscriber subscribes the
+ * node to the broker (undone if that fails), the last one leaving unsubscribes it after re-checking.
+ * It knows nothing of WebSocket, JSON or Redis: everything it uses arrives through its constructor.
  */
 import { randomUUID } from 'node:crypto';
-import { TokenVerifier } from '../auth/token-verifier.js';
-import type { ChannelOptions, Config } from '../config/schema.js';
-import { type BrokerEventHandler, type Engine, isStreamEpoch, type PublishResult } from '../engine/types.js';
-import { type Disconnect, Disconnects } from '../protocol/codes.js';
-import type { ClientInfo, Publication, RawJSON } from '../protocol/types.js';
-import { ChannelAccess } from './channel-access.js';
+import { type Disconnect, Disconnects, Errors, ReplyError } from '../protocol/codes.js';
+import type { ClientInfo, Publication } from '../protocol/messages.js';
 import { ChannelResolver } from './channel-resolver.js';
-import type { Client } from './client.js';
+import { insufficientState } from './channels/delivery.js';
+import { type ReservedChannelSettings, ReservedChannels } from './channels/reserved-channels.js';
+import { SubFlag, type Subscription } from './channels/subscription.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { Hooks } from './hooks.js';
+import { noHooks } from './hooks.js';
 import { Hub } from './hub.js';
+import type { ChannelOptions, CoreConfig } from './options.js';
+import { type Clock, systemClock } from './ports/clock.js';
+import type { ControlMessage } from './ports/control.js';
+import {
+  type BrokerEventHandler,
+  type Engine,
+  isStreamEpoch,
+  type PublicationInput,
+  type PublishResult,
+} from './ports/engine.js';
+import { type Log, silentLog } from './ports/log.js';
+import { type NodeStats, noStats } from './ports/stats.js';
+import type { TokenVerifier } from './ports/tokens.js';
 import { ServerOps } from './server-ops.js';
-import { type NodeStats, noStats } from './stats.js';
-import { SubFlag, type Subscription } from './subscription.js';
+import type { Client } from './session/client.js';
 import { TimerWheel } from './timer-wheel.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
-
-export interface Log {
-  trace(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
+/** Everything a node is built from (the composition root, src/compose.ts, assembles it from the config). */
+export interface NodeDeps {
+  config: CoreConfig;
+  engine: Engine;
+  /** Verifies connection tokens. */
+  connectTokens: TokenVerifier;
+  /** Verifies subscription tokens (the connection tokens' verifier unless a separate key is configured). */
+  subscribeTokens?: TokenVerifier | undefined;
+  hooks?: Hooks | undefined;
+  stats?: NodeStats | undefined;
+  log?: Log | undefined;
+  clock?: Clock | undefined;
+  /** Shown in `info`, the admin page and logs. */
+  name?: string | undefined;
+  /** Channels reserved whatever the namespace options say (personal channels, the monitoring agents'). */
+  reserved?: Partial<ReservedChannelSettings> | undefined;
+  /** Request headers connections keep after connect, for proxies that forward them (lower case). */
+  forwardedHeaders?: readonly string[] | undefined;
 }
 
-export const silentLog: Log = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
-export interface NodeOptions {
-  config: Readonly<Config>;
-  engine: Engine;
-  log?: Log;
-  name?: string;
+export interface PublishOptions {
+  skipHistory?: boolean | undefined;
+  idempotencyKey?: string | undefined;
 }
 
 export class Node implements BrokerEventHandler {
-  readonly config: Readonly<Config>;
+  readonly config: CoreConfig;
   readonly engine: Engine;
   readonly log: Log;
-  readonly name: string;
+  readonly clock: Clock;
+  readonly stats: NodeStats;
+  readonly hooks: Hooks;
+  /** This node's name in `info`, the admin page and the logs (`node.name`, or `<hostname>_<port>`). */
+  private nodeName: string;
   /** Unique id of this node (process), as the info API reports it. */
   readonly uid = randomUUID();
   readonly version = VERSION;
   readonly hub = new Hub();
   readonly resolver: ChannelResolver;
   /** Channels reserved whatever the options say: personal channels, the monitoring agents' channel. */
-  readonly access: ChannelAccess;
-  readonly wheel = new TimerWheel(100);
+  readonly access: ReservedChannels;
+  readonly wheel: TimerWheel;
   /** When connections' queued output is written (end of turn, or within client.write_delay). */
   readonly flusher: FlushScheduler;
   readonly connectTokens: TokenVerifier;
   readonly subscribeTokens: TokenVerifier;
-  readonly hooks: Hooks = { rpc: new Map() };
-  /** Counters for metrics (src/metrics installs its own); a no-op unless metrics are enabled. */
-  stats: NodeStats = noStats;
-  /** Request headers connections keep after connect, for proxies that forward them (lower case). */
-  forwardedHeaders: readonly string[] = [];
+  readonly forwardedHeaders: readonly string[];
   /** Server-side operations (HTTP API, embedding code): publish, subscribe/unsubscribe users, disconnect … */
   readonly ops: ServerOps;
   /** Authenticated clients by id. */
@@ -71,22 +89,34 @@ export class Node implements BrokerEventHandler {
   private readonly users = new Map<string, Set<Client>>();
   /** Channels whose broker subscription is being set up: later subscribers wait for the same promise. */
   private readonly pendingBrokerSubs = new Map<string, Promise<void>>();
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
   private closing = false;
 
-  constructor(opts: NodeOptions) {
-    this.config = opts.config;
-    this.engine = opts.engine;
-    this.log = opts.log ?? silentLog;
-    this.name = opts.name ?? 'chorus';
-    this.resolver = new ChannelResolver(opts.config.channel);
-    this.access = new ChannelAccess(opts.config);
-    this.flusher = new FlushScheduler(opts.config.client.write_delay, (e) =>
+  constructor(deps: NodeDeps) {
+    this.config = deps.config;
+    this.engine = deps.engine;
+    this.log = deps.log ?? silentLog;
+    this.clock = deps.clock ?? systemClock;
+    this.stats = deps.stats ?? noStats;
+    this.hooks = deps.hooks ?? noHooks;
+    this.nodeName = deps.name ?? 'chorus';
+    this.connectTokens = deps.connectTokens;
+    this.subscribeTokens = deps.subscribeTokens ?? deps.connectTokens;
+    this.forwardedHeaders = deps.forwardedHeaders ?? [];
+    this.startedAt = this.clock.now();
+    this.resolver = new ChannelResolver(deps.config.channel);
+    const personal = deps.config.client.subscribe_to_user_personal_channel;
+    this.access = new ReservedChannels({
+      personalPrefix: personal.enabled ? this.personalChannel('') : undefined,
+      agentChannel: undefined,
+      agentUsers: [],
+      anonymousAgents: false,
+      ...deps.reserved,
+    });
+    this.wheel = new TimerWheel(100, this.clock);
+    this.flusher = new FlushScheduler(deps.config.client.write_delay, (e) =>
       this.log.error({ err: e }, 'writing to a client failed'),
     );
-    this.connectTokens = new TokenVerifier(opts.config.client.token, 'client.token');
-    const st = opts.config.client.subscription_token;
-    this.subscribeTokens = st.enabled ? new TokenVerifier(st, 'client.subscription_token') : this.connectTokens;
     this.ops = new ServerOps(this);
   }
 
@@ -97,9 +127,20 @@ export class Node implements BrokerEventHandler {
     return ns === '' ? `${ub}${user}` : `${ns}${nb}${ub}${user}`;
   }
 
+  get name(): string {
+    return this.nodeName;
+  }
+
+  /** A new name (a server learns its port when it listens): the other nodes hear it at once, not 3 s later. */
+  rename(name: string): void {
+    if (name === this.nodeName) return;
+    this.nodeName = name;
+    if (!this.closing) void this.ops.beat();
+  }
+
   async start(): Promise<void> {
     await this.engine.broker.start(this);
-    this.ops.startHeartbeat();
+    await this.ops.startHeartbeat();
   }
 
   /** Whether this node can serve: its engine (e.g. Redis) is reachable. */
@@ -113,7 +154,9 @@ export class Node implements BrokerEventHandler {
    * "insufficient state" so its client resubscribes and recovers from history.
    */
   onBrokerReconnect(): void {
-    this.log.info(
+    void this.ops.beat();
+    // The engine logged that its link is back; this is the detail.
+    this.log.debug(
       { channels: this.hub.numChannels },
       'broker link restored: checking subscribers for lost publications',
     );
@@ -127,21 +170,17 @@ export class Node implements BrokerEventHandler {
         .history(channel, { limit: 0, reverse: false, historyMetaTtlMs: this.historyMetaTtl(opts) })
         .then((h) => {
           for (const sub of tracked) {
-            if (sub.client.subs.get(channel) !== sub) continue;
-            if (!isStreamEpoch(h, sub.epoch))
-              sub.client.insufficientState(sub, 'stream epoch changed during an outage');
+            if (!sub.session.channels.holds(sub)) continue;
+            if (!isStreamEpoch(h, sub.epoch)) insufficientState(sub, 'stream epoch changed during an outage');
             else if (h.position.offset > sub.offset) {
-              sub.client.insufficientState(
-                sub,
-                `missed publications during an outage (${sub.offset} < ${h.position.offset})`,
-              );
+              insufficientState(sub, `missed publications during an outage (${sub.offset} < ${h.position.offset})`);
             }
           }
         })
         .catch((e) => {
           // Still unreachable: every tracked subscriber may have missed something, so tell them all.
           this.log.warn({ err: (e as Error).message, channel }, 'position check failed after reconnect');
-          for (const sub of tracked) sub.client.insufficientState(sub, 'position unknown after an outage');
+          for (const sub of tracked) insufficientState(sub, 'position unknown after an outage');
         });
     }
   }
@@ -151,7 +190,7 @@ export class Node implements BrokerEventHandler {
   }
 
   get uptimeSeconds(): number {
-    return Math.floor((Date.now() - this.startedAt) / 1000);
+    return Math.floor((this.clock.now() - this.startedAt) / 1000);
   }
 
   // --- client registry -------------------------------------------------------------------------------------
@@ -225,34 +264,32 @@ export class Node implements BrokerEventHandler {
     }
   }
 
-  publicationOptions(opts: ChannelOptions) {
-    return {
-      historySize: opts.history_size,
-      historyTtlMs: opts.history_ttl,
-      historyMetaTtlMs: this.historyMetaTtl(opts),
-    };
-  }
-
   historyMetaTtl(opts: ChannelOptions): number {
     return opts.history_meta_ttl > 0 ? opts.history_meta_ttl : this.config.channel.history_meta_ttl;
   }
 
-  /** Publishes from the server side (HTTP API, embedding code): no permission checks. */
+  /**
+   * Publishes into a channel whose options are known (a client's publish after its permission check, or the
+   * server API): history as the options say, counted, an engine failure answered as an internal error.
+   */
   async publish(
     channel: string,
-    data: RawJSON,
-    opts: { info?: ClientInfo; tags?: Record<string, string>; skipHistory?: boolean; idempotencyKey?: string } = {},
+    options: ChannelOptions,
+    pub: PublicationInput,
+    opts: PublishOptions = {},
   ): Promise<PublishResult> {
-    this.resolver.checkLength(channel);
-    const resolved = this.resolver.resolve(channel);
-    const chOpts = resolved?.options ?? this.config.channel.without_namespace;
-    const history = this.publicationOptions(chOpts);
-    if (opts.skipHistory) history.historySize = 0;
-    return this.engine.broker.publish(
-      channel,
-      { data, info: opts.info, tags: opts.tags },
-      { ...history, idempotencyKey: opts.idempotencyKey },
-    );
+    this.stats.published();
+    try {
+      return await this.engine.broker.publish(channel, pub, {
+        historySize: opts.skipHistory ? 0 : options.history_size,
+        historyTtlMs: options.history_ttl,
+        historyMetaTtlMs: this.historyMetaTtl(options),
+        idempotencyKey: opts.idempotencyKey,
+      });
+    } catch (e) {
+      this.log.error({ err: e, channel, client: pub.info?.client }, 'publish failed in the engine');
+      throw new ReplyError(Errors.internal);
+    }
   }
 
   // --- broker events -----------------------------------------------------------------------------------------
@@ -262,15 +299,15 @@ export class Node implements BrokerEventHandler {
   }
 
   onJoin(channel: string, info: ClientInfo): void {
-    this.stats.queued('join', this.hub.broadcastJoin(channel, info));
+    this.stats.queued('join', this.hub.broadcastPresenceEvent('join', channel, info));
   }
 
   onLeave(channel: string, info: ClientInfo): void {
-    this.stats.queued('leave', this.hub.broadcastLeave(channel, info));
+    this.stats.queued('leave', this.hub.broadcastPresenceEvent('leave', channel, info));
   }
 
-  onControl(payload: string): void {
-    this.ops.handleControl(payload);
+  onControl(message: ControlMessage): void {
+    this.ops.handleControl(message);
   }
 
   // --- lifecycle ---------------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import { type Clock, systemClock, type TimerHandle } from './ports/clock.js';
+
 /**
  * One timer for many connections. Each item asks to be woken at a time; the wheel keeps items in buckets of
  * `resolutionMs` and one interval walks the due buckets. Scheduling again moves the item; an item is in at most
@@ -12,14 +14,14 @@ export interface WheelItem {
 
 export class TimerWheel {
   private readonly buckets = new Map<number, Set<WheelItem>>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private lastSlot: number;
 
   constructor(
     private readonly resolutionMs = 100,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {
-    this.lastSlot = Math.floor(this.now() / resolutionMs);
+    this.lastSlot = Math.floor(clock.now() / resolutionMs);
   }
 
   schedule(item: WheelItem, at: number): void {
@@ -53,13 +55,12 @@ export class TimerWheel {
   }
 
   private start(): void {
-    this.timer = setInterval(() => this.tick(), this.resolutionMs);
-    this.timer.unref();
+    this.timer = this.clock.setInterval(() => this.tick(), this.resolutionMs);
   }
 
   /** Runs every due bucket. Public for tests that drive time by hand. */
   tick(): void {
-    const now = this.now();
+    const now = this.clock.now();
     const current = Math.floor(now / this.resolutionMs);
     // Normally one slot has passed; after a long stall, walk the buckets rather than every empty slot.
     const slots =
@@ -84,13 +85,13 @@ export class TimerWheel {
       }
     }
     if (this.buckets.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
+      this.clock.clearInterval(this.timer);
       this.timer = undefined;
     }
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) this.clock.clearInterval(this.timer);
     this.timer = undefined;
     for (const bucket of this.buckets.values()) for (const item of bucket) item.wheelSlot = -1;
     this.buckets.clear();

@@ -7,10 +7,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { Node } from '../core/node.js';
-import { ChorusStats, CONNECTION_REFUSALS, LATENCY_BUCKETS, METHODS, OUT_KINDS } from './node-stats.js';
+import { type ChorusStats, CONNECTION_REFUSALS, LATENCY_BUCKETS, METHODS, OUT_KINDS } from './node-stats.js';
 
 export interface Metrics {
-  /** The counters the node reports into (installed as `node.stats`). */
+  /** The counters the node reports into (the composition root hands them to the node). */
   readonly stats: ChorusStats;
   readonly registry: Registry;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -57,9 +57,8 @@ class Snapshot {
   reset(): void {}
 }
 
-export function createMetrics(node: Node): Metrics {
-  const stats = new ChorusStats();
-  node.stats = stats;
+/** Prometheus metrics over `stats`, the counters the node was built with, and the node's current counts. */
+export function createMetrics(node: Node, stats: ChorusStats): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const counter = (name: string, help: string, read: () => Sample[]) =>
@@ -126,6 +125,11 @@ export function createMetrics(node: Node): Metrics {
     'messages_written_total',
     'Messages written to client connections (several may share one frame).',
     single(() => stats.messagesOut),
+  );
+  counter(
+    'publications_total',
+    'Publications this node published into the engine (client publishes and the server API).',
+    single(() => stats.publications),
   );
   counter(
     'frames_received_total',

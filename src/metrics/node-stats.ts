@@ -3,8 +3,8 @@
  * field increments (no allocation, no label hashing, no string building). Prometheus reads them at scrape time
  * (metrics.ts); anything else in the process (an admin page) may read them too.
  */
-import type { ConnectionRefusal, NodeStats, OutKind } from '../core/stats.js';
-import type { Method } from '../protocol/types.js';
+import type { ConnectionRefusal, NodeStats, OutKind } from '../core/ports/stats.js';
+import type { Method } from '../protocol/messages.js';
 
 export const METHODS: readonly Method[] = [
   'connect',
@@ -64,6 +64,8 @@ export class ChorusStats implements NodeStats {
   bytesOut = 0;
   /** Messages actually written (queued ones dropped with a closing client are not). */
   messagesOut = 0;
+  /** Publications this node published into the engine (client publishes and the server API). */
+  publications = 0;
 
   constructor() {
     for (const m of METHODS) this.commands[m] = new CommandStats();
@@ -103,5 +105,9 @@ export class ChorusStats implements NodeStats {
 
   connectionRefused(reason: ConnectionRefusal): void {
     this.refused[reason]++;
+  }
+
+  published(): void {
+    this.publications++;
   }
 }

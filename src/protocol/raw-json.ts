@@ -15,14 +15,15 @@ function skipWhitespace(s: string, i: number): number {
 
 /** Index just past the string starting at `i` (which is a quote). */
 function skipString(s: string, i: number): number {
-  i++;
-  while (i < s.length) {
-    const c = s.charCodeAt(i);
-    if (c === 0x5c) i += 2;
-    else if (c === 0x22) return i + 1;
-    else i++;
+  // indexOf runs natively: long strings (most of a large body) are crossed in one step, not char by char.
+  let q = s.indexOf('"', i + 1);
+  while (q !== -1) {
+    let backslashes = 0;
+    while (s.charCodeAt(q - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    q = s.indexOf('"', q + 1);
   }
-  return i;
+  return s.length;
 }
 
 /** Index just past the value starting at `i`. */
@@ -93,13 +94,42 @@ function findIndex(s: string, start: number, index: number): [number, number] | 
   return undefined;
 }
 
-/** Raw text of `doc[path[0]][path[1]]…` (numbers index arrays), for a document JSON.parse accepted. */
-export function rawValueAt(doc: string, path: readonly (string | number)[]): string | undefined {
+function spanAt(doc: string, path: readonly (string | number)[]): [number, number] | undefined {
   let span: [number, number] = [0, doc.length];
   for (const key of path) {
     const next = typeof key === 'number' ? findIndex(doc, span[0], key) : findKey(doc, span[0], key);
     if (next === undefined) return undefined;
     span = next;
   }
-  return doc.slice(span[0], span[1]);
+  return span;
+}
+
+/** Raw text of `doc[path[0]][path[1]]…` (numbers index arrays), for a document JSON.parse accepted. */
+export function rawValueAt(doc: string, path: readonly (string | number)[]): string | undefined {
+  const span = spanAt(doc, path);
+  return span === undefined ? undefined : doc.slice(span[0], span[1]);
+}
+
+/**
+ * Raw text of every element of the array at `path`, in order, each found where the previous one ended (looking
+ * each one up with rawValueAt would rescan the document from its start every time: quadratic for a batch of
+ * thousands of commands). Lazy: an element is located when it is asked for, so the work follows its use.
+ */
+export function rawElementsAt(doc: string, path: readonly (string | number)[]): IterableIterator<string> | undefined {
+  const span = spanAt(doc, path);
+  if (span === undefined) return undefined;
+  const start = skipWhitespace(doc, span[0]);
+  if (doc.charCodeAt(start) !== 0x5b) return undefined;
+  return elements(doc, start, span[1]);
+}
+
+function* elements(doc: string, start: number, end: number): Generator<string, void, undefined> {
+  let i = skipWhitespace(doc, start + 1);
+  while (i < end && doc.charCodeAt(i) !== 0x5d) {
+    const valueEnd = skipValue(doc, i);
+    yield doc.slice(i, valueEnd);
+    i = skipWhitespace(doc, valueEnd);
+    if (doc.charCodeAt(i) !== 0x2c) return;
+    i = skipWhitespace(doc, i + 1);
+  }
 }

@@ -10,17 +10,62 @@
  * A timeout, a network failure, a non-200 status or an unreadable answer is an internal error (100, temporary:
  * the SDK retries), logged with the endpoint. Headers listed in `http_headers` are forwarded from the client's
  * connection request (e.g. Cookie, Authorization).
+ *
+ * The backend is trusted to decide, not to be well-behaved: an answer past `max_response_size` is not read
+ * further (memory does not grow with it) and fails the hook; a redirect is never followed (the target of a
+ * redirect would decide who the user is) and fails the hook with a log line saying to fix the endpoint.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config/schema.js';
-import type { ConnectingContext, Hooks, PublishContext, SubscribeContext } from '../core/hooks.js';
-import type { Log } from '../core/node.js';
+import type { Log } from '../core/ports/log.js';
+import type { ConnectingContext, Hooks, PublishContext, SubscribeContext } from '../embedding/app-hooks.js';
 import { DisconnectError, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 
 interface ProxyConfig {
   endpoint: string;
   timeout: number;
   http_headers: readonly string[];
+  max_response_size: number;
+}
+
+/** Where each proxy is configured, for log lines that say what to change. */
+const CONFIG_KEYS: Record<string, string> = {
+  connect: 'client.proxy.connect',
+  subscribe: 'channel.proxy.subscribe',
+  publish: 'channel.proxy.publish',
+  rpc: 'rpc.proxy',
+};
+
+/** A failed proxy call: what went wrong and what to do, for the log. */
+class ProxyFailure extends Error {}
+
+/** The answer's text, read no further than `limit` bytes (0: no limit). */
+async function readCapped(res: Response, limit: number, key: string): Promise<string> {
+  const tooLarge = (size: string) =>
+    new ProxyFailure(
+      `answer of ${size} bytes, over ${key}.max_response_size (${limit}): answer less, or raise the limit`,
+    );
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (limit > 0 && declared > limit) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge(String(declared));
+  }
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (limit > 0 && size > limit) {
+      // Cancelling closes the connection: nothing more of the answer is read or kept.
+      await reader.cancel().catch(() => {});
+      throw tooLarge(`more than ${limit}`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 interface ProxyAnswer {
@@ -57,15 +102,29 @@ async function call(
   log: Log,
 ): Promise<Record<string, unknown>> {
   let answer: ProxyAnswer;
+  const key = CONFIG_KEYS[kind] ?? kind;
   try {
     const res = await fetch(proxy.endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...pickHeaders(headers, proxy.http_headers) },
       body: JSON.stringify(body),
+      redirect: 'manual',
       signal: AbortSignal.timeout(proxy.timeout > 0 ? proxy.timeout : 1000),
     });
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-    answer = (await res.json()) as ProxyAnswer;
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel().catch(() => {});
+      const location = res.headers.get('location');
+      throw new ProxyFailure(
+        `answered a redirect (HTTP ${res.status}${location ? ` to ${location}` : ''}): proxies never follow ` +
+          `redirects; set ${key}.endpoint to the URL that answers`,
+      );
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      throw new ProxyFailure(`HTTP ${res.status}`);
+    }
+    answer = JSON.parse(await readCapped(res, proxy.max_response_size, key)) as ProxyAnswer;
+    if (typeof answer !== 'object' || answer === null) throw new ProxyFailure('answer is not a JSON object');
   } catch (e) {
     log.error({ err: (e as Error).message, endpoint: proxy.endpoint, proxy: kind }, 'proxy request failed');
     throw new ReplyError(Errors.internal);

@@ -13,7 +13,8 @@
  * A refused upgrade also costs the server nothing beyond the request line.
  */
 import type { Config } from '../config/schema.js';
-import type { ConnectionRefusal } from '../core/stats.js';
+import type { ConnectionRefusal } from '../core/ports/stats.js';
+import { TokenBucket } from '../core/rate-limiter.js';
 import { limitKey } from './client-address.js';
 
 export interface Verdict {
@@ -26,9 +27,8 @@ export interface Verdict {
 
 interface AddressEntry {
   open: number;
-  tokens: number;
-  /** When `tokens` was last brought up to date (ms). */
-  at: number;
+  /** New connections this address may open now (undefined without a rate limit). */
+  bucket: TokenBucket | undefined;
 }
 
 /** Entries of addresses with no open connection are dropped once their bucket is full again: sweep this often. */
@@ -40,8 +40,7 @@ export class ConnectionLimits {
   private readonly rate: number;
   private readonly burst: number;
   private readonly nodeRate: number;
-  private nodeTokens: number;
-  private nodeAt = Date.now();
+  private readonly nodeBucket: TokenBucket | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(cfg: Readonly<Config['client']>) {
@@ -49,7 +48,7 @@ export class ConnectionLimits {
     this.rate = cfg.address_connection_rate_limit;
     this.burst = Math.max(1, cfg.address_connection_rate_burst);
     this.nodeRate = cfg.connection_rate_limit;
-    this.nodeTokens = this.nodeRate;
+    this.nodeBucket = this.nodeRate > 0 ? new TokenBucket(this.nodeRate, this.nodeRate, Date.now()) : undefined;
   }
 
   get enabled(): boolean {
@@ -61,10 +60,8 @@ export class ConnectionLimits {
    * when its socket closes.
    */
   admit(address: string, now = Date.now()): Verdict | undefined {
-    if (this.nodeRate > 0) {
-      this.nodeTokens = Math.min(this.nodeRate, this.nodeTokens + ((now - this.nodeAt) * this.nodeRate) / 1000);
-      this.nodeAt = now;
-      if (this.nodeTokens < 1) {
+    if (this.nodeBucket !== undefined) {
+      if (this.nodeBucket.available(now) < 1) {
         return {
           refused: 'node_rate',
           status: 503,
@@ -77,7 +74,7 @@ export class ConnectionLimits {
       const key = limitKey(address);
       let e = this.perAddress.get(key);
       if (e === undefined) {
-        e = { open: 0, tokens: this.burst, at: now };
+        e = { open: 0, bucket: this.rate > 0 ? new TokenBucket(this.rate, this.burst, now) : undefined };
         this.perAddress.set(key, e);
         this.startSweeping();
       }
@@ -89,22 +86,20 @@ export class ConnectionLimits {
           message: `client.address_connection_limit ${this.maxOpen} reached for this address`,
         };
       }
-      if (this.rate > 0) {
-        e.tokens = Math.min(this.burst, e.tokens + ((now - e.at) * this.rate) / 1000);
-        e.at = now;
-        if (e.tokens < 1) {
+      if (e.bucket !== undefined) {
+        if (e.bucket.available(now) < 1) {
           return {
             refused: 'address_rate',
             status: 429,
-            retryAfter: Math.max(1, Math.ceil((1 - e.tokens) / this.rate)),
+            retryAfter: e.bucket.secondsToNextToken(now),
             message: `client.address_connection_rate_limit ${this.rate}/s (burst ${this.burst}) reached for this address`,
           };
         }
-        e.tokens -= 1;
+        e.bucket.spend();
       }
       e.open++;
     }
-    if (this.nodeRate > 0) this.nodeTokens -= 1;
+    this.nodeBucket?.spend();
     return undefined;
   }
 
@@ -132,7 +127,8 @@ export class ConnectionLimits {
   /** Forgets addresses with nothing open whose bucket has refilled: memory follows the active addresses only. */
   sweep(now: number): void {
     for (const [key, e] of this.perAddress) {
-      if (e.open === 0 && e.tokens + ((now - e.at) * this.rate) / 1000 >= this.burst) this.perAddress.delete(key);
+      if (e.open === 0 && (e.bucket === undefined || e.bucket.available(now) >= this.burst))
+        this.perAddress.delete(key);
     }
     if (this.perAddress.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);

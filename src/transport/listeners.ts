@@ -10,7 +10,7 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadListenerTls } from '../config/tls.js';
-import type { Log } from '../core/node.js';
+import type { Log } from '../core/ports/log.js';
 import { describeEndpoints, hostsFor, type ListenerPlan, type ListenerRole } from './listen-plan.js';
 
 /** How often watched certificate files are checked for a change. */

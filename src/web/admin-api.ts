@@ -15,18 +15,22 @@
  * - Errors are `{error: {code, message}}` with the API's codes (107 bad request, 102 unknown channel …); bodies
  *   are capped at 64 KiB.
  *
- * Message rates are counted without touching the core: the broker's `publish` is wrapped (messages in: every
- * publication this node makes, from clients and the server API) and so is the hub's `broadcastPublication`
- * (messages out: publications queued to this node's subscribers). A sampler reads the counters
- * and the node's gauges every second into a ring buffer. Rates are this node's; nodes and totals span the cluster.
+ * Figures are the whole cluster's, whichever node answers (src/web/admin-stats.ts): every node samples itself
+ * every second, and the node asked sums the live nodes' samples, so the page does not jump between nodes
+ * behind a load balancer. Each node's own figures come with its uid and name.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify, SignJWT } from 'jose';
+import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
 import type { NodeInfo } from '../core/server-ops.js';
-import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { BodyTooLarge, readBody as readLimitedBody } from '../http/body.js';
+import { HttpError, sendJSON as send } from '../http/reply.js';
+import { Errors, ReplyError } from '../protocol/codes.js';
+import { rawValueAt } from '../protocol/raw-json.js';
 import { ClientAddresses } from '../transport/client-address.js';
+import { type AdminActivity, clusterSeries } from './admin-stats.js';
 import { LoginThrottle } from './login-throttle.js';
 
 export interface AdminApi {
@@ -47,98 +51,6 @@ const SUBJECT = 'admin';
 const LOGIN_FAILURE_DELAY_MS = 400;
 /** The busiest channels the state lists. */
 const TOP_CHANNELS = 100;
-const SAMPLE_MS = 1000;
-/** 5 minutes of one-second samples. */
-const SERIES_LENGTH = 300;
-
-/** One second of this node's activity. */
-interface Sample {
-  /** Unix time, seconds. */
-  t: number;
-  connections: number;
-  users: number;
-  channels: number;
-  subscriptions: number;
-  /** Publications this node made per second (client publishes and the server API). */
-  in: number;
-  /** Publications delivered to this node's subscribers per second. */
-  out: number;
-}
-
-/** Counts messages and samples the node every second; one per node, whatever the number of admin APIs. */
-class Stats {
-  published = 0;
-  delivered = 0;
-  private readonly ring: Sample[] = [];
-  private lastAt = Date.now();
-  private lastPublished = 0;
-  private lastDelivered = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly node: Node) {
-    const broker = node.engine.broker;
-    const publish = broker.publish.bind(broker);
-    broker.publish = (channel, pub, opts) => {
-      this.published++;
-      return publish(channel, pub, opts);
-    };
-    // Deliveries: what the hub queued (or buffered) for this node's subscribers, publication by publication.
-    const hub = node.hub;
-    const broadcast = hub.broadcastPublication.bind(hub);
-    hub.broadcastPublication = (channel, pub, epoch) => {
-      const n = broadcast(channel, pub, epoch);
-      this.delivered += n;
-      return n;
-    };
-    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
-    this.timer.unref();
-  }
-
-  private sample(): void {
-    if (this.node.isClosing) {
-      clearInterval(this.timer);
-      return;
-    }
-    const now = Date.now();
-    const secs = Math.max((now - this.lastAt) / 1000, 0.001);
-    const n = this.node;
-    const round = (x: number) => Math.round(x * 100) / 100;
-    this.ring.push({
-      t: Math.floor(now / 1000),
-      connections: n.clients.size,
-      users: n.numUsers,
-      channels: n.hub.numChannels,
-      subscriptions: n.hub.numSubscriptions,
-      in: round((this.published - this.lastPublished) / secs),
-      out: round((this.delivered - this.lastDelivered) / secs),
-    });
-    if (this.ring.length > SERIES_LENGTH) this.ring.shift();
-    this.lastAt = now;
-    this.lastPublished = this.published;
-    this.lastDelivered = this.delivered;
-  }
-
-  latest(): Sample | undefined {
-    return this.ring[this.ring.length - 1];
-  }
-
-  /** Column arrays, oldest first (what the page's chart takes). */
-  series(): Record<keyof Sample, number[]> & { interval: number } {
-    const col = (k: keyof Sample) => this.ring.map((s) => s[k]);
-    return {
-      interval: SAMPLE_MS,
-      t: col('t'),
-      connections: col('connections'),
-      users: col('users'),
-      channels: col('channels'),
-      subscriptions: col('subscriptions'),
-      in: col('in'),
-      out: col('out'),
-    };
-  }
-}
-
-const statsByNode = new WeakMap<Node, Stats>();
 
 /** A verified admin token: its id and expiry (unix seconds). */
 interface Session {
@@ -147,48 +59,28 @@ interface Session {
 }
 
 /** An error answer: HTTP status with the API's `{error: {code, message}}`. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: ProtocolError,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(error.message);
-  }
-}
-
 const badRequest = (detail: string) => new HttpError(400, { code: Errors.badRequest.code, message: detail });
 const unauthorized = (message = 'unauthorized') => new HttpError(401, { code: 401, message });
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
+function tooLarge(): HttpError {
+  return new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
 }
 
-/** Reads a JSON object body of at most MAX_BODY bytes. */
-async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY) {
-    req.resume();
-    throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
+/** The body's text, at most MAX_BODY bytes (413 past it, with the connection closed after the answer). */
+async function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
+  try {
+    return await readLimitedBody(req, res, MAX_BODY);
+  } catch (e) {
+    throw e instanceof BodyTooLarge ? tooLarge() : e;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) {
-      throw new HttpError(413, { code: Errors.badRequest.code, message: `body larger than ${MAX_BODY} bytes` });
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+}
+
+/** A JSON object body of at most MAX_BODY bytes, and its text (payloads are taken from it as sent). */
+async function readJSON(
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ body: Record<string, unknown>; text: string }> {
+  const text = await readBody(req, res);
   if (text.trim() === '') throw badRequest('body required: a JSON object');
   let value: unknown;
   try {
@@ -199,7 +91,7 @@ async function readJSON(req: IncomingMessage): Promise<Record<string, unknown>> 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw badRequest('body must be a JSON object');
   }
-  return value as Record<string, unknown>;
+  return { body: value as Record<string, unknown>, text };
 }
 
 function stringField(body: Record<string, unknown>, key: string, opts: { required: boolean; max?: number }) {
@@ -243,14 +135,14 @@ function tooManyAttempts(waitMs: number): HttpError {
   );
 }
 
-export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi {
-  const cfg = node.config.admin;
-  let stats = statsByNode.get(node);
-  if (stats === undefined) {
-    stats = new Stats(node);
-    statsByNode.set(node, stats);
-  }
-  const collected = stats;
+export function createAdminApi(
+  node: Node,
+  config: Readonly<Config>,
+  activity: AdminActivity,
+  opts: AdminApiOptions = {},
+): AdminApi {
+  const cfg = config.admin;
+  activity.attach(node);
   // Without a secret (insecure mode only) a random one keeps the signing code path sound.
   const key = sessionKey(cfg.secret !== '' ? cfg.secret : randomBytes(32).toString('hex'), cfg.password);
   const ttlSeconds = Math.max(1, Math.floor(cfg.session_ttl / 1000));
@@ -301,17 +193,17 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
    * The client's address as the throttle counts it: the socket's, or behind a proxy listed in
    * http_server.trusted_proxies the one that proxy forwards (never a header from anyone else).
    */
-  const addresses = new ClientAddresses(node.config.http_server.trusted_proxies);
+  const addresses = new ClientAddresses(config.http_server.trusted_proxies);
   const clientAddress = (req: IncomingMessage) => addresses.of(req) || 'unknown';
 
-  async function login(req: IncomingMessage): Promise<unknown> {
+  async function login(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const address = clientAddress(req);
     const early = cfg.insecure ? 0 : throttle.retryAfter(address);
     if (early > 0) {
       req.resume();
       throw tooManyAttempts(early);
     }
-    const body = await readJSON(req);
+    const { body } = await readJSON(req, res);
     const password = body.password;
     if (typeof password !== 'string') throw badRequest('password: required, a string');
     if (cfg.insecure) return { token: await issueToken(), insecure: true };
@@ -336,14 +228,28 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
   }
 
   async function state(): Promise<unknown> {
-    const nodes: NodeInfo[] = node.ops.info();
-    const channels = await node.ops.channels('');
+    const [channels, series] = await Promise.all([node.ops.channels(''), clusterSeries(node)]);
+    const last = series.t.length - 1;
+    const nodes = node.ops.info().map((n: NodeInfo) => {
+      // The node's figures of the series' last second when it answered (totals, rows and chart then agree);
+      // otherwise those of its last heartbeat (up to 3 s old), without rates.
+      const s = series.nodes.find((x) => x.uid === n.uid);
+      if (s === undefined || last < 0) return n;
+      return {
+        ...n,
+        num_clients: s.connections[last] as number,
+        num_users: s.users[last] as number,
+        num_channels: s.channels[last] as number,
+        num_subs: s.subscriptions[last] as number,
+        rate_in: s.in[last] as number,
+        rate_out: s.out[last] as number,
+      };
+    });
     const top = [...channels]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, TOP_CHANNELS)
       .map(([channel, subscribers]) => ({ channel, subscribers }));
     const sum = (k: keyof NodeInfo) => nodes.reduce((acc, n) => acc + Number(n[k]), 0);
-    const latest = collected.latest();
     return {
       insecure: cfg.insecure,
       node: { uid: node.uid, name: node.name, version: node.version },
@@ -358,20 +264,23 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
         subscriptions: sum('num_subs'),
       },
       channels: { total: channels.size, top },
-      rates: { in: latest?.in ?? 0, out: latest?.out ?? 0 },
+      // The whole cluster's messages per second in the last complete second.
+      rates: { in: series.in[last] ?? 0, out: series.out[last] ?? 0 },
     };
   }
 
-  async function publish(req: IncomingMessage): Promise<unknown> {
-    const body = await readJSON(req);
+  async function publish(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const { body, text } = await readJSON(req, res);
     const channel = stringField(body, 'channel', { required: true, max: 1024 }) as string;
     if (!('data' in body) || body.data === undefined) throw badRequest('data: required (any JSON value)');
-    const r = await node.ops.publish({ channel, data: JSON.stringify(body.data) });
+    // The data as sent, byte for byte (as the server API does): re-serialising it would also fail on deep nesting.
+    const data = rawValueAt(text, ['data']) ?? JSON.stringify(body.data);
+    const r = await node.ops.publish({ channel, data: Buffer.from(data) });
     return { result: r.offset > 0 ? { offset: r.offset, epoch: r.epoch } : {} };
   }
 
-  async function disconnect(req: IncomingMessage): Promise<unknown> {
-    const body = await readJSON(req);
+  async function disconnect(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    const { body } = await readJSON(req, res);
     const user = stringField(body, 'user', { required: true }) as string;
     const client = stringField(body, 'client', { required: false });
     const online = await node.ops.isOnline({ user, client });
@@ -379,7 +288,7 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
     return { result: { online } };
   }
 
-  async function logout(_req: IncomingMessage, session: Session | undefined): Promise<unknown> {
+  async function logout(_req: IncomingMessage, _res: ServerResponse, session: Session | undefined): Promise<unknown> {
     if (session !== undefined) await node.engine.revocations.revoke(session.jti, session.exp * 1000);
     return { result: {} };
   }
@@ -387,12 +296,12 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
   type Route = {
     method: 'GET' | 'POST';
     auth: boolean;
-    run: (req: IncomingMessage, session: Session | undefined) => Promise<unknown>;
+    run: (req: IncomingMessage, res: ServerResponse, session: Session | undefined) => Promise<unknown>;
   };
   const routes: Record<string, Route> = {
     login: { method: 'POST', auth: false, run: login },
     state: { method: 'GET', auth: true, run: state },
-    series: { method: 'GET', auth: true, run: async () => collected.series() },
+    series: { method: 'GET', auth: true, run: () => clusterSeries(node) },
     publish: { method: 'POST', auth: true, run: publish },
     disconnect: { method: 'POST', auth: true, run: disconnect },
     logout: { method: 'POST', auth: true, run: logout },
@@ -417,18 +326,19 @@ export function createAdminApi(node: Node, opts: AdminApiOptions = {}): AdminApi
               throw e;
             })
           : undefined;
-        const result = await route.run(req, session);
+        const result = await route.run(req, res, session);
         send(res, 200, result);
       } catch (e) {
         if (e instanceof HttpError) send(res, e.status, { error: e.error }, e.headers);
         else if (e instanceof ReplyError) {
           const error = { code: e.error.code, message: e.message };
           send(res, e.error.code === Errors.internal.code ? 500 : 400, { error });
-        } else if (req.destroyed || res.destroyed) {
-          // The client went away mid-request: nothing to answer.
         } else {
+          // Every request gets an answer, including one whose body was read (and its stream ended) before the
+          // failure: checking req.destroyed here once left such requests unanswered.
           node.log.error({ err: e, path }, 'admin API request failed');
-          send(res, 500, { error: Errors.internal });
+          if (res.headersSent) res.destroy();
+          else send(res, 500, { error: Errors.internal });
         }
       }
       return true;

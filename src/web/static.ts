@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { type LandingContext, landingFeatures, renderLanding } from './landing.js';
 import { pageHeaders } from './page-headers.js';
 import { readPublicFile } from './public-files.js';
 
@@ -27,9 +28,11 @@ export interface PageScope {
 
 const EVERY_PAGE: PageScope = { public: true, admin: true };
 
-/** Page routes → HTML file in dist/public, with the config switch that enables each. */
+/** Page routes → file in dist/public, with the config switch that enables each. */
 export function pageFor(path: string, cfg: Readonly<Config>, scope: PageScope = EVERY_PAGE): string | undefined {
   const p = path.replace(/\/+$/, '') || '/';
+  // Browsers ask for /favicon.ico whatever the page declares; both names serve the same SVG, wherever pages are.
+  if ((scope.public || scope.admin) && (p === '/favicon.svg' || p === '/favicon.ico')) return 'favicon.svg';
   if (scope.public) {
     if (p === '/') return 'index.html';
     if (p === '/demo/chat' && cfg.demo.enabled) return 'chat.html';
@@ -65,9 +68,15 @@ export async function serveStatic(
   res: ServerResponse,
   cfg: Readonly<Config>,
   scope: PageScope = EVERY_PAGE,
+  landing: LandingContext = { dev: false },
 ): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+  let path: string;
+  try {
+    path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+  } catch {
+    return false; // not valid percent-encoding: no page has such a name (the server answers 400 before this)
+  }
   const file = pageFor(path, cfg, scope) ?? assetFor(path, cfg, scope);
   if (file === undefined) return false;
   let body: Buffer;
@@ -81,6 +90,8 @@ export async function serveStatic(
     }
     return false;
   }
+  // The landing page shows only what this server offers (src/web/landing.ts).
+  if (file === 'index.html') body = Buffer.from(renderLanding(body.toString('utf8'), landingFeatures(cfg, landing)));
   res.writeHead(200, {
     ...(file.endsWith('.html') ? pageHeaders(req) : { 'x-content-type-options': 'nosniff' }),
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',

@@ -18,6 +18,8 @@ describe('admin page', needBrowser(), () => {
   let context: BrowserContext;
   let page: Page;
   let errors: string[];
+  /** Pages and assets that failed to load (the favicon's 404 was one). */
+  const failed: string[] = [];
   const clients: Centrifuge[] = [];
 
   async function user(sub: string): Promise<Centrifuge> {
@@ -41,6 +43,7 @@ describe('admin page', needBrowser(), () => {
   before(async () => {
     buildPages();
     s = await startServer({
+      node: { name: 'admin-page-node' },
       admin: { enabled: true, password: PASSWORD, secret: 'admin-page-secret-long-enough-for-hs256' },
       client: { token: { hmac_secret_key: SECRET } },
       channel: { without_namespace: openChannels() },
@@ -50,6 +53,9 @@ describe('admin page', needBrowser(), () => {
     page = await context.newPage();
     page.setDefaultTimeout(8000);
     errors = watchErrors(page);
+    page.on('response', (r) => {
+      if (r.status() >= 400 && !r.url().includes('/admin/api/')) failed.push(`${r.status()} ${r.url()}`);
+    });
   });
 
   after(async () => {
@@ -87,7 +93,14 @@ describe('admin page', needBrowser(), () => {
     await total('users').filter({ hasText: /^2$/ }).waitFor();
     await page.locator('#channels td', { hasText: 'lobby' }).waitFor();
     await page.locator('#nodes tr').first().waitFor();
-    assert.match((await page.locator('#nodes').textContent()) ?? '', /this node/);
+    assert.match((await page.locator('#nodes').textContent()) ?? '', /admin-page-node.*answered/);
+    assert.equal(await page.locator('#totals-title').textContent(), 'Whole cluster', 'totals say whose they are');
+    assert.match((await page.locator('#chart-note').textContent()) ?? '', /^whole cluster/);
+    // The chart can show one node's figures, named.
+    await page.locator('#chart-source option', { hasText: 'Node admin-page-node' }).waitFor({ state: 'attached' });
+    await page.locator('#chart-source').selectOption({ label: 'Node admin-page-node' });
+    await page.locator('#chart-note', { hasText: 'node admin-page-node only' }).waitFor();
+    await page.locator('#chart-source').selectOption({ label: 'Whole cluster' });
     // The chart draws once the series has samples.
     await page.locator('#chart canvas').waitFor();
     bob.disconnect();
@@ -145,10 +158,27 @@ describe('admin page', needBrowser(), () => {
       `light text (${text})`,
     );
     await shot('admin-dashboard-dark');
-    await page.setViewportSize({ width: 390, height: 844 });
+    await page.setViewportSize({ width: 375, height: 812 });
     await page.waitForTimeout(300);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no horizontal scrolling on a phone (${overflow}px too wide)`);
+    // Every column of the tables stays on screen, labelled, and wide enough to read (not one letter per line).
+    const cells = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('#nodes td, #channels td')].map((td) => {
+        const r = td.getBoundingClientRect();
+        const label = getComputedStyle(td, '::before').content;
+        return { text: td.textContent ?? '', left: r.left, right: r.right, width: r.width, label };
+      }),
+    );
+    assert.ok(cells.length >= 11, `nodes (9 columns) and channel cells rendered (${cells.length})`);
+    for (const c of cells) {
+      assert.ok(c.left >= 0 && c.right <= 375, `"${c.text}" is on screen (${c.left}–${c.right})`);
+      assert.ok(c.width >= 48, `"${c.text}" has room (${c.width}px)`);
+    }
+    const labels = cells.map((c) => c.label).filter((l) => l !== 'none' && l !== 'normal');
+    for (const l of ['Version', 'Clients', 'Users', 'Channels', 'Subs', 'In/s', 'Out/s', 'Uptime']) {
+      assert.ok(labels.includes(`"${l}"`), `the ${l} column is labelled on a phone`);
+    }
     await shot('admin-dashboard-dark-narrow');
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 1280, height: 900 });
@@ -162,5 +192,6 @@ describe('admin page', needBrowser(), () => {
     await page.getByLabel('Password').waitFor();
     assert.equal(await page.locator('#dash-view').isVisible(), false);
     assert.deepEqual(errors, [], 'no uncaught page errors');
+    assert.deepEqual(failed, [], 'every page resource loaded');
   });
 });

@@ -5,8 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { Centrifuge, PublicationContext, SubscribedContext } from 'centrifuge';
+import { NODE_TTL_MS } from '../../src/core/control-plane.js';
 import { once, sdk, sleep, waitFor } from '../helpers/clients.js';
 import { api, type Balancer, type NodeProcess, startBalancer, startNode } from '../helpers/cluster.js';
 import { needRedis, type OwnRedis, startOwnRedis } from '../helpers/services.js';
@@ -62,10 +64,22 @@ describe('three nodes through Redis', skip, () => {
     redis?.stop();
   });
 
-  test('info lists all three nodes', async () => {
+  test('info lists all three nodes, each named <hostname>_<port>', async () => {
     await waitFor(async () => (await api(nodes[0]!.url, 'info', {})).result.nodes.length === 3, 10_000, '3 nodes');
-    const uids = new Set((await api(nodes[1]!.url, 'info', {})).result.nodes.map((n: { uid: string }) => n.uid));
-    assert.equal(uids.size, 3);
+    const listed = (await api(nodes[1]!.url, 'info', {})).result.nodes as { uid: string; name: string }[];
+    assert.equal(new Set(listed.map((n) => n.uid)).size, 3);
+    // A node names itself once it listens and tells the others at once (not at its next heartbeat, 3 s later).
+    const expected = nodes.map((n) => `${hostname()}_${n.port}`).sort();
+    let names: string[] = [];
+    await waitFor(
+      async () => {
+        names = (await api(nodes[1]!.url, 'info', {})).result.nodes.map((n: { name: string }) => n.name).sort();
+        return JSON.stringify(names) === JSON.stringify(expected);
+      },
+      1000,
+      'the default node.name (host and listening port) in info',
+    ).catch(() => assert.deepEqual(names, expected, 'the default node.name is the host and the listening port'));
+    assert.match(nodes[0]!.output(), new RegExp(`"node":"${hostname()}_${nodes[0]!.port}"`), 'log lines name the node');
   });
 
   test('a publication through node A reaches subscribers on nodes B and C', async () => {
@@ -177,6 +191,41 @@ describe('three nodes through Redis', skip, () => {
     } finally {
       await lb.close();
     }
+  });
+
+  test('a node killed with SIGKILL leaves info and its clients leave presence within the node TTL', async () => {
+    const victim = await startNode(config());
+    nodes.push(victim);
+    const victimUid = (await api(victim.url, 'info', {})).result.nodes.find((n: { name: string }) =>
+      n.name.endsWith(`_${victim.port}`),
+    )?.uid as string;
+    assert.ok(victimUid, 'the victim names itself <hostname>_<port> in info');
+    const doomed = client(victim.wsUrl);
+    const survivor = client(nodes[1]!.wsUrl);
+    for (const c of [doomed, survivor]) {
+      const s = c.newSubscription('ghosts');
+      const ok = once(s, 'subscribed', 10_000);
+      s.subscribe();
+      c.connect();
+      await ok;
+    }
+    const stats = async () => (await api(nodes[0]!.url, 'presence_stats', { channel: 'ghosts' })).result.num_clients;
+    assert.equal(await stats(), 2);
+    await victim.kill();
+    const killedAt = Date.now();
+    doomed.disconnect();
+    await waitFor(async () => (await stats()) === 1, NODE_TTL_MS + 5000, 'the dead node’s client to leave presence');
+    const gone = Date.now() - killedAt;
+    // The node's alive mark lasts NODE_TTL_MS from its last heartbeat; Redis then stops listing its entries.
+    assert.ok(gone <= NODE_TTL_MS + 1000, `presence cleared ${gone} ms after the kill (at most ${NODE_TTL_MS} ms)`);
+    const presence = (await api(nodes[2]!.url, 'presence', { channel: 'ghosts' })).result.presence;
+    assert.deepEqual(Object.keys(presence), [(survivor as unknown as { _client: string })._client]);
+    await waitFor(
+      async () =>
+        !(await api(nodes[0]!.url, 'info', {})).result.nodes.some((n: { uid: string }) => n.uid === victimUid),
+      5000,
+      'the dead node to leave info',
+    );
   });
 
   test('Redis restarted while publishing: nodes stay up, delivery resumes, any loss is signalled', async () => {

@@ -1,5 +1,5 @@
 /**
- * Engine conformance suite: the contracts stated in src/engine/types.ts, written against the Engine interface
+ * Engine conformance suite: the contracts stated in src/core/ports/engine.ts, written against the Engine interface
  * only, so every implementation (memory, Redis …) runs the same tests through its own factory.
  *
  * - Every test gets a fresh engine from `factory.create()` (closed in afterEach) and channels with a random
@@ -12,14 +12,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
+import type { ControlMessage } from '../../src/core/ports/control.js';
 import {
   type BrokerEventHandler,
   type Engine,
   type HistoryQuery,
   isStreamEpoch,
   type PublishOptions,
-} from '../../src/engine/types.js';
-import type { ClientInfo, Publication } from '../../src/protocol/types.js';
+} from '../../src/core/ports/engine.js';
+import type { ClientInfo, Payload, Publication } from '../../src/protocol/messages.js';
 
 export interface EngineFactory {
   /** A fresh engine; `advance` moves its clock when the implementation runs on an injectable one. */
@@ -39,7 +40,7 @@ interface Recorder extends BrokerEventHandler {
   pubs: { channel: string; pub: Publication; epoch: string }[];
   joins: { channel: string; info: ClientInfo }[];
   leaves: { channel: string; info: ClientInfo }[];
-  controls: string[];
+  controls: ControlMessage[];
   /** The publications delivered for one channel, in delivery order. */
   on(channel: string): Publication[];
 }
@@ -64,6 +65,15 @@ const SETTLE = 50;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Payload bytes of a JSON text, and back: the suite writes and compares payloads as text. */
+function b(text: string): Payload {
+  return Buffer.from(text);
+}
+
+function txt(p: Payload | undefined): string | undefined {
+  return p === undefined ? undefined : Buffer.from(p).toString();
+}
+
 function chan(label: string): string {
   return `conformance:${label}:${randomUUID().slice(0, 12)}`;
 }
@@ -73,7 +83,7 @@ function all(metaTtl = HIST.historyMetaTtlMs): HistoryQuery {
 }
 
 function info(user: string, client: string): ClientInfo {
-  return { user, client, connInfo: `{"name":"${user}"}`, chanInfo: `{"role":"${client}"}` };
+  return { user, client, connInfo: b(`{"name":"${user}"}`), chanInfo: b(`{"role":"${client}"}`) };
 }
 
 function offsets(pubs: readonly Publication[]): number[] {
@@ -96,8 +106,8 @@ function newRecorder(): Recorder {
     onLeave(channel, info) {
       rec.leaves.push({ channel, info });
     },
-    onControl(payload) {
-      rec.controls.push(payload);
+    onControl(message) {
+      rec.controls.push(message);
     },
   };
   return rec;
@@ -114,8 +124,8 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = DELIVERY_T
 /** Publishes a sentinel on `channel` (which must be subscribed), waits for it, then lets SETTLE ms pass. */
 async function settle(h: Harness, channel: string): Promise<void> {
   const marker = `{"sentinel":"${randomUUID()}"}`;
-  await h.engine.broker.publish(channel, { data: marker }, NO_HIST);
-  await waitFor('the sentinel publication', () => h.rec.on(channel).some((p) => p.data === marker));
+  await h.engine.broker.publish(channel, { data: b(marker) }, NO_HIST);
+  await waitFor('the sentinel publication', () => h.rec.on(channel).some((p) => txt(p.data) === marker));
   await sleep(SETTLE);
 }
 
@@ -151,13 +161,13 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.broker.subscribe(ch);
         const pubInfo = info('alice', 'c1');
         const tags = { kind: 'greeting', lang: 'en' };
-        const res = await h.engine.broker.publish(ch, { data: '{"text":"hi"}', info: pubInfo, tags }, NO_HIST);
+        const res = await h.engine.broker.publish(ch, { data: b('{"text":"hi"}'), info: pubInfo, tags }, NO_HIST);
         assert.equal(res.offset, 0);
         await waitFor('the publication', () => h.rec.on(ch).length === 1);
         const [got] = h.rec.pubs;
         assert.ok(got !== undefined, 'got !== undefined');
         assert.equal(got.channel, ch);
-        assert.equal(got.pub.data, '{"text":"hi"}');
+        assert.equal(txt(got.pub.data), '{"text":"hi"}');
         assert.deepEqual(got.pub.info, pubInfo);
         assert.deepEqual(got.pub.tags, tags);
         assert.equal(got.pub.offset, 0);
@@ -167,10 +177,10 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('delivers a publication without info and tags', async () => {
         const ch = chan('pub-bare');
         await h.engine.broker.subscribe(ch);
-        await h.engine.broker.publish(ch, { data: '[1,2,3]' }, NO_HIST);
+        await h.engine.broker.publish(ch, { data: b('[1,2,3]') }, NO_HIST);
         await waitFor('the publication', () => h.rec.on(ch).length === 1);
         const pub = h.rec.on(ch)[0];
-        assert.equal(pub?.data, '[1,2,3]');
+        assert.equal(txt(pub?.data), '[1,2,3]');
         assert.equal(pub?.info, undefined);
         assert.ok(pub?.tags === undefined || Object.keys(pub.tags).length === 0, 'no tags expected');
       });
@@ -179,8 +189,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const subscribed = chan('sub');
         const other = chan('other');
         await h.engine.broker.subscribe(subscribed);
-        await h.engine.broker.publish(other, { data: '{"n":1}' }, NO_HIST);
-        await h.engine.broker.publish(other, { data: '{"n":2}' }, HIST);
+        await h.engine.broker.publish(other, { data: b('{"n":1}') }, NO_HIST);
+        await h.engine.broker.publish(other, { data: b('{"n":2}') }, HIST);
         await settle(h, subscribed);
         assert.deepEqual(h.rec.on(other), []);
         assert.ok(
@@ -194,14 +204,14 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const keep = chan('keep');
         await h.engine.broker.subscribe(ch);
         await h.engine.broker.subscribe(keep);
-        await h.engine.broker.publish(ch, { data: '{"n":1}' }, NO_HIST);
+        await h.engine.broker.publish(ch, { data: b('{"n":1}') }, NO_HIST);
         await waitFor('the first publication', () => h.rec.on(ch).length === 1);
         await h.engine.broker.unsubscribe(ch);
-        await h.engine.broker.publish(ch, { data: '{"n":2}' }, NO_HIST);
+        await h.engine.broker.publish(ch, { data: b('{"n":2}') }, NO_HIST);
         await h.engine.broker.publishJoin(ch, info('bob', 'c2'));
         await settle(h, keep);
         assert.deepEqual(
-          h.rec.on(ch).map((p) => p.data),
+          h.rec.on(ch).map((p) => txt(p.data)),
           ['{"n":1}'],
         );
         assert.equal(h.rec.joins.length, 0);
@@ -212,7 +222,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.broker.subscribe(ch);
         await h.engine.broker.unsubscribe(ch);
         await h.engine.broker.subscribe(ch);
-        await h.engine.broker.publish(ch, { data: '{"again":true}' }, NO_HIST);
+        await h.engine.broker.publish(ch, { data: b('{"again":true}') }, NO_HIST);
         await waitFor('the publication after resubscribe', () => h.rec.on(ch).length === 1);
       });
 
@@ -233,11 +243,18 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       });
 
       test('publishControl reaches onControl', async () => {
-        const payload = JSON.stringify({ op: 'disconnect', user: 'alice', id: randomUUID() });
+        const uid = randomUUID();
+        const payload: ControlMessage = {
+          op: 'send',
+          user: 'alice',
+          data: b(`{"id":"${uid}","bytes":"\u00ff"}`),
+        };
         await h.engine.broker.publishControl(payload);
-        await waitFor('the control message', () => h.rec.controls.includes(payload));
-        // A shared broker may carry control messages of other nodes; ours arrives exactly once.
-        assert.equal(h.rec.controls.filter((p) => p === payload).length, 1);
+        const mine = (m: ControlMessage) => m.op === 'send' && txt(m.data)?.includes(uid) === true;
+        await waitFor('the control message', () => h.rec.controls.some(mine));
+        // A shared broker may carry control messages of other nodes; ours arrives exactly once, payload intact.
+        assert.equal(h.rec.controls.filter(mine).length, 1);
+        assert.deepEqual(h.rec.controls.find(mine), payload);
       });
 
       test('delivers the publications of one channel in publish (offset) order', async () => {
@@ -246,7 +263,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const n = 200;
         const opts: PublishOptions = { ...HIST, historySize: n };
         const results = await Promise.all(
-          Array.from({ length: n }, (_, i) => h.engine.broker.publish(ch, { data: `{"i":${i}}` }, opts)),
+          Array.from({ length: n }, (_, i) => h.engine.broker.publish(ch, { data: b(`{"i":${i}}`) }, opts)),
         );
         assert.deepEqual(
           results.map((r) => r.offset).sort((x, y) => x - y),
@@ -261,16 +278,16 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         );
         // Each delivered publication is the one whose publish returned that offset.
         const dataByOffset = new Map(results.map((r, i) => [r.offset, `{"i":${i}}`]));
-        for (const p of delivered) assert.equal(p.data, dataByOffset.get(p.offset), `data at offset ${p.offset}`);
+        for (const p of delivered) assert.equal(txt(p.data), dataByOffset.get(p.offset), `data at offset ${p.offset}`);
       });
     });
 
     describe('history', () => {
       test('publish with history returns offsets 1, 2, 3 and a stable non-empty epoch', async () => {
         const ch = chan('offsets');
-        const r1 = await h.engine.broker.publish(ch, { data: '{"n":1}' }, HIST);
-        const r2 = await h.engine.broker.publish(ch, { data: '{"n":2}' }, HIST);
-        const r3 = await h.engine.broker.publish(ch, { data: '{"n":3}' }, HIST);
+        const r1 = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, HIST);
+        const r2 = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, HIST);
+        const r3 = await h.engine.broker.publish(ch, { data: b('{"n":3}') }, HIST);
         assert.deepEqual([r1.offset, r2.offset, r3.offset], [1, 2, 3]);
         assert.equal(typeof r1.epoch, 'string');
         assert.notEqual(r1.epoch, '');
@@ -284,12 +301,12 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('publish without history returns offset 0', async () => {
         const ch = chan('no-history');
-        const r1 = await h.engine.broker.publish(ch, { data: '{"n":1}' }, NO_HIST);
-        const r2 = await h.engine.broker.publish(ch, { data: '{"n":2}' }, NO_HIST);
+        const r1 = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, NO_HIST);
+        const r2 = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, NO_HIST);
         assert.equal(r1.offset, 0);
         assert.equal(r2.offset, 0);
         // history_size > 0 without a history_ttl keeps no history either.
-        const r3 = await h.engine.broker.publish(ch, { data: '{"n":3}' }, { ...HIST, historyTtlMs: 0 });
+        const r3 = await h.engine.broker.publish(ch, { data: b('{"n":3}') }, { ...HIST, historyTtlMs: 0 });
         assert.equal(r3.offset, 0);
         const hist = await h.engine.broker.history(ch, all());
         assert.deepEqual(hist.publications, []);
@@ -299,8 +316,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('delivered publications carry the returned offset, epoch and a time', async () => {
         const ch = chan('delivered-offset');
         await h.engine.broker.subscribe(ch);
-        const r1 = await h.engine.broker.publish(ch, { data: '{"n":1}' }, HIST);
-        const r2 = await h.engine.broker.publish(ch, { data: '{"n":2}' }, HIST);
+        const r1 = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, HIST);
+        const r2 = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, HIST);
         await waitFor('two publications', () => h.rec.on(ch).length === 2);
         const events = h.rec.pubs.filter((e) => e.channel === ch);
         assert.deepEqual(
@@ -320,12 +337,12 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const pubInfo = info('alice', 'c1');
         let epoch = '';
         for (let i = 1; i <= 5; i++) {
-          epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}`, info: pubInfo, tags }, HIST)).epoch;
+          epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`), info: pubInfo, tags }, HIST)).epoch;
         }
         const hist = await h.engine.broker.history(ch, all());
         assert.deepEqual(offsets(hist.publications), [1, 2, 3, 4, 5]);
         assert.deepEqual(
-          hist.publications.map((p) => p.data),
+          hist.publications.map((p) => txt(p.data)),
           [1, 2, 3, 4, 5].map((i) => `{"n":${i}}`),
         );
         for (const p of hist.publications) {
@@ -337,7 +354,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('history with limit N returns the first N', async () => {
         const ch = chan('limit');
-        for (let i = 1; i <= 5; i++) await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, HIST);
+        for (let i = 1; i <= 5; i++) await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, HIST);
         const hist = await h.engine.broker.history(ch, { ...all(), limit: 2 });
         assert.deepEqual(offsets(hist.publications), [1, 2]);
         assert.equal(hist.position.offset, 5, 'the position is the stream top, not the last returned');
@@ -346,7 +363,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('history since a position returns only later publications', async () => {
         const ch = chan('since');
         let epoch = '';
-        for (let i = 1; i <= 5; i++) epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, HIST)).epoch;
+        for (let i = 1; i <= 5; i++) epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, HIST)).epoch;
         const since = await h.engine.broker.history(ch, { ...all(), since: { offset: 2, epoch } });
         assert.deepEqual(offsets(since.publications), [3, 4, 5]);
         const sinceLimited = await h.engine.broker.history(ch, { ...all(), limit: 1, since: { offset: 2, epoch } });
@@ -359,7 +376,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('reverse history returns newest first; with since, the ones before the offset', async () => {
         const ch = chan('reverse');
         let epoch = '';
-        for (let i = 1; i <= 5; i++) epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, HIST)).epoch;
+        for (let i = 1; i <= 5; i++) epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, HIST)).epoch;
         const rev = await h.engine.broker.history(ch, { ...all(), reverse: true });
         assert.deepEqual(offsets(rev.publications), [5, 4, 3, 2, 1]);
         const revLimited = await h.engine.broker.history(ch, { ...all(), reverse: true, limit: 2 });
@@ -379,7 +396,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('history with limit 0 returns only the position', async () => {
         const ch = chan('limit0');
         let epoch = '';
-        for (let i = 1; i <= 3; i++) epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, HIST)).epoch;
+        for (let i = 1; i <= 3; i++) epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, HIST)).epoch;
         const hist = await h.engine.broker.history(ch, { ...all(), limit: 0 });
         assert.deepEqual(hist.publications, []);
         assert.deepEqual(hist.position, { offset: 3, epoch });
@@ -389,12 +406,12 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('trim');
         const opts: PublishOptions = { ...HIST, historySize: 3 };
         let last = { offset: 0, epoch: '' };
-        for (let i = 1; i <= 7; i++) last = await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, opts);
+        for (let i = 1; i <= 7; i++) last = await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, opts);
         assert.equal(last.offset, 7, 'offsets keep growing past the size');
         const hist = await h.engine.broker.history(ch, all());
         assert.deepEqual(offsets(hist.publications), [5, 6, 7]);
         assert.deepEqual(
-          hist.publications.map((p) => p.data),
+          hist.publications.map((p) => txt(p.data)),
           ['{"n":5}', '{"n":6}', '{"n":7}'],
         );
         assert.deepEqual(hist.position, { offset: 7, epoch: last.epoch });
@@ -404,7 +421,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('ranges');
         const opts: PublishOptions = { ...HIST, historySize: 5 };
         let epoch = '';
-        for (let i = 1; i <= 12; i++) epoch = (await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, opts)).epoch;
+        for (let i = 1; i <= 12; i++)
+          epoch = (await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, opts)).epoch;
         // Kept: 8 … 12.
         const q = (since: number | undefined, reverse: boolean, limit = -1) =>
           h.engine.broker
@@ -430,7 +448,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('maxBytes: what comes back is the first publications in order, at least those that fit', async () => {
         const ch = chan('max-bytes');
         const pad = 'x'.repeat(1000);
-        for (let i = 1; i <= 20; i++) await h.engine.broker.publish(ch, { data: `{"n":${i},"pad":"${pad}"}` }, HIST);
+        for (let i = 1; i <= 20; i++) await h.engine.broker.publish(ch, { data: b(`{"n":${i},"pad":"${pad}"}`) }, HIST);
         const forward = offsets((await h.engine.broker.history(ch, { ...all(), maxBytes: 3000 })).publications);
         assert.ok(forward.length >= 2, `at least what fits in 3,000 bytes: ${forward}`);
         assert.deepEqual(
@@ -465,12 +483,12 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('ttl');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: 3_600_000 };
         let r = { offset: 0, epoch: '' };
-        for (let i = 1; i <= 3; i++) r = await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, opts);
+        for (let i = 1; i <= 3; i++) r = await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, opts);
         await h.passTime(SHORT_TTL + 200);
         const hist = await h.engine.broker.history(ch, all(opts.historyMetaTtlMs));
         assert.deepEqual(hist.publications, []);
         assert.deepEqual(hist.position, { offset: 3, epoch: r.epoch });
-        const next = await h.engine.broker.publish(ch, { data: '{"n":4}' }, opts);
+        const next = await h.engine.broker.publish(ch, { data: b('{"n":4}') }, opts);
         assert.deepEqual({ offset: next.offset, epoch: next.epoch }, { offset: 4, epoch: r.epoch });
         const after4 = await h.engine.broker.history(ch, all(opts.historyMetaTtlMs));
         assert.deepEqual(offsets(after4.publications), [4]);
@@ -480,9 +498,9 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('ttl-refresh');
         const ttl = SHORT_TTL + 100;
         const opts: PublishOptions = { historySize: 10, historyTtlMs: ttl, historyMetaTtlMs: 3_600_000 };
-        await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
         await h.passTime(ttl - 150);
-        await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
         await h.passTime(ttl - 150);
         const kept = await h.engine.broker.history(ch, all(opts.historyMetaTtlMs));
         assert.deepEqual(offsets(kept.publications), [1, 2], 'kept: the last publication is younger than the TTL');
@@ -495,8 +513,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('after historyMetaTtlMs the epoch changes and offsets restart at 1', async () => {
         const ch = chan('meta-ttl');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
-        const r1 = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
-        await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        const r1 = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
+        await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
         await h.passTime(SHORT_TTL + 100);
         // Items gone, position still there (before the meta TTL).
         const mid = await h.engine.broker.history(ch, all(SHORT_META_TTL));
@@ -504,7 +522,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.deepEqual(mid.position, { offset: 2, epoch: r1.epoch });
         // Past the meta TTL, whether or not the history call above extended it.
         await h.passTime(SHORT_META_TTL + 200);
-        const r3 = await h.engine.broker.publish(ch, { data: '{"n":3}' }, opts);
+        const r3 = await h.engine.broker.publish(ch, { data: b('{"n":3}') }, opts);
         assert.equal(r3.offset, 1, 'offsets restart');
         assert.notEqual(r3.epoch, '');
         assert.notEqual(r3.epoch, r1.epoch, 'a new epoch: the old stream is gone');
@@ -516,13 +534,13 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('history after the meta TTL reports a new epoch at offset 0, which publishing continues', async () => {
         const ch = chan('meta-ttl-history');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
-        const r1 = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        const r1 = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
         await h.passTime(SHORT_META_TTL + 200);
         const hist = await h.engine.broker.history(ch, all(SHORT_META_TTL));
         assert.deepEqual(hist.publications, []);
         assert.equal(hist.position.offset, 0);
         assert.notEqual(hist.position.epoch, r1.epoch);
-        const r2 = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        const r2 = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
         assert.equal(r2.offset, 1);
         const since = await h.engine.broker.history(ch, { ...all(SHORT_META_TTL), since: hist.position });
         assert.deepEqual(offsets(since.publications), [1], 'a reader at the empty position gets the new stream');
@@ -539,7 +557,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const second = await h.engine.broker.history(ch, { ...all(), limit: 0 });
         assert.equal(second.position.offset, 0);
         assert.ok(isStreamEpoch(second, first.position.epoch), 'the empty position stays valid for the subscriber');
-        const r = await h.engine.broker.publish(ch, { data: '{"n":1}' }, HIST);
+        const r = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, HIST);
         assert.equal(r.offset, 1);
         const since = await h.engine.broker.history(ch, { ...all(), since: first.position });
         assert.deepEqual(offsets(since.publications), [1], 'a subscriber at the fresh position recovers');
@@ -553,7 +571,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const empty = await h.engine.broker.history(ch, all(SHORT_META_TTL));
         // A quarter of the meta TTL: the empty epoch's time bucket may have ended meanwhile.
         await h.passTime(SHORT_META_TTL / 4);
-        await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
         const hist = await h.engine.broker.history(ch, { ...all(SHORT_META_TTL), since: empty.position });
         assert.deepEqual(offsets(hist.publications), [1]);
         assert.ok(isStreamEpoch(hist, empty.position.epoch), 'the reader recovers the new stream from its start');
@@ -563,9 +581,9 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('empty-then-expired');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
         const empty = await h.engine.broker.history(ch, all(SHORT_META_TTL));
-        const first = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        const first = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
         await h.passTime(SHORT_META_TTL + 200);
-        const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        const second = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
         assert.equal(second.offset, 1, 'a new stream');
         const hist = await h.engine.broker.history(ch, { ...all(SHORT_META_TTL), since: empty.position });
         assert.ok(
@@ -577,7 +595,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('removeHistory drops the publications', async () => {
         const ch = chan('remove');
-        for (let i = 1; i <= 3; i++) await h.engine.broker.publish(ch, { data: `{"n":${i}}` }, HIST);
+        for (let i = 1; i <= 3; i++) await h.engine.broker.publish(ch, { data: b(`{"n":${i}}`) }, HIST);
         await h.engine.broker.removeHistory(ch);
         const hist = await h.engine.broker.history(ch, all());
         assert.deepEqual(hist.publications, []);
@@ -589,8 +607,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         const ch = chan('idempotency');
         await h.engine.broker.subscribe(ch);
         const opts: PublishOptions = { ...HIST, idempotencyKey: `key-${randomUUID()}`, idempotencyTtlMs: 60_000 };
-        const first = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
-        const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        const first = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
+        const second = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
         assert.ok(!first.suppressed, 'the first publish is not suppressed');
         assert.equal(second.suppressed, true);
         assert.equal(second.offset, first.offset);
@@ -599,19 +617,19 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.deepEqual(
           h.rec
             .on(ch)
-            .map((p) => p.data)
-            .filter((d) => !d.includes('sentinel')),
+            .map((p) => txt(p.data))
+            .filter((d) => !d?.includes('sentinel')),
           ['{"n":1}'],
           'delivered once',
         );
         const hist = await h.engine.broker.history(ch, all());
         assert.deepEqual(
-          hist.publications.map((p) => p.data),
+          hist.publications.map((p) => txt(p.data)),
           ['{"n":1}'],
           'appended once',
         );
         // Another key is an ordinary publication.
-        const third = await h.engine.broker.publish(ch, { data: '{"n":3}' }, { ...opts, idempotencyKey: 'other' });
+        const third = await h.engine.broker.publish(ch, { data: b('{"n":3}') }, { ...opts, idempotencyKey: 'other' });
         assert.ok(!third.suppressed, '!third.suppressed');
         assert.equal(third.offset, first.offset + 1);
       });
@@ -622,9 +640,9 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.broker.subscribe(ch);
         await h.engine.broker.subscribe(other);
         const opts: PublishOptions = { ...NO_HIST, idempotencyKey: `key-${randomUUID()}`, idempotencyTtlMs: 60_000 };
-        const first = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
-        const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
-        const elsewhere = await h.engine.broker.publish(other, { data: '{"n":3}' }, opts);
+        const first = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
+        const second = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
+        const elsewhere = await h.engine.broker.publish(other, { data: b('{"n":3}') }, opts);
         assert.ok(!first.suppressed, '!first.suppressed');
         assert.equal(second.suppressed, true);
         assert.equal(second.offset, 0);
@@ -634,8 +652,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         assert.deepEqual(
           h.rec
             .on(ch)
-            .map((p) => p.data)
-            .filter((d) => !d.includes('sentinel')),
+            .map((p) => txt(p.data))
+            .filter((d) => !d?.includes('sentinel')),
           ['{"n":1}'],
         );
       });
@@ -643,9 +661,9 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('an idempotency key is forgotten after its window', async () => {
         const ch = chan('idempotency-ttl');
         const opts: PublishOptions = { ...HIST, idempotencyKey: `key-${randomUUID()}`, idempotencyTtlMs: SHORT_TTL };
-        const first = await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        const first = await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
         await h.passTime(SHORT_TTL + 200);
-        const second = await h.engine.broker.publish(ch, { data: '{"n":2}' }, opts);
+        const second = await h.engine.broker.publish(ch, { data: b('{"n":2}') }, opts);
         assert.ok(!second.suppressed, 'published again once the window passed');
         assert.equal(second.offset, first.offset + 1);
       });
@@ -679,7 +697,7 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('a read after the position expired stores nothing either', async () => {
         const ch = chan('read-expired');
         const opts: PublishOptions = { historySize: 10, historyTtlMs: SHORT_TTL, historyMetaTtlMs: SHORT_META_TTL };
-        await h.engine.broker.publish(ch, { data: '{"n":1}' }, opts);
+        await h.engine.broker.publish(ch, { data: b('{"n":1}') }, opts);
         assert.ok((await factory.storedFor(h.engine, ch)) > 0, 'a publication with history stores a stream');
         await h.passTime(SHORT_META_TTL + 200);
         const hist = await h.engine.broker.history(ch, all(SHORT_META_TTL));
@@ -689,13 +707,13 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('publishing without history stores nothing', async () => {
         const ch = chan('no-history-nothing');
-        await h.engine.broker.publish(ch, { data: '{"n":1}' }, NO_HIST);
+        await h.engine.broker.publish(ch, { data: b('{"n":1}') }, NO_HIST);
         assert.equal(await factory.storedFor(h.engine, ch), 0);
       });
 
       test('presence that was emptied stores nothing', async () => {
         const ch = chan('presence-emptied');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, 'a-node');
         assert.ok((await factory.storedFor(h.engine, ch)) > 0, 'a presence entry is stored');
         await h.engine.presence.removePresence(ch, 'c1', 'alice');
         assert.equal(await factory.storedFor(h.engine, ch), 0);
@@ -703,12 +721,21 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
     });
 
     describe('presence', () => {
+      /** The node holding the clients of a test: marked alive for longer than any test. */
+      let node: string;
+      const nodeId = () => `node-${randomUUID()}`;
+
+      beforeEach(async () => {
+        node = nodeId();
+        await h.engine.presence.markNodeAlive(node, 600_000);
+      });
+
       test('addPresence then presence lists clientId → info', async () => {
         const ch = chan('presence');
         const a = info('alice', 'c1');
         const b = info('bob', 'c2');
-        await h.engine.presence.addPresence(ch, 'c1', a, 60_000);
-        await h.engine.presence.addPresence(ch, 'c2', b, 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', a, 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c2', b, 60_000, node);
         const p = await h.engine.presence.presence(ch);
         assert.deepEqual(
           new Map([...p].sort(([x], [y]) => x.localeCompare(y))),
@@ -727,22 +754,22 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
 
       test('presenceStats counts clients and distinct users; anonymous clients are one user', async () => {
         const ch = chan('stats');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000);
-        await h.engine.presence.addPresence(ch, 'a1', info('', 'a1'), 60_000);
-        await h.engine.presence.addPresence(ch, 'a2', info('', 'a2'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'a1', info('', 'a1'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'a2', info('', 'a2'), 60_000, node);
         assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 5, numUsers: 3 });
         // Re-adding a client (refresh) does not count it twice.
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, node);
         assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 5, numUsers: 3 });
       });
 
       test('removePresence removes the client', async () => {
         const ch = chan('remove-presence');
-        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000);
-        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c2', info('alice', 'c2'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'c3', info('bob', 'c3'), 60_000, node);
         await h.engine.presence.removePresence(ch, 'c1', 'alice');
         assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()].sort(), ['c2', 'c3']);
         assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 2, numUsers: 2 });
@@ -758,11 +785,11 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('entries expire after ttlMs unless re-added', async () => {
         const ch = chan('presence-ttl');
         const ttl = 600;
-        await h.engine.presence.addPresence(ch, 'kept', info('alice', 'kept'), ttl);
-        await h.engine.presence.addPresence(ch, 'dropped', info('bob', 'dropped'), ttl);
+        await h.engine.presence.addPresence(ch, 'kept', info('alice', 'kept'), ttl, node);
+        await h.engine.presence.addPresence(ch, 'dropped', info('bob', 'dropped'), ttl, node);
         await h.passTime(ttl - 250);
-        const refreshed = { ...info('alice', 'kept'), chanInfo: '{"refreshed":true}' };
-        await h.engine.presence.addPresence(ch, 'kept', refreshed, ttl);
+        const refreshed = { ...info('alice', 'kept'), chanInfo: b('{"refreshed":true}') };
+        await h.engine.presence.addPresence(ch, 'kept', refreshed, ttl, node);
         await h.passTime(ttl - 250 + 100); // past the first TTL, within the refreshed one
         const p = await h.engine.presence.presence(ch);
         assert.deepEqual([...p.keys()], ['kept']);
@@ -776,8 +803,8 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
       test('channels are independent', async () => {
         const a = chan('presence-a');
         const b = chan('presence-b');
-        await h.engine.presence.addPresence(a, 'c1', info('alice', 'c1'), 60_000);
-        await h.engine.presence.addPresence(b, 'c2', info('bob', 'c2'), 60_000);
+        await h.engine.presence.addPresence(a, 'c1', info('alice', 'c1'), 60_000, node);
+        await h.engine.presence.addPresence(b, 'c2', info('bob', 'c2'), 60_000, node);
         await h.engine.presence.removePresence(b, 'c1', 'alice');
         assert.deepEqual([...(await h.engine.presence.presence(a)).keys()], ['c1']);
         assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c2']);
@@ -785,6 +812,50 @@ export function runEngineConformance(name: string, factory: EngineFactory, opts:
         await h.engine.presence.removePresence(a, 'c1', 'alice');
         assert.equal((await h.engine.presence.presence(a)).size, 0);
         assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c2']);
+      });
+
+      test('entries of a node whose alive mark ran out are not listed; a live node’s are', async () => {
+        const ch = chan('presence-dead-node');
+        const dying = nodeId();
+        await h.engine.presence.markNodeAlive(dying, SHORT_TTL);
+        await h.engine.presence.addPresence(ch, 'live', info('alice', 'live'), 60_000, node);
+        await h.engine.presence.addPresence(ch, 'ghost', info('bob', 'ghost'), 60_000, dying);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()].sort(), ['ghost', 'live']);
+        await h.passTime(SHORT_TTL + 100);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()], ['live'], 'the dead node’s client left');
+        assert.deepEqual(await h.engine.presence.presenceStats(ch), { numClients: 1, numUsers: 1 });
+      });
+
+      test('a node marked alive again (it was only stalled) has its entries listed again', async () => {
+        const ch = chan('presence-stalled-node');
+        const stalled = nodeId();
+        await h.engine.presence.markNodeAlive(stalled, SHORT_TTL);
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, stalled);
+        await h.passTime(SHORT_TTL + 100);
+        assert.equal((await h.engine.presence.presence(ch)).size, 0, 'hidden while its mark has run out');
+        await h.engine.presence.markNodeAlive(stalled, 60_000);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()], ['c1']);
+      });
+
+      test('entries of a node never marked alive are not listed', async () => {
+        const ch = chan('presence-unknown-node');
+        await h.engine.presence.addPresence(ch, 'c1', info('alice', 'c1'), 60_000, nodeId());
+        await h.engine.presence.addPresence(ch, 'c2', info('bob', 'c2'), 60_000, node);
+        assert.deepEqual([...(await h.engine.presence.presence(ch)).keys()], ['c2']);
+      });
+
+      test('markNodeGone hides the node’s entries at once, in every channel', async () => {
+        const a = chan('presence-gone-a');
+        const b = chan('presence-gone-b');
+        const leaving = nodeId();
+        await h.engine.presence.markNodeAlive(leaving, 60_000);
+        await h.engine.presence.addPresence(a, 'c1', info('alice', 'c1'), 60_000, leaving);
+        await h.engine.presence.addPresence(b, 'c2', info('alice', 'c2'), 60_000, leaving);
+        await h.engine.presence.addPresence(b, 'c3', info('bob', 'c3'), 60_000, node);
+        await h.engine.presence.markNodeGone(leaving);
+        assert.equal((await h.engine.presence.presence(a)).size, 0);
+        assert.deepEqual([...(await h.engine.presence.presence(b)).keys()], ['c3']);
+        assert.deepEqual(await h.engine.presence.presenceStats(b), { numClients: 1, numUsers: 1 });
       });
     });
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config/load.js';
-import { silentLog } from '../../src/core/node.js';
+import { silentLog } from '../../src/core/ports/log.js';
 import { createRedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { needRedis, REDIS_URL } from '../helpers/services.js';
 import { type EngineFactory, runEngineConformance } from './engine-suite.js';

@@ -10,6 +10,7 @@
  * flight, so a test checks the engine's state only once everything the node started has landed.
  */
 import assert from 'node:assert/strict';
+import type { ControlMessage } from '../../src/core/ports/control.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -19,8 +20,8 @@ import type {
   PublicationInput,
   PublishOptions,
   RevocationList,
-} from '../../src/engine/types.js';
-import type { ClientInfo } from '../../src/protocol/types.js';
+} from '../../src/core/ports/engine.js';
+import type { ClientInfo } from '../../src/protocol/messages.js';
 
 export type EngineOp =
   | 'subscribe'
@@ -75,18 +76,20 @@ export class SlowEngine implements Engine {
         gate('publishJoin', ch, info.client, () => b.publishJoin(ch, info)),
       publishLeave: (ch: string, info: ClientInfo) =>
         gate('publishLeave', ch, info.client, () => b.publishLeave(ch, info)),
-      publishControl: (payload: string) => b.publishControl(payload),
+      publishControl: (message: ControlMessage) => b.publishControl(message),
       history: (ch: string, q: HistoryQuery) => gate('history', ch, undefined, () => b.history(ch, q)),
       removeHistory: (ch: string) => b.removeHistory(ch),
       close: () => b.close(),
     };
     this.presence = {
-      addPresence: (ch: string, client: string, info: ClientInfo, ttl: number) =>
-        gate('addPresence', ch, client, () => p.addPresence(ch, client, info, ttl)),
+      addPresence: (ch: string, client: string, info: ClientInfo, ttl: number, node: string) =>
+        gate('addPresence', ch, client, () => p.addPresence(ch, client, info, ttl, node)),
       removePresence: (ch: string, client: string, user: string) =>
         gate('removePresence', ch, client, () => p.removePresence(ch, client, user)),
       presence: (ch: string) => p.presence(ch),
       presenceStats: (ch: string) => p.presenceStats(ch),
+      markNodeAlive: (node: string, ttl: number) => p.markNodeAlive(node, ttl),
+      markNodeGone: (node: string) => p.markNodeGone(node),
       close: () => p.close(),
     };
   }

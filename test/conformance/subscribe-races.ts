@@ -10,104 +10,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, test } from 'node:test';
-import { loadConfig } from '../../src/config/load.js';
-import { Client } from '../../src/core/client.js';
-import { Node } from '../../src/core/node.js';
-import type { Transport } from '../../src/transport/transport.js';
+import type { Node } from '../../src/core/node.js';
 import { hsToken, SECRET } from '../helpers/clients.js';
+import { Conn, publishText, testNode, waitFor } from '../helpers/session.js';
 import type { EngineFactory } from './engine-suite.js';
 import { type Landing, SlowEngine } from './slow-engine.js';
-
-type Message = Record<string, unknown> & { id?: number; push?: Record<string, unknown> };
-
-/** A client session on a fake transport: commands in, every message out, the close code. */
-class Conn {
-  readonly messages: Message[] = [];
-  readonly client: Client;
-  closedWith: number | undefined;
-  private lastId = 0;
-
-  constructor(node: Node) {
-    const messages = this.messages;
-    const take = (frame: string | Buffer) => {
-      for (const line of frame.toString().split('\n')) if (line !== '') messages.push(JSON.parse(line));
-    };
-    const transport: Transport = {
-      name: 'fake',
-      bufferedAmount: 0,
-      write: take,
-      writeBatch(list) {
-        let bytes = 0;
-        for (const m of list) {
-          take(m);
-          bytes += m.length;
-        }
-        return bytes;
-      },
-      close: (code) => {
-        this.closedWith = code;
-      },
-      terminate() {},
-    };
-    this.client = new Client(node, transport, { transport: 'fake' });
-  }
-
-  get id(): string {
-    return this.client.id;
-  }
-
-  /** Sends one command; returns its id. */
-  send(command: Record<string, unknown>): number {
-    const id = ++this.lastId;
-    this.client.handleFrame(JSON.stringify({ id, ...command }));
-    return id;
-  }
-
-  async reply(id: number): Promise<Message> {
-    await waitFor(`reply ${id}`, () => this.messages.some((m) => m.id === id));
-    return this.messages.find((m) => m.id === id) as Message;
-  }
-
-  async connect(user: string, subs?: Record<string, unknown>): Promise<void> {
-    const token = await hsToken({ sub: user });
-    const r = await this.reply(this.send({ connect: { token, ...(subs ? { subs } : {}) } }));
-    assert.ok(r.connect !== undefined, `connect failed: ${JSON.stringify(r)}`);
-  }
-
-  async subscribe(channel: string): Promise<void> {
-    const r = await this.reply(this.send({ subscribe: { channel } }));
-    assert.ok(r.subscribe !== undefined, `subscribe to ${channel} failed: ${JSON.stringify(r)}`);
-  }
-
-  /** The connection drops (the peer went away): what a closed browser tab looks like to the server. */
-  vanish(): void {
-    this.client.handleTransportClosed();
-  }
-
-  pushes(channel: string): Record<string, unknown>[] {
-    return this.messages.flatMap((m) => (m.push !== undefined && m.push.channel === channel ? [m.push] : []));
-  }
-
-  /** The join and leave pushes this connection received about `client` on `channel`, in order. */
-  presenceEvents(channel: string, client: string): string[] {
-    const out: string[] = [];
-    for (const p of this.pushes(channel)) {
-      for (const kind of ['join', 'leave']) {
-        const ev = p[kind] as { info: { client: string } } | undefined;
-        if (ev?.info.client === client) out.push(kind);
-      }
-    }
-    return out;
-  }
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 /** A promise the test opens when it chooses. */
 function gate(): { opened: Promise<void>; open(): void } {
@@ -139,8 +46,8 @@ export function runSubscribeRaces(name: string, factory: EngineFactory, opts: { 
       const { engine } = await factory.create();
       slow = new SlowEngine(engine);
       const room = { presence: true, join_leave: true, force_push_join_leave: true, ...allow };
-      const { config } = loadConfig({
-        base: {
+      node = await testNode(
+        {
           client: { token: { hmac_secret_key: SECRET }, ...client },
           channel: {
             namespaces: [
@@ -149,9 +56,8 @@ export function runSubscribeRaces(name: string, factory: EngineFactory, opts: { 
             ],
           },
         },
-      });
-      node = new Node({ config, engine: slow });
-      await node.start();
+        { engine: slow },
+      );
       return node;
     }
 
@@ -178,13 +84,13 @@ export function runSubscribeRaces(name: string, factory: EngineFactory, opts: { 
       assert.equal(slow.held.length, 0, `engine calls left held: ${slow.held.map((c) => c.op).join(', ')}`);
       const listed = await slow.inner.presence.presence(channel);
       assert.equal(listed.has(who.id), subscribed, `presence ${subscribed ? 'lacks' : 'still lists'} the client`);
-      const inHub = [...n.hub.subscribers(channel)].some((s) => s.client === who.client);
+      const inHub = [...n.hub.subscribers(channel)].some((s) => s.session === who.client);
       assert.equal(inHub, subscribed, `the hub ${subscribed ? 'lacks' : 'still holds'} the client's subscription`);
-      assert.equal(who.client.subs.has(channel), subscribed, 'the client session disagrees');
+      assert.equal(who.client.channels.has(channel), subscribed, 'the client session disagrees');
       // A sentinel publication goes through the broker after every join and leave: once the watcher has it, it
       // has every one of them too.
       const marker = randomUUID();
-      await n.publish(channel, JSON.stringify({ marker }));
+      await publishText(n, channel, JSON.stringify({ marker }));
       await waitFor('the sentinel publication', () =>
         watcher
           .pushes(channel)
@@ -215,7 +121,7 @@ export function runSubscribeRaces(name: string, factory: EngineFactory, opts: { 
       const n = await start();
       const ch = `feed:${randomUUID()}`;
       const bob = await observer(n, ch);
-      const { epoch } = await n.publish(ch, '{"n":1}');
+      const { epoch } = await publishText(n, ch, '{"n":1}');
       const alice = await connected(n, 'alice');
       slow.hold('history');
       alice.send({ subscribe: { channel: ch, recover: true, offset: 0, epoch } });
@@ -423,9 +329,9 @@ export function runSubscribeRaces(name: string, factory: EngineFactory, opts: { 
       await n.ops.subscribe({ user: 'alice', channel: ch });
       await slow.next('addPresence', ch);
       await n.ops.unsubscribe('alice', ch);
-      await waitFor('the unsubscribe', () => !alice.client.subs.has(ch));
+      await waitFor('the unsubscribe', () => !alice.client.channels.has(ch));
       await n.ops.subscribe({ user: 'alice', channel: ch });
-      await waitFor('the second subscribe', () => alice.client.subs.has(ch));
+      await waitFor('the second subscribe', () => alice.client.channels.has(ch));
       await slow.quiet();
       slow.pass('addPresence');
       // The newest write first: the first subscription's cleanup must not take the second one's entry away.

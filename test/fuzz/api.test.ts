@@ -143,7 +143,7 @@ describe('server API executor over any JSON body', () => {
   let executor: ApiExecutor;
   before(async () => {
     chorus = await createChorus({ config: CONFIG });
-    executor = new ApiExecutor(chorus.node);
+    executor = new ApiExecutor(chorus.node, chorus.config.http_api.max_batch_commands);
   });
   after(async () => {
     await chorus?.close();

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { type ConnectClaims, type SubscribeClaims, TokenError, TokenVerifier } from '../../src/auth/token-verifier.js';
 import type { TokenOptions } from '../../src/config/schema.js';
-import { encodeConnectResult } from '../../src/protocol/encode.js';
+import { encodeReply } from '../../src/protocol/json/encode.js';
 import { announce, checkAsync } from './fuzz-options.js';
 import { deepJSON, Rng } from './hostile-inputs.js';
 
@@ -132,10 +132,10 @@ const headerText = fc.oneof(
 
 // --- checks --------------------------------------------------------------------------------------------------
 
-function isJSONText(v: string | undefined): boolean {
+function isJSONText(v: Uint8Array | undefined): boolean {
   if (v === undefined) return true;
   try {
-    JSON.parse(v);
+    JSON.parse(Buffer.from(v).toString('utf8'));
     return true;
   } catch {
     return false;
@@ -154,7 +154,8 @@ function assertUsable(c: ConnectClaims | SubscribeClaims): void {
     }
     // What the connect reply would carry must be JSON (the ttl comes from the expiry).
     const ttl = c.expireAt > 0 ? c.expireAt - now() : 0;
-    JSON.parse(encodeConnectResult({ client: 'c', version: 'v', expires: c.expireAt > 0, ttl, ping: 25, pong: true }));
+    const reply = { client: 'c', version: 'v', expires: c.expireAt > 0, ttl, ping: 25, pong: true };
+    JSON.parse(encodeReply({ id: 1, method: 'connect', result: reply }).toString('utf8'));
   } else {
     assert.ok(typeof c.channel === 'string' && c.channel !== '', 'a subscription token names its channel');
     assert.equal(typeof c.client, 'string', 'client is a string');

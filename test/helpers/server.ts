@@ -1,6 +1,8 @@
 /** Starts a real Chorus server on a free loopback port for a test. */
 import { loadConfig } from '../../src/config/load.js';
-import type { Log } from '../../src/core/node.js';
+import type { Clock } from '../../src/core/ports/clock.js';
+import type { Log } from '../../src/core/ports/log.js';
+import type { Hooks } from '../../src/embedding/app-hooks.js';
 import { createLogger } from '../../src/log.js';
 import { type ChorusServer, createChorusServer } from '../../src/server.js';
 
@@ -18,11 +20,14 @@ function testLog(): Log | undefined {
   return level ? createLogger(level as 'debug', { pretty: false }) : undefined;
 }
 
-export async function startServer(config: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startServer(
+  config: Record<string, unknown> = {},
+  opts: { hooks?: Partial<Hooks>; clock?: Clock; dev?: boolean } = {},
+): Promise<TestServer> {
   const base = structuredClone(config) as Record<string, Record<string, unknown>>;
   base.http_server = { ...(base.http_server ?? {}), port: 0, address: '127.0.0.1' };
   const { config: cfg } = loadConfig({ base });
-  const server = await createChorusServer({ config: cfg, log: testLog() });
+  const server = await createChorusServer({ config: cfg, log: testLog(), ...opts });
   const addr = await server.listen();
   const url = `http://127.0.0.1:${addr.port}`;
   return {

@@ -138,7 +138,10 @@ describe('channel.max_length holds wherever a channel name enters', () => {
   });
 
   test('embedding: node.publish refuses the name too', async () => {
-    await assert.rejects(s.server.node.publish(tooLong(), '{}'), /channel\.max_length/);
+    await assert.rejects(
+      s.server.node.ops.publish({ channel: tooLong(), data: Buffer.from('{}') }),
+      /channel\.max_length/,
+    );
   });
 });
 
@@ -212,7 +215,8 @@ function cut(s: TestServer, ids: string[]): void {
 }
 
 async function publish(s: TestServer, channel: string, from: number, to: number): Promise<void> {
-  for (let n = from; n <= to; n++) await s.server.node.publish(channel, JSON.stringify({ n }));
+  for (let n = from; n <= to; n++)
+    await s.server.node.ops.publish({ channel: channel, data: Buffer.from(JSON.stringify({ n })) });
 }
 
 function recoveryFromEmptyChannels(engine: 'memory' | 'redis', extra: () => Record<string, unknown>) {

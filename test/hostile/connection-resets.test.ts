@@ -51,7 +51,10 @@ describe('connection resets at every stage', () => {
     s = await startServer({
       client: { allow_anonymous_connect_without_token: true, allowed_origins: ['http://good.example'] },
       channel: { without_namespace: openChannels() },
-      http_api: { key: 'k' },
+      http_api: { key: 'k', max_body_size: 64 * 1024 },
+      admin: { enabled: true, insecure: true },
+      prometheus: { enabled: true },
+      http_server: { headers_timeout: '300ms', request_timeout: '600ms' },
     });
   });
   after(async () => {
@@ -96,6 +99,48 @@ describe('connection resets at every stage', () => {
       s.port,
       `POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
     );
+    await stillServing(s);
+  });
+
+  test('while a large batch is being run, slice by slice', async () => {
+    const cmds = Array.from({ length: 2000 }, (_, i) => `{"publish":{"channel":"r${i % 10}","data":${i}}}`);
+    const body = `{"commands":[${cmds.join(',')}]}`;
+    await storm(
+      s.port,
+      `POST /api/batch HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      10,
+    );
+    await stillServing(s);
+  });
+
+  test('while a 413 is being answered', async () => {
+    const head = 'POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const chunk = 'x'.repeat(70 * 1024);
+    await storm(s.port, `${head}${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    await storm(s.port, 'POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nContent-Length: 99999999\r\n\r\n');
+    await stillServing(s);
+  });
+
+  test('on the admin API, mid-body and after the request', async () => {
+    const body = '{"channel":"x","data":{"a":1}}';
+    const head = `POST /admin/api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
+    await storm(s.port, `${head}${body.slice(0, 10)}`);
+    await storm(s.port, `${head}${body}`);
+    await storm(s.port, 'GET /admin/api/state HTTP/1.1\r\nHost: x\r\n\r\n');
+    await stillServing(s);
+  });
+
+  test('on metrics and malformed URLs', async () => {
+    await storm(s.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    await storm(s.port, 'GET /assets/%zz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await stillServing(s);
+  });
+
+  test('while a slow request is timed out (408)', async () => {
+    const runs: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++)
+      runs.push(resetAfter(s.port, 'GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: a', 250 + i * 10));
+    await Promise.all(runs);
     await stillServing(s);
   });
 

@@ -82,7 +82,7 @@ function stuffing(engine: string, extra: () => Record<string, unknown>): void {
       assert.equal(r.publications, undefined, 'nothing replayed');
       assert.equal(r.offset, COUNT, 'the client learns where the stream is');
       // Live publications skip history, so the stuffed stream stays at offset 100 for the other tests.
-      await s.server.node.publish(CHANNEL, '{"live":1}', { skipHistory: true });
+      await s.server.node.ops.publish({ channel: CHANNEL, data: Buffer.from('{"live":1}'), skipHistory: true });
       await waitFor(() => c.pushes().some((p) => JSON.stringify(p).includes('"live":1')), 5000, 'a live publication');
       assert.equal(c.closeCode, undefined, 'never closed (3008 before)');
       c.close();
@@ -179,7 +179,7 @@ function stuffing(engine: string, extra: () => Record<string, unknown>): void {
         const ctx = await subscribed;
         assert.equal(ctx.wasRecovering, true);
         assert.equal(ctx.recovered, false);
-        await s.server.node.publish(CHANNEL, '{"after":true}', { skipHistory: true });
+        await s.server.node.ops.publish({ channel: CHANNEL, data: Buffer.from('{"after":true}'), skipHistory: true });
         await waitFor(() => live.length === 1, 5000, 'the live publication');
         assert.deepEqual(live[0]?.data, { after: true });
         assert.deepEqual(disconnects, [], 'the SDK was never disconnected');
@@ -223,7 +223,8 @@ test('history and recovery replies are bounded by count as well', async () => {
     client: { ...config.client, history_max_publication_limit: 7, recovery_max_publication_limit: 5 },
   });
   try {
-    for (let n = 1; n <= 20; n++) await s.server.node.publish('room:small', JSON.stringify({ n }));
+    for (let n = 1; n <= 20; n++)
+      await s.server.node.ops.publish({ channel: 'room:small', data: Buffer.from(JSON.stringify({ n })) });
     const { epoch } = (await s.server.node.ops.history('room:small', { limit: 0, reverse: false })).position;
     const c = await RawClient.open(s.wsUrl);
     await c.connect();

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { CompactSign } from 'jose';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config/load.js';
-import type { Log } from '../../src/core/node.js';
+import type { Log } from '../../src/core/ports/log.js';
 import { type ChorusServer, createChorusServer } from '../../src/server.js';
 import { hsToken, SECRET, waitFor } from '../helpers/clients.js';
 import { openChannels } from '../helpers/server.js';

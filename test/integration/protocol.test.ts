@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { hsToken, RawClient, SECRET, sleep, stalledSubscriber, waitFor } from '../helpers/clients.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { openChannels, startServer, type TestServer } from '../helpers/server.js';
 
 const baseConfig = {
@@ -255,7 +256,7 @@ describe('protocol: limits', () => {
       const payload = JSON.stringify('z'.repeat(4 * 1024));
       let sent = 0;
       for (; sent < 20_000 && s.server.node.clients.size > 1; sent++) {
-        await s.server.node.publish('flood', payload);
+        await s.server.node.ops.publish({ channel: 'flood', data: Buffer.from(payload) });
         if (sent % 4 === 0) await sleep(1);
       }
       await waitFor(() => s.server.node.clients.size === 1, 5000, 'slow client dropped');
@@ -355,14 +356,19 @@ describe('protocol: heartbeats, expiry and shutdown', () => {
   });
 
   test('refresh with a fresh token extends the connection; a wrong user in the token closes with 3500', async () => {
-    const s = await startServer({ ...baseConfig, client: { ...baseConfig.client, expired_close_delay: '0s' } });
+    // The connection's expiry runs on the server's clock, moved by hand past the first token's expiry.
+    const clock = new ManualClock(Date.now());
+    const s = await startServer(
+      { ...baseConfig, client: { ...baseConfig.client, expired_close_delay: '0s' } },
+      { clock },
+    );
     try {
       const c = await connected(s, { token: await hsToken({ sub: 'r', exp: Math.floor(Date.now() / 1000) + 1 }) });
       c.send({ id: 2, refresh: { token: await hsToken({ sub: 'r', exp: Math.floor(Date.now() / 1000) + 60 }) } });
       const res = (await c.reply(2)).refresh as { expires: boolean; ttl: number };
       assert.equal(res.expires, true);
       assert.ok(res.ttl > 50, 'res.ttl > 50');
-      await sleep(2200);
+      clock.advance(2200);
       assert.equal(c.closeCode, undefined);
       c.send({ id: 3, refresh: { token: await hsToken({ sub: 'someone-else' }) } });
       assert.equal(await c.waitClose(), 3500);

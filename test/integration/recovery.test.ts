@@ -15,6 +15,7 @@ import type {
 } from 'centrifuge';
 import { Disconnects } from '../../src/protocol/codes.js';
 import { hsToken, once, RawClient, SECRET, sdk, sleep, waitFor } from '../helpers/clients.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { openChannels, startServer, type TestServer } from '../helpers/server.js';
 
 const HISTORY_MAX = 50;
@@ -99,7 +100,8 @@ async function cutAndWait(s: TestServer, c: Centrifuge): Promise<void> {
 }
 
 async function publish(s: TestServer, channel: string, from: number, to: number): Promise<void> {
-  for (let n = from; n <= to; n++) await s.server.node.publish(channel, JSON.stringify({ n }));
+  for (let n = from; n <= to; n++)
+    await s.server.node.ops.publish({ channel: channel, data: Buffer.from(JSON.stringify({ n })) });
 }
 
 function range(from: number, to: number): number[] {
@@ -189,7 +191,7 @@ describe('recovery after a dropped connection', () => {
     const publisher = (async () => {
       while (!stop || n < 300) {
         n++;
-        await s.server.node.publish('rec:flow', JSON.stringify({ n }));
+        await s.server.node.ops.publish({ channel: 'rec:flow', data: Buffer.from(JSON.stringify({ n })) });
         await sleep(1);
       }
     })();
@@ -285,8 +287,10 @@ describe('recovery after a dropped connection', () => {
 
 describe('history expiry', () => {
   let s: TestServer;
+  // TTLs pass on the server's clock, moved by hand: no test waits for them in real time.
+  const clock = new ManualClock(Date.now());
   before(async () => {
-    s = await startServer(config);
+    s = await startServer(config, { clock });
   });
   after(async () => {
     disconnectAll();
@@ -306,7 +310,7 @@ describe('history expiry', () => {
     raw.send({ id: 3, history: { channel: 'short:a', limit: 0 } });
     const epoch = ((await raw.reply(3)).history as { epoch?: string }).epoch;
     assert.ok(epoch, 'the stream has an epoch');
-    await sleep(1300);
+    clock.advance(1300);
 
     raw.send({ id: 2, history: { channel: 'short:a', limit: 10 } });
     const h = (await raw.reply(2)).history as { publications?: unknown[]; offset?: number; epoch?: string };
@@ -339,7 +343,7 @@ describe('history expiry', () => {
     const oldEpoch = away.seen.subscribed[0]?.streamPosition?.epoch;
     assert.ok(oldEpoch, 'oldEpoch');
     away.c.disconnect();
-    await sleep(2300);
+    clock.advance(2300);
 
     // Coming back with the old epoch: recovered false, and the client learns the new epoch.
     away.c.connect();
@@ -353,7 +357,7 @@ describe('history expiry', () => {
     // The client that stayed connected still holds the old epoch: the first publication of the new stream is an
     // epoch change for it (unsubscribe 2500), and its recovery fails too.
     const resubscribing = once<{ code: number }>(live.sub, 'subscribing');
-    await s.server.node.publish('meta:a', JSON.stringify({ n: 100 }));
+    await s.server.node.ops.publish({ channel: 'meta:a', data: Buffer.from(JSON.stringify({ n: 100 })) });
     assert.equal((await resubscribing).code, 2500);
     await waitFor(() => live.seen.subscribed.length === 2, 5000, 'live client resubscribed');
     assert.equal(live.seen.subscribed[1]?.wasRecovering, true);
@@ -361,7 +365,7 @@ describe('history expiry', () => {
     assert.ok(live.seen.subscribed[1]?.streamPosition?.epoch, 'the live client learns the new epoch');
     assert.notEqual(live.seen.subscribed[1]?.streamPosition?.epoch, oldEpoch);
 
-    await s.server.node.publish('meta:a', JSON.stringify({ n: 101 }));
+    await s.server.node.ops.publish({ channel: 'meta:a', data: Buffer.from(JSON.stringify({ n: 101 })) });
     await waitFor(() => away.seen.ns.length === 5 && live.seen.ns.length === 4, 5000, 'live publications');
     assert.deepEqual(away.seen.ns, [1, 2, 3, 100, 101]);
     assert.deepEqual(live.seen.ns, [1, 2, 3, 101]);
@@ -527,7 +531,7 @@ describe('bad input on raw frames', () => {
 
   before(async () => {
     s = await startServer(config);
-    const r = await s.server.node.publish('arec:h', JSON.stringify({ n: 1 }));
+    const r = await s.server.node.ops.publish({ channel: 'arec:h', data: Buffer.from(JSON.stringify({ n: 1 })) });
     epoch = r.epoch;
     await publish(s, 'arec:h', 2, TOP);
     await publish(s, 'small:h', 1, 10);
@@ -667,7 +671,7 @@ describe('positioning: a gap is never silent', () => {
 
   /** Delivers a publication to the node's subscribers as a broker would, without touching history. */
   function inject(channel: string, n: number, offset: number, epoch: string): void {
-    s.server.node.onPublication(channel, { data: JSON.stringify({ n }), offset }, epoch);
+    s.server.node.onPublication(channel, { data: Buffer.from(JSON.stringify({ n })), offset }, epoch);
   }
 
   test('a gap makes the SDK subscription resubscribe (2500) and recover; the gap publication is not shown', async () => {

@@ -164,7 +164,8 @@ describe('robustness', () => {
         r.send({ id: 2, subscribe: { channel: 'z' } });
         await r.reply(2);
       }
-      for (let i = 0; i < 3; i++) await s.server.node.publish('z', JSON.stringify({ i, compression }));
+      for (let i = 0; i < 3; i++)
+        await s.server.node.ops.publish({ channel: 'z', data: Buffer.from(JSON.stringify({ i, compression })) });
       for (const r of readers) {
         await waitFor(() => r.pushes().length === 3, 2000, `three publications (compression ${compression})`);
         assert.deepEqual(

@@ -148,7 +148,7 @@ describe('with tokens (secure mode)', () => {
     withToken.subscribe();
     await once(withToken, 'subscribed');
     const received = once<PublicationContext>(withToken, 'publication');
-    await s.server.node.publish('$secret:plans', JSON.stringify({ step: 1 }));
+    await s.server.node.ops.publish({ channel: '$secret:plans', data: Buffer.from(JSON.stringify({ step: 1 })) });
     assert.deepEqual((await received).data, { step: 1 });
   });
 
@@ -204,17 +204,26 @@ describe('with tokens (secure mode)', () => {
   });
 
   test('rpc without a registered handler answers 108; with one it returns its result', async () => {
-    const c = client(s.wsUrl, { token: await hsToken({ sub: 'hal' }) });
-    c.connect();
-    await once(c, 'connected');
-    await assert.rejects(c.rpc('unknown', {}), (e: { code: number }) => e.code === 108);
-    s.server.node.hooks.rpc.set('sum', (ctx, data) => ({
-      user: ctx.user,
-      sum: (data as number[]).reduce((a, b) => a + b),
-    }));
-    const res = await c.rpc('sum', [1, 2, 3]);
-    assert.deepEqual(res.data, { user: 'hal', sum: 6 });
-    s.server.node.hooks.rpc.delete('sum');
+    // RPC handlers are part of the server's hooks, given when it is built.
+    const withRpc = await startServer(
+      { client: { token: { hmac_secret_key: SECRET } } },
+      {
+        hooks: {
+          rpc: new Map([['sum', (ctx, data) => ({ user: ctx.user, sum: (data as number[]).reduce((a, b) => a + b) })]]),
+        },
+      },
+    );
+    try {
+      const c = client(withRpc.wsUrl, { token: await hsToken({ sub: 'hal' }) });
+      c.connect();
+      await once(c, 'connected');
+      await assert.rejects(c.rpc('unknown', {}), (e: { code: number }) => e.code === 108);
+      const res = await c.rpc('sum', [1, 2, 3]);
+      assert.deepEqual(res.data, { user: 'hal', sum: 6 });
+      c.disconnect();
+    } finally {
+      await withRpc.close();
+    }
   });
 
   test('presence and history answer 108 where the namespace does not enable them', async () => {

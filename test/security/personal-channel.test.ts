@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Centrifuge, Subscription } from 'centrifuge';
 import { loadConfig } from '../../src/config/load.js';
-import type { Hooks } from '../../src/core/hooks.js';
+import type { Hooks } from '../../src/embedding/app-hooks.js';
 import { createChorusServer } from '../../src/server.js';
 import { hsToken, once, RawClient, SECRET, sdk, sleep, waitFor } from '../helpers/clients.js';
 import { openChannels, startServer, type TestServer } from '../helpers/server.js';

@@ -2,8 +2,8 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { loadConfig } from '../../src/config/load.js';
-import type { Log } from '../../src/core/node.js';
-import type { Engine } from '../../src/engine/types.js';
+import type { Engine } from '../../src/core/ports/engine.js';
+import type { Log } from '../../src/core/ports/log.js';
 import { type ChorusServer, createChorusServer } from '../../src/server.js';
 
 export interface LogLine {

@@ -1,31 +1,40 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DisconnectError } from '../../src/protocol/codes.js';
-import { decodeCommand, decodeFrame } from '../../src/protocol/decode.js';
-import {
-  encodeConnectResult,
-  encodeErrorReply,
-  encodeHistoryResult,
-  encodeJoinPush,
-  encodeLeavePush,
-  encodeMessagePush,
-  encodePresenceResult,
-  encodePresenceStatsResult,
-  encodePublicationPush,
-  encodeRefreshResult,
-  encodeReply,
-  encodeSubRefreshResult,
-  encodeSubscribeResult,
-  encodeUnsubscribePush,
-  PING_FRAME,
-} from '../../src/protocol/encode.js';
-import type { Command } from '../../src/protocol/types.js';
+import { decodeCommand, decodeFrame } from '../../src/protocol/json/decode.js';
+import { encodePush, encodeReply, encodeResult } from '../../src/protocol/json/encode.js';
+import { jsonCodec } from '../../src/protocol/json/json-codec.js';
+import type { Command, Publication, Reply } from '../../src/protocol/messages.js';
+
+/** Bytes (a payload, an encoded message) as the UTF-8 text they carry. */
+function text(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+/** Payload bytes holding the JSON text `json`. */
+const b = (json: string): Buffer => Buffer.from(json);
+
+/**
+ * A decoded command with its payload (`req.data`) as text, so expectations read as the JSON the client sent.
+ * The payload must be bytes: a string (or anything else) fails here rather than compare equal.
+ */
+function textual(cmd: Command): unknown {
+  const req = cmd.req as Record<string, unknown>;
+  if (!('data' in req) || req.data === undefined) return cmd;
+  assert.ok(req.data instanceof Uint8Array, `data of ${cmd.method} must be bytes, got ${typeof req.data}`);
+  return { ...cmd, req: { ...req, data: text(req.data) } };
+}
 
 /** Decodes a frame that must hold exactly one command. */
 function one(frame: string): Command {
   const cmds = decodeFrame(frame);
   assert.equal(cmds.length, 1, `expected one command in ${JSON.stringify(frame)}`);
   return cmds[0] as Command;
+}
+
+/** The one command of `frame`, payload as text (see textual). */
+function decoded(frame: string): unknown {
+  return textual(one(frame));
 }
 
 /** Asserts that decoding `frame` throws DisconnectError 3501 whose detail matches `detail`. */
@@ -42,6 +51,23 @@ function assertBadRequest(frame: string, detail: RegExp, maxCommands?: number): 
   assert.equal(thrown.disconnect.reason, 'bad request');
   assert.match(thrown.detail ?? '', detail);
   assert.match(thrown.message, /^bad request: /);
+}
+
+type SuccessReply = Exclude<Reply, { method: 'error' }>;
+
+/**
+ * The JSON text of a reply's result object. It is also checked to be exactly what the reply to the client
+ * carries under its method, so both the result alone and the whole reply are pinned byte for byte.
+ */
+function resultText(reply: SuccessReply): string {
+  const result = text(encodeResult(reply));
+  assert.equal(text(encodeReply(reply)), `{"id":${reply.id},${JSON.stringify(reply.method)}:${result}}`);
+  return result;
+}
+
+/** The publication push of `pub` on `channel`, as text. */
+function pubPush(channel: string, pub: Publication): string {
+  return text(encodePush({ type: 'pub', channel, pub }));
 }
 
 describe('decodeFrame: framing', () => {
@@ -131,7 +157,7 @@ describe('decodeFrame: methods', () => {
         },
       }),
     );
-    assert.deepEqual(cmd, {
+    assert.deepEqual(textual(cmd), {
       id: 1,
       method: 'connect',
       req: {
@@ -144,6 +170,8 @@ describe('decodeFrame: methods', () => {
         ]),
         name: 'js',
         version: '5.0.0',
+        // Emulated headers (new with the transport seam): absent from the frame, so undefined.
+        headers: undefined,
       },
     });
   });
@@ -152,7 +180,7 @@ describe('decodeFrame: methods', () => {
     const expected = {
       id: 1,
       method: 'connect',
-      req: { token: '', data: undefined, subs: new Map(), name: '', version: '' },
+      req: { token: '', data: undefined, subs: new Map(), name: '', version: '', headers: undefined },
     };
     assert.deepEqual(one('{"id":1,"connect":{}}'), expected);
     assert.deepEqual(one('{"id":1,"connect":null}'), expected);
@@ -169,7 +197,7 @@ describe('decodeFrame: methods', () => {
       '{"id":7,"subscribe":{"channel":"ns:a","token":"t","recover":true,"offset":12,"epoch":"e",' +
         '"data":{"x":[1,2]},"positioned":true,"recoverable":true,"join_leave":true,"flag":3}}',
     );
-    assert.deepEqual(cmd, {
+    assert.deepEqual(textual(cmd), {
       id: 7,
       method: 'subscribe',
       req: {
@@ -269,21 +297,21 @@ describe('decodeFrame: methods', () => {
     ];
     for (const [input, raw] of cases) {
       const cmd = one(`{"id":5,"publish":{"channel":"a","data":${input}}}`);
-      assert.deepEqual(cmd, { id: 5, method: 'publish', req: { channel: 'a', data: raw } }, input);
-      if (cmd.method === 'publish') assert.deepEqual(JSON.parse(cmd.req.data), JSON.parse(input));
+      assert.deepEqual(textual(cmd), { id: 5, method: 'publish', req: { channel: 'a', data: raw } }, input);
+      if (cmd.method === 'publish') assert.deepEqual(JSON.parse(text(cmd.req.data)), JSON.parse(input));
     }
   });
 
   test('publish data keeps non-ASCII text intact', () => {
     const cmd = one('{"id":5,"publish":{"channel":"a","data":{"text":"héllo ✓ 😀"}}}');
     assert.equal(cmd.method, 'publish');
-    if (cmd.method === 'publish') assert.deepEqual(JSON.parse(cmd.req.data), { text: 'héllo ✓ 😀' });
+    if (cmd.method === 'publish') assert.deepEqual(JSON.parse(text(cmd.req.data)), { text: 'héllo ✓ 😀' });
   });
 
   test('publish data with an integer above 2^53 is relayed byte-exactly', {}, () => {
     const cmd = one('{"id":5,"publish":{"channel":"a","data":{"id":9007199254740993}}}');
     assert.equal(cmd.method, 'publish');
-    if (cmd.method === 'publish') assert.equal(cmd.req.data, '{"id":9007199254740993}');
+    if (cmd.method === 'publish') assert.equal(text(cmd.req.data), '{"id":9007199254740993}');
   });
 
   test('history with limit, since and reverse', () => {
@@ -311,7 +339,7 @@ describe('decodeFrame: methods', () => {
   });
 
   test('rpc with method and data, and without data', () => {
-    assert.deepEqual(one('{"id":8,"rpc":{"method":"getUser","data":{"id":1}}}'), {
+    assert.deepEqual(decoded('{"id":8,"rpc":{"method":"getUser","data":{"id":1}}}'), {
       id: 8,
       method: 'rpc',
       req: { method: 'getUser', data: '{"id":1}' },
@@ -321,7 +349,7 @@ describe('decodeFrame: methods', () => {
   });
 
   test('send without id', () => {
-    assert.deepEqual(one('{"send":{"data":{"async":true}}}'), {
+    assert.deepEqual(decoded('{"send":{"data":{"async":true}}}'), {
       id: 0,
       method: 'send',
       req: { data: '{"async":true}' },
@@ -484,58 +512,69 @@ describe('decodeFrame: bad requests (3501)', () => {
     }
     const cmd = cmds[0];
     assert.ok(cmd !== undefined && cmd.method === 'publish', "cmd !== undefined && cmd.method === 'publish'");
-    assert.equal(cmd.req.data, data);
+    assert.equal(text(cmd.req.data), data);
   });
 });
 
 describe('encode', () => {
-  test('PING_FRAME is the empty command', () => {
-    assert.equal(PING_FRAME, '{}');
+  test('the ping (jsonCodec.ping, formerly PING_FRAME) is the empty command', () => {
+    assert.equal(text(jsonCodec.ping), '{}');
   });
 
-  test('encodeReply embeds the result as-is', () => {
-    assert.equal(encodeReply(3, 'publish', '{}'), '{"id":3,"publish":{}}');
-    assert.equal(encodeReply(4, 'rpc', '{"data":{"a":1}}'), '{"id":4,"rpc":{"data":{"a":1}}}');
+  test('encodeReply wraps the result with id and method, embedding payloads as-is', () => {
+    assert.equal(text(encodeReply({ id: 3, method: 'publish', result: {} })), '{"id":3,"publish":{}}');
     assert.equal(
-      encodeReply(5, 'presence_stats', encodePresenceStatsResult(2, 1)),
+      text(encodeReply({ id: 4, method: 'rpc', result: { data: b('{"a":1}') } })),
+      '{"id":4,"rpc":{"data":{"a":1}}}',
+    );
+    assert.equal(
+      text(encodeReply({ id: 5, method: 'presence_stats', result: { numClients: 2, numUsers: 1 } })),
       '{"id":5,"presence_stats":{"num_clients":2,"num_users":1}}',
     );
   });
 
-  test('encodeErrorReply writes temporary only when set', () => {
+  test('an error reply writes temporary only when set', () => {
     assert.equal(
-      encodeErrorReply(7, { code: 103, message: 'permission denied' }),
+      text(encodeReply({ id: 7, method: 'error', error: { code: 103, message: 'permission denied' } })),
       '{"id":7,"error":{"code":103,"message":"permission denied"}}',
     );
     assert.equal(
-      encodeErrorReply(7, { code: 103, message: 'permission denied', temporary: false }),
+      text(
+        encodeReply({ id: 7, method: 'error', error: { code: 103, message: 'permission denied', temporary: false } }),
+      ),
       '{"id":7,"error":{"code":103,"message":"permission denied"}}',
     );
     assert.equal(
-      encodeErrorReply(8, { code: 100, message: 'internal server error', temporary: true }),
+      text(
+        encodeReply({
+          id: 8,
+          method: 'error',
+          error: { code: 100, message: 'internal server error', temporary: true },
+        }),
+      ),
       '{"id":8,"error":{"code":100,"message":"internal server error","temporary":true}}',
     );
-    assert.deepEqual(JSON.parse(encodeErrorReply(9, { code: 107, message: 'a "quoted"\nmessage' })), {
-      id: 9,
-      error: { code: 107, message: 'a "quoted"\nmessage' },
-    });
+    assert.deepEqual(
+      JSON.parse(text(encodeReply({ id: 9, method: 'error', error: { code: 107, message: 'a "quoted"\nmessage' } }))),
+      { id: 9, error: { code: 107, message: 'a "quoted"\nmessage' } },
+    );
   });
 
-  test('encodePublicationPush: minimal publication omits offset 0, info and tags', () => {
+  test('publication push: minimal publication omits offset 0, info and tags', () => {
     assert.equal(
-      encodePublicationPush('news', { data: '{"a":1}', offset: 0 }),
+      pubPush('news', { data: b('{"a":1}'), offset: 0 }),
       '{"push":{"channel":"news","pub":{"data":{"a":1}}}}',
     );
     assert.equal(
-      encodePublicationPush('news', { data: '"s"', offset: 0, tags: {} }),
+      pubPush('news', { data: b('"s"'), offset: 0, tags: {} }),
       '{"push":{"channel":"news","pub":{"data":"s"}}}',
     );
   });
 
-  test('encodePublicationPush: info with raw conn_info/chan_info, offset, tags', () => {
-    const s = encodePublicationPush('ns:chat', {
-      data: '[1,2]',
-      info: { user: 'u1', client: 'c1', connInfo: '{"name":"Alice"}', chanInfo: '{"role":"admin"}' },
+  test('publication push: info with raw conn_info/chan_info, offset, tags', () => {
+    const s = pubPush('ns:chat', {
+      data: b('[1,2]'),
+      info: { user: 'u1', client: 'c1', connInfo: b('{"name":"Alice"}'), chanInfo: b('{"role":"admin"}') },
       offset: 42,
       tags: { kind: 'msg', 'x-y': 'z' },
     });
@@ -547,9 +586,9 @@ describe('encode', () => {
     );
   });
 
-  test('encodePublicationPush: info without conn_info/chan_info, time, escaping of the channel', () => {
-    const s = encodePublicationPush('we"ird\\ch', {
-      data: 'null',
+  test('publication push: info without conn_info/chan_info, time, escaping of the channel', () => {
+    const s = pubPush('we"ird\\ch', {
+      data: b('null'),
       info: { user: '', client: 'c2' },
       offset: 1,
       time: 1700000000000,
@@ -562,56 +601,78 @@ describe('encode', () => {
     });
   });
 
-  test('encodeJoinPush / encodeLeavePush', () => {
-    const info = { user: '42', client: 'abc', connInfo: '{"n":1}' };
+  test('join and leave pushes', () => {
+    const info = { user: '42', client: 'abc', connInfo: b('{"n":1}') };
     assert.equal(
-      encodeJoinPush('room', info),
+      text(encodePush({ type: 'join', channel: 'room', info })),
       '{"push":{"channel":"room","join":{"info":{"user":"42","client":"abc","conn_info":{"n":1}}}}}',
     );
-    assert.deepEqual(JSON.parse(encodeLeavePush('room', { user: '', client: 'x', chanInfo: '"ci"' })), {
-      push: { channel: 'room', leave: { info: { user: '', client: 'x', chan_info: 'ci' } } },
-    });
+    assert.deepEqual(
+      JSON.parse(
+        text(encodePush({ type: 'leave', channel: 'room', info: { user: '', client: 'x', chanInfo: b('"ci"') } })),
+      ),
+      { push: { channel: 'room', leave: { info: { user: '', client: 'x', chan_info: 'ci' } } } },
+    );
   });
 
-  test('encodeUnsubscribePush', () => {
+  test('unsubscribe push', () => {
     assert.equal(
-      encodeUnsubscribePush('a', 2000, 'server unsubscribe'),
+      text(encodePush({ type: 'unsubscribe', channel: 'a', code: 2000, reason: 'server unsubscribe' })),
       '{"push":{"channel":"a","unsubscribe":{"code":2000,"reason":"server unsubscribe"}}}',
     );
   });
 
-  test('encodeMessagePush has no channel', () => {
-    assert.equal(encodeMessagePush('{"hi":true}'), '{"push":{"message":{"data":{"hi":true}}}}');
-    assert.deepEqual(JSON.parse(encodeMessagePush('"text"')), { push: { message: { data: 'text' } } });
+  test('message push has no channel', () => {
+    assert.equal(
+      text(encodePush({ type: 'message', data: b('{"hi":true}') })),
+      '{"push":{"message":{"data":{"hi":true}}}}',
+    );
+    assert.deepEqual(JSON.parse(text(encodePush({ type: 'message', data: b('"text"') }))), {
+      push: { message: { data: 'text' } },
+    });
   });
 
-  test('encodeConnectResult: non-expiring, no subs', () => {
+  test('connect result: non-expiring, no subs', () => {
     assert.equal(
-      encodeConnectResult({ client: 'c1', version: '0.1.0', expires: false, ttl: 0, ping: 25, pong: true }),
+      resultText({
+        id: 1,
+        method: 'connect',
+        result: { client: 'c1', version: '0.1.0', expires: false, ttl: 0, ping: 25, pong: true },
+      }),
       '{"client":"c1","version":"0.1.0","ping":25,"pong":true}',
     );
     // ttl is not written unless the connection expires; ping 0 and pong false are omitted.
     assert.deepEqual(
-      JSON.parse(encodeConnectResult({ client: 'c1', version: 'v', expires: false, ttl: 60, ping: 0, pong: false })),
+      JSON.parse(
+        resultText({
+          id: 1,
+          method: 'connect',
+          result: { client: 'c1', version: 'v', expires: false, ttl: 60, ping: 0, pong: false },
+        }),
+      ),
       { client: 'c1', version: 'v' },
     );
   });
 
-  test('encodeConnectResult: expiring, data, subs map, node, time', () => {
-    const s = encodeConnectResult({
-      client: 'c1',
-      version: '1',
-      expires: true,
-      ttl: 120,
-      data: '{"welcome":1}',
-      subs: new Map([
-        ['news', { recoverable: true, position: { offset: 3, epoch: 'ep' } }],
-        ['$priv', {}],
-      ]),
-      ping: 25,
-      pong: true,
-      node: 'n1',
-      time: 1700000000000,
+  test('connect result: expiring, data, subs map, node, time', () => {
+    const s = resultText({
+      id: 1,
+      method: 'connect',
+      result: {
+        client: 'c1',
+        version: '1',
+        expires: true,
+        ttl: 120,
+        data: b('{"welcome":1}'),
+        subs: new Map([
+          ['news', { recoverable: true, position: { offset: 3, epoch: 'ep' } }],
+          ['$priv', {}],
+        ]),
+        ping: 25,
+        pong: true,
+        node: 'n1',
+        time: 1700000000000,
+      },
     });
     assert.deepEqual(JSON.parse(s), {
       client: 'c1',
@@ -627,38 +688,41 @@ describe('encode', () => {
     });
   });
 
-  test('encodeConnectResult: an empty subs map is omitted', () => {
-    const s = encodeConnectResult({
-      client: 'c',
-      version: 'v',
-      expires: false,
-      ttl: 0,
-      subs: new Map(),
-      ping: 0,
-      pong: false,
+  test('connect result: an empty subs map is omitted', () => {
+    const s = resultText({
+      id: 1,
+      method: 'connect',
+      result: { client: 'c', version: 'v', expires: false, ttl: 0, subs: new Map(), ping: 0, pong: false },
     });
     assert.equal(s, '{"client":"c","version":"v"}');
   });
 
-  test('encodeSubscribeResult: empty result is {}', () => {
-    assert.equal(encodeSubscribeResult({}), '{}');
-    assert.equal(encodeSubscribeResult({ position: { offset: 0, epoch: '' }, publications: [] }), '{}');
+  test('subscribe result: empty result is {}', () => {
+    assert.equal(resultText({ id: 1, method: 'subscribe', result: {} }), '{}');
+    assert.equal(
+      resultText({ id: 1, method: 'subscribe', result: { position: { offset: 0, epoch: '' }, publications: [] } }),
+      '{}',
+    );
   });
 
-  test('encodeSubscribeResult: every field', () => {
-    const s = encodeSubscribeResult({
-      expires: true,
-      ttl: 30,
-      recoverable: true,
-      position: { offset: 10, epoch: 'xyz' },
-      publications: [
-        { data: '{"n":9}', offset: 9 },
-        { data: '{"n":10}', offset: 10, info: { user: 'u', client: 'c' } },
-      ],
-      recovered: true,
-      wasRecovering: true,
-      positioned: true,
-      data: '{"sub":"data"}',
+  test('subscribe result: every field', () => {
+    const s = resultText({
+      id: 1,
+      method: 'subscribe',
+      result: {
+        expires: true,
+        ttl: 30,
+        recoverable: true,
+        position: { offset: 10, epoch: 'xyz' },
+        publications: [
+          { data: b('{"n":9}'), offset: 9 },
+          { data: b('{"n":10}'), offset: 10, info: { user: 'u', client: 'c' } },
+        ],
+        recovered: true,
+        wasRecovering: true,
+        positioned: true,
+        data: b('{"sub":"data"}'),
+      },
     });
     assert.deepEqual(JSON.parse(s), {
       expires: true,
@@ -677,26 +741,35 @@ describe('encode', () => {
     });
   });
 
-  test('encodeSubscribeResult: recovery that failed writes was_recovering without recovered', () => {
-    const s = encodeSubscribeResult({
-      recoverable: true,
-      position: { offset: 0, epoch: 'e' },
-      recovered: false,
-      wasRecovering: true,
+  test('subscribe result: recovery that failed writes was_recovering without recovered', () => {
+    const s = resultText({
+      id: 1,
+      method: 'subscribe',
+      result: { recoverable: true, position: { offset: 0, epoch: 'e' }, recovered: false, wasRecovering: true },
     });
     assert.equal(s, '{"recoverable":true,"epoch":"e","was_recovering":true}');
   });
 
-  test('encodeHistoryResult', () => {
-    assert.equal(encodeHistoryResult([], { offset: 0, epoch: '' }), '{}');
-    assert.equal(encodeHistoryResult([], { offset: 5, epoch: 'e1' }), '{"epoch":"e1","offset":5}');
-    const s = encodeHistoryResult(
-      [
-        { data: '1', offset: 4, tags: { t: 'v' } },
-        { data: '2', offset: 5 },
-      ],
-      { offset: 5, epoch: 'e1' },
+  test('history result', () => {
+    assert.equal(
+      resultText({ id: 1, method: 'history', result: { publications: [], position: { offset: 0, epoch: '' } } }),
+      '{}',
     );
+    assert.equal(
+      resultText({ id: 1, method: 'history', result: { publications: [], position: { offset: 5, epoch: 'e1' } } }),
+      '{"epoch":"e1","offset":5}',
+    );
+    const s = resultText({
+      id: 1,
+      method: 'history',
+      result: {
+        publications: [
+          { data: b('1'), offset: 4, tags: { t: 'v' } },
+          { data: b('2'), offset: 5 },
+        ],
+        position: { offset: 5, epoch: 'e1' },
+      },
+    });
     assert.deepEqual(JSON.parse(s), {
       publications: [
         { data: 1, offset: 4, tags: { t: 'v' } },
@@ -707,12 +780,18 @@ describe('encode', () => {
     });
   });
 
-  test('encodePresenceResult keys entries by client id', () => {
-    assert.equal(encodePresenceResult([]), '{"presence":{}}');
-    const s = encodePresenceResult([
-      { user: 'u1', client: 'c1', connInfo: '{"a":1}' },
-      { user: '', client: 'c2', chanInfo: '[true]' },
-    ]);
+  test('presence result keys entries by client id', () => {
+    assert.equal(resultText({ id: 1, method: 'presence', result: { presence: [] } }), '{"presence":{}}');
+    const s = resultText({
+      id: 1,
+      method: 'presence',
+      result: {
+        presence: [
+          { user: 'u1', client: 'c1', connInfo: b('{"a":1}') },
+          { user: '', client: 'c2', chanInfo: b('[true]') },
+        ],
+      },
+    });
     assert.deepEqual(JSON.parse(s), {
       presence: {
         c1: { user: 'u1', client: 'c1', conn_info: { a: 1 } },
@@ -721,19 +800,28 @@ describe('encode', () => {
     });
     // Any iterable works (e.g. a Map's values).
     const map = new Map([['c3', { user: 'u3', client: 'c3' }]]);
-    assert.equal(encodePresenceResult(map.values()), '{"presence":{"c3":{"user":"u3","client":"c3"}}}');
+    assert.equal(
+      text(encodeResult({ id: 1, method: 'presence', result: { presence: map.values() } })),
+      '{"presence":{"c3":{"user":"u3","client":"c3"}}}',
+    );
   });
 
-  test('encodePresenceStatsResult writes zeros too', () => {
-    assert.equal(encodePresenceStatsResult(0, 0), '{"num_clients":0,"num_users":0}');
-    assert.deepEqual(JSON.parse(encodePresenceStatsResult(3, 2)), { num_clients: 3, num_users: 2 });
+  test('presence_stats result writes zeros too', () => {
+    assert.equal(
+      resultText({ id: 1, method: 'presence_stats', result: { numClients: 0, numUsers: 0 } }),
+      '{"num_clients":0,"num_users":0}',
+    );
+    assert.deepEqual(
+      JSON.parse(resultText({ id: 1, method: 'presence_stats', result: { numClients: 3, numUsers: 2 } })),
+      { num_clients: 3, num_users: 2 },
+    );
   });
 
   test('decode → encode round trip: published data reaches the push unchanged', () => {
     const cmd = one('{"id":1,"publish":{"channel":"chat","data":{"text":"hi","list":[1,{"x":null}]}}}');
     assert.equal(cmd.method, 'publish');
     if (cmd.method !== 'publish') return;
-    const push = encodePublicationPush(cmd.req.channel, { data: cmd.req.data, offset: 0 });
+    const push = pubPush(cmd.req.channel, { data: cmd.req.data, offset: 0 });
     assert.deepEqual(JSON.parse(push), {
       push: { channel: 'chat', pub: { data: { text: 'hi', list: [1, { x: null }] } } },
     });
@@ -868,11 +956,11 @@ function randomBytes(rand: () => number): string {
   return s;
 }
 
-/** Decodes `frame`; returns 'ok' or 'rejected', and fails the test on anything else. */
-function decodeOrReject(frame: string): 'ok' | 'rejected' {
+/** Runs `decode` on `frame`; returns 'ok' or 'rejected', and fails the test on anything else. */
+function outcome(frame: string, decode: () => Command[]): 'ok' | 'rejected' {
   let cmds: Command[];
   try {
-    cmds = decodeFrame(frame, 8);
+    cmds = decode();
   } catch (e) {
     assert.ok(e instanceof DisconnectError, `non-DisconnectError ${String(e)} for ${JSON.stringify(frame)}`);
     assert.equal(e.disconnect.code, 3501, `code for ${JSON.stringify(frame)}`);
@@ -885,7 +973,7 @@ function decodeOrReject(frame: string): 'ok' | 'rejected' {
     assert.ok(Number.isInteger(c.id) && c.id >= 0 && c.id <= 0xffffffff, `id ${c.id}`);
     if (c.method === 'publish') {
       assert.ok(c.req.channel !== '', "c.req.channel !== ''");
-      JSON.parse(c.req.data);
+      JSON.parse(text(c.req.data));
     }
     if ((c.method === 'subscribe' || c.method === 'presence' || c.method === 'history') && c.req.channel === '') {
       assert.fail(`empty channel accepted in ${JSON.stringify(frame)}`);
@@ -894,21 +982,52 @@ function decodeOrReject(frame: string): 'ok' | 'rejected' {
   return 'ok';
 }
 
+/**
+ * Decodes `frame` as text (decodeFrame) and as the bytes a transport hands the session (the JSON codec); both
+ * must either decode well-formed commands or reject with 3501, and agree on which.
+ */
+function decodeOrReject(frame: string): 'ok' | 'rejected' {
+  const asText = outcome(frame, () => decodeFrame(frame, 8));
+  const asBytes = outcome(frame, () => jsonCodec.decodeCommands(Buffer.from(frame), 8));
+  assert.equal(asBytes, asText, `text and bytes decoding disagree on ${JSON.stringify(frame)}`);
+  return asText;
+}
+
 describe('encode: every number is a JSON number', () => {
   const absurd = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, -5, 1e300, 2.5];
   const numbersIn = (text: string) => text.match(/-?[\d.]+(e[+-]?\d+)?|Infinity|NaN/gi) ?? [];
+  const one = Buffer.from('1');
+  const str = (b: Uint8Array) => Buffer.from(b).toString();
 
   test('ttl, offsets, times and counts never come out as Infinity, NaN, negative or fractional', () => {
     for (const n of absurd) {
       const texts = [
-        encodeConnectResult({ client: 'c', version: 'v', expires: true, ttl: n, ping: n, pong: true, time: n }),
-        encodeRefreshResult({ client: 'c', version: 'v', expires: true, ttl: n }),
-        encodeSubRefreshResult(true, n),
-        encodeSubscribeResult({ expires: true, ttl: n, recoverable: true, position: { offset: n, epoch: 'e' } }),
-        encodeHistoryResult([{ data: '1', offset: n, time: n }], { offset: n, epoch: 'e' }),
-        encodePublicationPush('ch', { data: '1', offset: n, time: n }),
-        encodePresenceStatsResult(n, n),
-        encodeReply(n, 'ping', '{}'),
+        str(
+          encodeReply({
+            id: 1,
+            method: 'connect',
+            result: { client: 'c', version: 'v', expires: true, ttl: n, ping: n, pong: true, time: n },
+          }),
+        ),
+        str(encodeReply({ id: 1, method: 'refresh', result: { client: 'c', version: 'v', expires: true, ttl: n } })),
+        str(encodeReply({ id: 1, method: 'sub_refresh', result: { expires: true, ttl: n } })),
+        str(
+          encodeReply({
+            id: 1,
+            method: 'subscribe',
+            result: { expires: true, ttl: n, recoverable: true, position: { offset: n, epoch: 'e' } },
+          }),
+        ),
+        str(
+          encodeReply({
+            id: 1,
+            method: 'history',
+            result: { publications: [{ data: one, offset: n, time: n }], position: { offset: n, epoch: 'e' } },
+          }),
+        ),
+        str(encodePush({ type: 'pub', channel: 'ch', pub: { data: one, offset: n, time: n } })),
+        str(encodeReply({ id: 1, method: 'presence_stats', result: { numClients: n, numUsers: n } })),
+        str(encodeReply({ id: n, method: 'ping', result: {} })),
       ];
       for (const text of texts) {
         assert.doesNotThrow(() => JSON.parse(text), `valid JSON for ${n}: ${text}`);
@@ -921,10 +1040,19 @@ describe('encode: every number is a JSON number', () => {
 
   test('ttl is the protocol uint32: a longer one is clamped, not wrapped', () => {
     const r = JSON.parse(
-      encodeConnectResult({ client: 'c', version: 'v', expires: true, ttl: 1e15, ping: 25, pong: true }),
+      str(
+        encodeReply({
+          id: 1,
+          method: 'connect',
+          result: { client: 'c', version: 'v', expires: true, ttl: 1e15, ping: 25, pong: true },
+        }),
+      ),
     );
-    assert.equal(r.ttl, 4294967295);
-    assert.equal(JSON.parse(encodeSubRefreshResult(true, Number.POSITIVE_INFINITY)).ttl, 4294967295);
+    assert.equal(r.connect.ttl, 4294967295);
+    const sr = JSON.parse(
+      str(encodeReply({ id: 1, method: 'sub_refresh', result: { expires: true, ttl: Number.POSITIVE_INFINITY } })),
+    );
+    assert.equal(sr.sub_refresh.ttl, 4294967295);
   });
 });
 

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { PublishOptions } from '../../src/core/ports/engine.js';
 import { ExpiryQueue } from '../../src/engine/memory/expiry-queue.js';
 import { MemoryBroker } from '../../src/engine/memory/memory-broker.js';
-import type { PublishOptions } from '../../src/engine/types.js';
 
 describe('ExpiryQueue', () => {
   test('pops entries in time order, only those due', () => {
@@ -50,7 +50,7 @@ describe('memory broker expiry on an injected clock', () => {
 
   test('publications go after history_ttl, positions after history_meta_ttl, and the memory with them', async () => {
     const { broker, advance } = await setup();
-    for (let i = 0; i < 10_000; i++) await broker.publish(`one-off-${i}`, { data: `{"i":${i}}` }, opts);
+    for (let i = 0; i < 10_000; i++) await broker.publish(`one-off-${i}`, { data: Buffer.from(`{"i":${i}}`) }, opts);
     assert.equal(broker.numStreams, 10_000);
     advance(1_001);
     broker.expire();
@@ -71,7 +71,7 @@ describe('memory broker expiry on an injected clock', () => {
   test('a stream still in use is kept: each use moves its expiry', async () => {
     const { broker, advance } = await setup();
     for (let step = 0; step < 10; step++) {
-      await broker.publish('busy', { data: `{"step":${step}}` }, opts);
+      await broker.publish('busy', { data: Buffer.from(`{"step":${step}}`) }, opts);
       advance(900);
       broker.expire();
     }
@@ -86,7 +86,7 @@ describe('memory broker expiry on an injected clock', () => {
     for (let i = 0; i < 1_000; i++) {
       await broker.publish(
         `ch-${i}`,
-        { data: '{}' },
+        { data: Buffer.from('{}') },
         { ...opts, historySize: 0, idempotencyKey: `k${i}`, idempotencyTtlMs: 2_000 },
       );
     }

@@ -15,7 +15,15 @@ interface Clock {
 
 function setup(ctx: { after(fn: () => void): void }): Clock {
   const clock = { t: T0 } as Clock;
-  clock.wheel = new TimerWheel(RES, () => clock.t);
+  // The wheel reads the fake time; its own interval never runs (the test ticks by hand).
+  const never = () => ({});
+  clock.wheel = new TimerWheel(RES, {
+    now: () => clock.t,
+    setInterval: never,
+    clearInterval: () => {},
+    setTimeout: never,
+    clearTimeout: () => {},
+  });
   clock.advanceTo = (to, step = 10) => {
     while (clock.t < to) {
       clock.t = Math.min(to, clock.t + step);

@@ -4,6 +4,10 @@
  * The admin page (/admin): a login, then a dashboard polling /admin/api every 1.5 s — totals, nodes, busiest
  * channels, a chart of the last 5 minutes (uPlot), and forms to publish and to disconnect a user. The session
  * token lives in sessionStorage (this tab only). Every piece of server data reaches the DOM as text, never markup.
+ *
+ * Figures are the whole cluster's whichever node answers (behind a load balancer each poll may reach another):
+ * totals and the chart say "whole cluster", each node's row and its chart series carry the node's name, and the
+ * bar names the node that answered.
  */
 import 'uplot/dist/uPlot.min.css';
 import './admin.css';
@@ -25,6 +29,9 @@ interface NodeInfo {
   num_channels: number;
   num_subs: number;
   uptime: number;
+  /** Messages per second in and out on this node (absent when it did not answer in time). */
+  rate_in?: number;
+  rate_out?: number;
 }
 
 interface State {
@@ -36,11 +43,16 @@ interface State {
   rates: { in: number; out: number };
 }
 
-interface Series {
+interface Columns {
   t: number[];
   connections: number[];
   in: number[];
   out: number[];
+}
+
+/** The whole cluster's columns, and each node's on the same seconds. */
+interface Series extends Columns {
+  nodes: Array<Columns & { uid: string; name: string }>;
 }
 
 interface ApiError {
@@ -220,6 +232,7 @@ async function refresh(generation: number): Promise<void> {
     const [state, series] = await Promise.all([api<State>('state'), api<Series>('series')]);
     if (generation !== pollGeneration) return;
     render(state);
+    lastSeries = series;
     chart.update(series);
     live.classList.remove('adm-stale');
     liveText.textContent = 'live';
@@ -244,8 +257,10 @@ let lastState: State | undefined;
 
 function render(s: State): void {
   lastState = s;
-  $('node-name').textContent = `${s.node.name} · ${s.node.uid.slice(0, 8)}`;
-  $('node-name').title = `node ${s.node.uid}, version ${s.node.version}`;
+  $('node-name').textContent = `via ${s.node.name}`;
+  $('node-name').title =
+    `This refresh was answered by node ${s.node.name} (${s.node.uid}, version ${s.node.version}); every figure is the whole cluster's unless a node is named.`;
+  $('totals-note').textContent = s.totals.nodes === 1 ? 'one node' : `${fmt(s.totals.nodes)} nodes`;
   const totals: Record<string, string> = {
     nodes: fmt(s.totals.nodes),
     connections: fmt(s.totals.connections),
@@ -262,6 +277,13 @@ function render(s: State): void {
   renderChannels(s);
 }
 
+/** A table cell labelled with its column, so a narrow screen can show it as "label: value" (admin.css). */
+function cell(label: string, text: string, cls?: string): HTMLTableCellElement {
+  const td = el('td', text, cls);
+  td.dataset.label = label;
+  return td;
+}
+
 function renderNodes(s: State): void {
   const rows = s.nodes.map((n) => {
     const tr = el('tr');
@@ -269,15 +291,18 @@ function renderNodes(s: State): void {
     const uid = el('span', n.uid.slice(0, 8), 'adm-uid');
     uid.title = n.uid;
     name.append(el('span', n.name, 'adm-strong'), uid);
-    if (n.uid === s.node.uid) name.append(el('span', 'this node', 'adm-tag'));
+    if (n.uid === s.node.uid) name.append(el('span', 'answered', 'adm-tag'));
+    const rate = (x: number | undefined) => (x === undefined ? '–' : fmtRate(x));
     tr.append(
       name,
-      el('td', n.version),
-      el('td', fmt(n.num_clients), 'num'),
-      el('td', fmt(n.num_users), 'num'),
-      el('td', fmt(n.num_channels), 'num'),
-      el('td', fmt(n.num_subs), 'num'),
-      el('td', fmtUptime(n.uptime), 'num'),
+      cell('Version', n.version),
+      cell('Clients', fmt(n.num_clients), 'num'),
+      cell('Users', fmt(n.num_users), 'num'),
+      cell('Channels', fmt(n.num_channels), 'num'),
+      cell('Subs', fmt(n.num_subs), 'num'),
+      cell('In/s', rate(n.rate_in), 'num'),
+      cell('Out/s', rate(n.rate_out), 'num'),
+      cell('Uptime', fmtUptime(n.uptime), 'num'),
     );
     return tr;
   });
@@ -293,7 +318,7 @@ function renderChannels(s: State): void {
     name.title = 'Publish to this channel';
     name.tabIndex = 0;
     name.dataset.channel = c.channel;
-    tr.append(name, el('td', fmt(c.subscribers), 'num'));
+    tr.append(name, cell('Subscribers', fmt(c.subscribers), 'num'));
     return tr;
   });
   if (rows.length === 0) {
@@ -473,7 +498,12 @@ class Chart {
   }
 
   update(s: Series): void {
-    this.data = [s.t, s.connections, s.in, s.out];
+    renderChartSources(s);
+    const picked = s.nodes.find((n) => n.uid === chartSource.value);
+    const c: Columns = picked ?? s;
+    $('chart-note').textContent =
+      `${picked === undefined ? 'whole cluster' : `node ${picked.name} only`} · one sample a second`;
+    this.data = [c.t, c.connections, c.in, c.out];
     if (this.plot === undefined) this.rebuild();
     else {
       this.plot.setData(this.data);
@@ -482,6 +512,24 @@ class Chart {
   }
 }
 
+/** Whose figures the chart shows: the whole cluster (the default) or one node. */
+const chartSource = $<HTMLSelectElement>('chart-source');
+
+function renderChartSources(s: Series): void {
+  const wanted = [['', 'Whole cluster'], ...s.nodes.map((n) => [n.uid, `Node ${n.name}`])] as [string, string][];
+  const have = [...chartSource.options].map((o) => [o.value, o.text]);
+  if (JSON.stringify(have) === JSON.stringify(wanted)) return;
+  const selected = chartSource.value;
+  chartSource.replaceChildren(...wanted.map(([value, text]) => new Option(text, value)));
+  // A node that left falls back to the whole cluster.
+  chartSource.value = wanted.some(([v]) => v === selected) ? selected : '';
+}
+
+chartSource.addEventListener('change', () => {
+  if (lastSeries !== undefined) chart.update(lastSeries);
+});
+
+let lastSeries: Series | undefined;
 const chart = new Chart();
 
 // --- start -----------------------------------------------------------------------------------------------------

@@ -10,5 +10,6 @@ function swap(id: string, from: string, to: string): void {
 }
 
 swap('ws-url', 'ws://localhost:8000/connection/websocket', ws);
-swap('connect-snippet', 'ws://localhost:8000/connection/websocket', ws);
+swap('browser-snippet', 'ws://localhost:8000/connection/websocket', ws);
+swap('node-snippet', 'ws://localhost:8000/connection/websocket', ws);
 swap('api-snippet', 'http://localhost:8000', location.origin);

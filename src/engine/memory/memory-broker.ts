@@ -2,8 +2,8 @@
  * In-process broker with history streams. Delivery is synchronous inside `publish`, so a channel's
  * publications reach the node in offset order and the publish promise settles after local delivery.
  */
-import type { Publication } from '../../protocol/types.js';
-import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+
+import type { ControlMessage } from '../../core/ports/control.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -12,8 +12,11 @@ import type {
   PublicationInput,
   PublishOptions,
   PublishResult,
-} from '../types.js';
-import { newEpoch, StreamStore } from './stream-store.js';
+} from '../../core/ports/engine.js';
+import type { Publication } from '../../protocol/messages.js';
+import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+import { newEpoch } from '../epoch.js';
+import { StreamStore } from './stream-store.js';
 
 export { newEpoch };
 
@@ -123,8 +126,8 @@ export class MemoryBroker implements Broker {
     for (const b of this.bus.brokers) if (b.subscribed.has(channel)) b.handler?.onLeave(channel, info);
   }
 
-  async publishControl(payload: string): Promise<void> {
-    for (const b of this.bus.brokers) b.handler?.onControl(payload);
+  async publishControl(message: ControlMessage): Promise<void> {
+    for (const b of this.bus.brokers) b.handler?.onControl(message);
   }
 
   async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {

@@ -1,4 +1,4 @@
-import type { Engine } from '../types.js';
+import type { Engine } from '../../core/ports/engine.js';
 import { MemoryBroker, MemoryBus } from './memory-broker.js';
 import { MemoryPresence } from './memory-presence.js';
 import { MemoryRevocations } from './memory-revocations.js';

@@ -1,5 +1,5 @@
 /** The revocation list of in-process nodes: a map on their shared bus, expired entries swept as it grows. */
-import type { RevocationList } from '../types.js';
+import type { RevocationList } from '../../core/ports/engine.js';
 import type { MemoryBus } from './memory-broker.js';
 
 /** Entries past their expiry are swept when the map has grown by this many since the last sweep. */

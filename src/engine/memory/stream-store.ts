@@ -5,9 +5,9 @@
  * node that saw a million one-off channel names gives that memory back on time and without a long pause.
  * Everything is also checked on access, so a read never sees what has expired even before the sweep runs.
  */
-import { randomBytes } from 'node:crypto';
-import type { Publication } from '../../protocol/types.js';
-import type { PublishResult } from '../types.js';
+import type { PublishResult } from '../../core/ports/engine.js';
+import type { Publication } from '../../protocol/messages.js';
+import { newEpoch } from '../epoch.js';
 import { ExpiryQueue } from './expiry-queue.js';
 
 export interface Stream {
@@ -28,10 +28,6 @@ export interface Stream {
 interface IdempotentResult {
   result: PublishResult;
   expireAt: number;
-}
-
-export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }
 
 /** Most expired entries released in one pass; the rest follow on the next turn of the event loop. */

@@ -13,17 +13,12 @@
  *   reconnect (onBrokerReconnect) so the node compares its subscribers' positions with the streams and tells
  *   every client that may have missed something (insufficient state) — loss is never silent.
  *
- * Wire format on pub/sub (not shared with Centrifugo): `P<offset>:<epoch>:<publication JSON>`, `J<info JSON>`,
- * `L<info JSON>`; control messages are plain JSON on `<prefix>.control`.
+ * Storage and pub/sub use the engine's own versioned record format (../publication-format.ts), never a client
+ * encoding: history lists hold `<offset>:<record>`, pub/sub carries `P<offset>:<epoch>:<record>`, `J<info record>`
+ * and `L<info record>`; control messages are JSON on `<prefix>.control` (./control-format.ts).
  */
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../core/node.js';
-import { encodeClientInfo, encodePublicationParts } from '../../protocol/encode.js';
-import { EncodedPublication } from '../../protocol/encoded-publication.js';
-import { rawValueAt } from '../../protocol/raw-json.js';
-import type { ClientInfo } from '../../protocol/types.js';
-import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
-import { newEpoch } from '../memory/stream-store.js';
+import type { ControlMessage } from '../../core/ports/control.js';
 import type {
   Broker,
   BrokerEventHandler,
@@ -32,14 +27,26 @@ import type {
   PublicationInput,
   PublishOptions,
   PublishResult,
-} from '../types.js';
+} from '../../core/ports/engine.js';
+import type { Log } from '../../core/ports/log.js';
+import type { ClientInfo, Publication } from '../../protocol/messages.js';
+import { continuedEmptyEpochs, emptyStreamEpoch } from '../empty-epoch.js';
+import { newEpoch } from '../epoch.js';
+import {
+  decodeStoredClientInfo,
+  decodeStoredPublication,
+  encodeStoredClientInfo,
+  encodeStoredPublication,
+} from '../publication-format.js';
+import { decodeControl, encodeControl } from './control-format.js';
 import type { Shard, Shards } from './shards.js';
 
 // KEYS: stream list, meta hash, idempotency key ('' when none), pub/sub channel
-// ARGV: head, tail, history size, history ttl ms, meta ttl ms, new epoch, idempotency ttl ms, now ms
+// ARGV: publication record (../publication-format.ts, without offset), unused, history size, history ttl ms,
+//       meta ttl ms, new epoch, idempotency ttl ms, now ms
 const PUBLISH = `
 local stream, meta, idem, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local head, tail = ARGV[1], ARGV[2]
+local record = ARGV[1]
 local size, ttl, metaTtl, idemTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
 if idem ~= '' then
   local prev = redis.call('get', idem)
@@ -57,13 +64,12 @@ if size > 0 and ttl > 0 then
   end
   offset = redis.call('hincrby', meta, 's', 1)
   if metaTtl > 0 then redis.call('pexpire', meta, metaTtl) end
-  local pub = head .. ',"offset":' .. offset .. tail
-  redis.call('rpush', stream, offset .. ':' .. pub)
+  redis.call('rpush', stream, offset .. ':' .. record)
   redis.call('ltrim', stream, -size, -1)
   redis.call('pexpire', stream, ttl)
-  redis.call('publish', channel, 'P' .. offset .. ':' .. epoch .. ':' .. pub)
+  redis.call('publish', channel, 'P' .. offset .. ':' .. epoch .. ':' .. record)
 else
-  redis.call('publish', channel, 'P0::' .. head .. tail)
+  redis.call('publish', channel, 'P0::' .. record)
 end
 if idem ~= '' then redis.call('set', idem, offset .. ':' .. epoch, 'PX', idemTtl) end
 return {tostring(offset), epoch}
@@ -133,9 +139,12 @@ end
 return {m[2] or '0', m[1], items, m[3] or '0'}
 `;
 
+const JOIN = Buffer.from('J');
+const LEAVE = Buffer.from('L');
+
 type ScriptRedis = {
-  chorusPublish(...args: (string | number)[]): Promise<[string, string]>;
-  chorusHistory(...args: (string | number)[]): Promise<[string, string, string[], string]>;
+  chorusPublish(...args: (string | number | Buffer)[]): Promise<[string, string]>;
+  chorusHistoryBuffer(...args: (string | number)[]): Promise<[Buffer, Buffer, Buffer[], Buffer]>;
 };
 
 export class RedisBroker implements Broker {
@@ -177,10 +186,12 @@ export class RedisBroker implements Broker {
       shard.sub.on('messageBuffer', (chBuf: Buffer, msgBuf: Buffer) => {
         const ch = chBuf.toString();
         if (ch === this.controlChannel) {
-          this.handler?.onControl(msgBuf.toString());
+          const message = decodeControl(msgBuf);
+          if (message === undefined) this.log.warn({}, 'malformed control message ignored');
+          else this.handler?.onControl(message);
           return;
         }
-        if (ch.startsWith(clientPrefix)) this.dispatch(ch.slice(clientPrefix.length), msgBuf.toString());
+        if (ch.startsWith(clientPrefix)) this.dispatch(ch.slice(clientPrefix.length), msgBuf);
       });
       let wasDown = false;
       shard.sub.on('close', () => {
@@ -199,7 +210,8 @@ export class RedisBroker implements Broker {
     // Control messages travel through the first shard: every node listens there.
     const first = this.shards.list[0] as Shard;
     await first.sub.subscribe(this.controlChannel).catch((e: Error) => {
-      this.log.warn({ err: e.message }, 'control channel subscribe failed; retrying when redis is back');
+      // Redis is unreachable (its outage is logged once by Shards): the subscription is made when it is back.
+      this.log.debug({ err: e.message }, 'control channel subscribe failed; retrying when redis is back');
     });
   }
 
@@ -218,26 +230,25 @@ export class RedisBroker implements Broker {
     await run;
   }
 
-  private dispatch(channel: string, msg: string): void {
+  /** A message on a channel's pub/sub: `P<offset>:<epoch>:<record>`, `J<info record>` or `L<info record>`. */
+  private dispatch(channel: string, msg: Buffer): void {
     const h = this.handler;
     if (h === undefined) return;
-    const kind = msg.charCodeAt(0);
-    if (kind === 0x50 /* P */) {
-      const a = msg.indexOf(':', 1);
-      const b = msg.indexOf(':', a + 1);
-      const offset = Number(msg.slice(1, a));
-      h.onPublication(channel, new EncodedPublication(msg.slice(b + 1), offset), msg.slice(a + 1, b));
-    } else if (kind === 0x4a /* J */ || kind === 0x4c /* L */) {
-      const body = msg.slice(1);
-      const info = JSON.parse(body) as { user: string; client: string };
-      const ci: ClientInfo = {
-        user: info.user,
-        client: info.client,
-        connInfo: rawValueAt(body, ['conn_info']),
-        chanInfo: rawValueAt(body, ['chan_info']),
-      };
-      if (kind === 0x4a) h.onJoin(channel, ci);
-      else h.onLeave(channel, ci);
+    const kind = msg[0];
+    try {
+      if (kind === 0x50 /* P */) {
+        const a = msg.indexOf(0x3a, 1);
+        const b = msg.indexOf(0x3a, a + 1);
+        const offset = Number(msg.toString('latin1', 1, a));
+        const epoch = msg.toString('latin1', a + 1, b);
+        h.onPublication(channel, decodeStoredPublication(msg.subarray(b + 1), offset), epoch);
+      } else if (kind === 0x4a /* J */ || kind === 0x4c /* L */) {
+        const info = decodeStoredClientInfo(msg.subarray(1));
+        if (kind === 0x4a) h.onJoin(channel, info);
+        else h.onLeave(channel, info);
+      }
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, channel }, 'unreadable pub/sub message ignored');
     }
   }
 
@@ -286,7 +297,9 @@ export class RedisBroker implements Broker {
             p.unsub.size > 0 ? shard.sub.unsubscribe(...p.unsub) : undefined,
           ]);
         } catch (e) {
-          this.log.warn({ err: (e as Error).message, shard: shard.address }, 'redis subscribe/unsubscribe failed');
+          const fields = { err: (e as Error).message, shard: shard.address };
+          if (shard.sub.status === 'ready') this.log.warn(fields, 'redis subscribe/unsubscribe failed');
+          else this.log.debug(fields, 'redis subscribe/unsubscribe failed: redis unreachable');
         } finally {
           for (const w of p.waiters) w();
         }
@@ -308,15 +321,15 @@ export class RedisBroker implements Broker {
     const shard = this.shards.forChannel(channel);
     const { stream, meta } = this.keys(channel);
     const withHistory = opts.historySize > 0 && opts.historyTtlMs > 0;
-    const [head, tail] = encodePublicationParts({ ...pub, time: withHistory ? Date.now() : undefined });
+    const record = encodeStoredPublication({ ...pub, time: withHistory ? Date.now() : undefined });
     const idem = opts.idempotencyKey ? `${this.prefix}.idem.{${channel}}.${opts.idempotencyKey}` : '';
     const r = await (shard.cmd as unknown as ScriptRedis).chorusPublish(
       stream,
       meta,
       idem,
       this.pubsubChannel(channel),
-      head,
-      tail,
+      record,
+      '',
       withHistory ? opts.historySize : 0,
       opts.historyTtlMs,
       opts.historyMetaTtlMs,
@@ -331,26 +344,26 @@ export class RedisBroker implements Broker {
     return { offset: Number(r[0]), epoch: r[1] };
   }
 
-  private async publishRaw(channel: string, msg: string): Promise<void> {
+  private async publishRaw(channel: string, msg: Buffer): Promise<void> {
     await this.shards.forChannel(channel).cmd.publish(this.pubsubChannel(channel), msg);
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
-    await this.publishRaw(channel, `J${encodeClientInfo(info)}`);
+    await this.publishRaw(channel, Buffer.concat([JOIN, encodeStoredClientInfo(info)]));
   }
 
   async publishLeave(channel: string, info: ClientInfo): Promise<void> {
-    await this.publishRaw(channel, `L${encodeClientInfo(info)}`);
+    await this.publishRaw(channel, Buffer.concat([LEAVE, encodeStoredClientInfo(info)]));
   }
 
-  async publishControl(payload: string): Promise<void> {
-    await (this.shards.list[0] as Shard).cmd.publish(this.controlChannel, payload);
+  async publishControl(message: ControlMessage): Promise<void> {
+    await (this.shards.list[0] as Shard).cmd.publish(this.controlChannel, encodeControl(message));
   }
 
   async history(channel: string, q: HistoryQuery): Promise<HistoryResult> {
     const { stream, meta } = this.keys(channel);
     const metaTtl = q.historyMetaTtlMs;
-    const r = await (this.shards.forChannel(channel).cmd as unknown as ScriptRedis).chorusHistory(
+    const r = await (this.shards.forChannel(channel).cmd as unknown as ScriptRedis).chorusHistoryBuffer(
       stream,
       meta,
       metaTtl,
@@ -361,7 +374,7 @@ export class RedisBroker implements Broker {
       q.maxBytes === undefined || !Number.isFinite(q.maxBytes) ? -1 : Math.floor(q.maxBytes),
     );
     const salt = this.prefix;
-    if (r[1] === '') {
+    if (r[1].length === 0) {
       const now = Date.now();
       return {
         publications: [],
@@ -371,9 +384,9 @@ export class RedisBroker implements Broker {
         },
       };
     }
-    const position = { offset: Number(r[0]), epoch: r[1] };
+    const position = { offset: Number(r[0].toString()), epoch: r[1].toString() };
     // Streams written before Chorus recorded creation times continue no empty epoch.
-    const createdAt = Number(r[3]);
+    const createdAt = Number(r[3].toString());
     const emptyEpochs = () => (createdAt > 0 ? continuedEmptyEpochs(salt, channel, metaTtl, createdAt) : []);
     if (q.limit === 0) {
       return {
@@ -384,9 +397,9 @@ export class RedisBroker implements Broker {
         },
       };
     }
-    let pubs = r[2].map((item) => {
-      const i = item.indexOf(':');
-      return new EncodedPublication(item.slice(i + 1), Number(item.slice(0, i)));
+    let pubs: Publication[] = r[2].map((item) => {
+      const colon = item.indexOf(0x3a);
+      return decodeStoredPublication(item.subarray(colon + 1), Number(item.toString('latin1', 0, colon)));
     });
     if (!q.reverse) {
       const after = q.since?.offset ?? 0;

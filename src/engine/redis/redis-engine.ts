@@ -1,6 +1,6 @@
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../core/node.js';
-import type { Engine } from '../types.js';
+import type { Engine } from '../../core/ports/engine.js';
+import type { Log } from '../../core/ports/log.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRevocations } from './redis-revocations.js';

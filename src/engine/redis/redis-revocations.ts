@@ -1,6 +1,6 @@
 /** The revocation list in Redis: one key per revoked id, expiring with it, so every node sees it. */
 import type { Config } from '../../config/schema.js';
-import type { RevocationList } from '../types.js';
+import type { RevocationList } from '../../core/ports/engine.js';
 import type { Shards } from './shards.js';
 
 export class RedisRevocations implements RevocationList {

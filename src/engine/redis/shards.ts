@@ -6,7 +6,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../core/node.js';
+import type { Log } from '../../core/ports/log.js';
 import { redactUrlCredentials } from '../../log.js';
 
 export interface Shard {
@@ -64,49 +64,118 @@ function options(cfg: Config['engine']['redis']): RedisOptions {
   return o;
 }
 
-function connect(cfg: Config['engine']['redis'], address: string, role: string, log: Log): Redis {
+/** How long a lost connection may wait for an error that names the cause before its line is logged. */
+const CAUSE_WAIT_MS = 1000;
+
+/**
+ * Reachability of one Redis (its command and pub/sub connections together), logged as one line per change:
+ * "unreachable" with the cause when the first connection drops or fails, "reachable again" with the outage's
+ * length when both are ready again. ioredis's retries in between log nothing.
+ */
+class Reachability {
+  private down = false;
+  private reported = false;
+  private since = 0;
+  private cause = '';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly conns: Redis[] = [];
+  closing = false;
+
+  constructor(
+    private readonly address: string,
+    private readonly log: Log,
+  ) {}
+
+  watch(redis: Redis): void {
+    this.conns.push(redis);
+    redis.on('error', (e: Error) => this.lost(e.message || e.name));
+    redis.on('close', () => this.lost(''));
+    redis.on('ready', () => this.maybeBack());
+  }
+
+  /** A connection failed (with an error's message) or closed (without a cause yet). */
+  lost(cause: string): void {
+    if (this.closing) return;
+    if (!this.down) {
+      this.down = true;
+      this.reported = false;
+      this.since = Date.now();
+      this.cause = '';
+    }
+    if (this.reported) return;
+    if (cause !== '') {
+      this.cause = cause;
+      this.report();
+    } else if (this.timer === undefined) {
+      // A close says nothing of why; the reconnect attempt's error usually does, within milliseconds.
+      this.timer = setTimeout(() => this.report(), CAUSE_WAIT_MS);
+      this.timer.unref();
+    }
+  }
+
+  private report(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.down || this.reported || this.closing) return;
+    this.reported = true;
+    this.log.warn(
+      { redis: this.address, cause: this.cause || 'connection closed' },
+      `redis ${this.address} unreachable (${this.cause || 'connection closed'}): what needs it fails (clients get error 100, /ready answers 503) until it is back; retrying every 2 s at most`,
+    );
+  }
+
+  private maybeBack(): void {
+    if (!this.down || this.closing || !this.conns.every((r) => r.status === 'ready')) return;
+    if (!this.reported) {
+      this.cause ||= 'connection closed';
+      this.report();
+    }
+    const seconds = Math.round((Date.now() - this.since) / 100) / 10;
+    this.down = false;
+    this.log.info(
+      { redis: this.address, downSeconds: seconds },
+      `redis ${this.address} reachable again after ${seconds} s`,
+    );
+  }
+
+  stop(): void {
+    this.closing = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
+
+function connect(cfg: Config['engine']['redis'], address: string): Redis {
   const url = /^rediss?:\/\//.test(address) ? address : `redis://${address}`;
-  const redis = cfg.sentinel_address.length > 0 ? new Redis(options(cfg)) : new Redis(url, options(cfg));
-  let down = false;
-  // The address may carry a password (redis://:pass@host): logs get it masked whatever logger the app gave.
-  const shown = redactUrlCredentials(address);
-  redis.on('error', (e: Error) => {
-    if (!down) log.warn({ address: shown, role, err: e.message }, 'redis connection error; reconnecting');
-    down = true;
-  });
-  redis.on('ready', () => {
-    if (down) log.info({ address: shown, role }, 'redis connection restored');
-    down = false;
-  });
-  return redis;
+  return cfg.sentinel_address.length > 0 ? new Redis(options(cfg)) : new Redis(url, options(cfg));
 }
 
 export class Shards {
   readonly list: Shard[];
+  private readonly reachability: Reachability[];
 
-  constructor(
-    cfg: Config['engine']['redis'],
-    private readonly log: Log,
-  ) {
-    const addresses = cfg.sentinel_address.length > 0 ? ['sentinel'] : cfg.address;
-    this.list = addresses.map((address, index) => ({
-      index,
-      address: redactUrlCredentials(address),
-      cmd: connect(cfg, address, 'commands', log),
-      sub: connect(cfg, address, 'pubsub', log),
-    }));
+  constructor(cfg: Config['engine']['redis'], log: Log) {
+    const addresses =
+      cfg.sentinel_address.length > 0
+        ? [`sentinel ${cfg.sentinel_master_name} at ${cfg.sentinel_address.join(',')}`]
+        : cfg.address;
+    this.reachability = [];
+    this.list = addresses.map((address, index) => {
+      const shown = redactUrlCredentials(address);
+      const shard = { index, address: shown, cmd: connect(cfg, address), sub: connect(cfg, address) };
+      const r = new Reachability(shown, log);
+      r.watch(shard.cmd);
+      r.watch(shard.sub);
+      this.reachability.push(r);
+      return shard;
+    });
   }
 
-  /** Connects every shard; resolves when all answered once (the node then starts ready). */
+  /** Connects every shard; resolves when all answered once (an unreachable one is logged and retried). */
   async connect(): Promise<void> {
     await Promise.all(
-      this.list
-        .flatMap((s) => [s.cmd, s.sub])
-        .map((r) =>
-          r.connect().catch((e: Error) => {
-            this.log.warn({ err: e.message }, 'redis not reachable at start; will keep trying');
-          }),
-        ),
+      this.list.flatMap((s, i) =>
+        [s.cmd, s.sub].map((r) => r.connect().catch((e: Error) => this.reachability[i]?.lost(e.message || e.name))),
+      ),
     );
   }
 
@@ -120,6 +189,7 @@ export class Shards {
   }
 
   async close(): Promise<void> {
+    for (const r of this.reachability) r.stop();
     await Promise.all(this.list.flatMap((s) => [s.cmd.quit().catch(() => {}), s.sub.quit().catch(() => {})]));
     for (const s of this.list) {
       s.cmd.disconnect();

@@ -117,7 +117,8 @@ const state = () => ({
 });
 
 async function publishThroughNode(prefix: string, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await node.publish(`${prefix}${i}`, `{"n":${i},"text":"one-off"}`);
+  for (let i = 0; i < count; i++)
+    await node.ops.publish({ channel: `${prefix}${i}`, data: Buffer.from(`{"n":${i},"text":"one-off"}`) });
 }
 
 // Warm-up: the code paths and the server's own structures exist before the baseline.

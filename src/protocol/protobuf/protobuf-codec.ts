@@ -1,0 +1,352 @@
+/**
+ * The Protobuf encoding of the client protocol (WebSocket subprotocol `centrifuge-protobuf`): binary frames that
+ * hold one or more varint-length-delimited `Command`s (client to server) or `Reply`s (server to client), as the
+ * official SDKs write and read them. Decoding applies the same rules as the JSON codec: anything malformed is a
+ * 3501 bad request, never another exception.
+ */
+import protobuf from 'protobufjs';
+import { type ClientCodec, DEFAULT_MAX_COMMANDS_PER_FRAME } from '../codec.js';
+import { DisconnectError, Disconnects } from '../codes.js';
+import type {
+  ClientInfo,
+  Command,
+  ConnectRequest,
+  ConnectResult,
+  Payload,
+  Publication,
+  Push,
+  Reply,
+  SubscribeResult,
+} from '../messages.js';
+import { CommandType, PushType, ReplyType } from './schema.js';
+
+function bad(what: string): never {
+  throw new DisconnectError(Disconnects.badRequest, what);
+}
+
+type Fields = Record<string, unknown>;
+
+/** A 64-bit field as a number (protobufjs gives Long objects when the `long` package is present). */
+function u64(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number') return v;
+  const long = v as { toNumber?: () => number; high?: number; unsigned?: boolean };
+  if (typeof long.toNumber !== 'function') bad('malformed integer');
+  const n = long.toNumber();
+  // Offsets beyond what a double holds exactly cannot be a real position: clamp as the JSON codec does.
+  return n > Number.MAX_SAFE_INTEGER || n < 0 ? Number.MAX_SAFE_INTEGER : n;
+}
+
+function i64(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number') return v;
+  const long = v as { toNumber?: () => number };
+  if (typeof long.toNumber !== 'function') bad('malformed integer');
+  const n = long.toNumber();
+  if (Math.abs(n) > 0xffffffff) bad('flag out of range');
+  return n;
+}
+
+/** Bytes of a field, copied out of the frame (a stored payload must not keep its frame alive). */
+function payload(v: unknown): Payload | undefined {
+  if (!(v instanceof Uint8Array) || v.length === 0) return undefined;
+  return Buffer.from(v);
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function sub(m: Fields, key: string): Fields | undefined {
+  const v = m[key];
+  return v === undefined || v === null ? undefined : (v as Fields);
+}
+
+function channel(p: Fields, method: string): string {
+  const ch = text(p.channel);
+  if (ch === '') bad(`channel required for ${method}`);
+  return ch;
+}
+
+const METHODS = [
+  'connect',
+  'subscribe',
+  'unsubscribe',
+  'publish',
+  'presence',
+  'presence_stats',
+  'history',
+  'ping',
+  'send',
+  'rpc',
+  'refresh',
+  'sub_refresh',
+] as const;
+
+function connectRequest(p: Fields): ConnectRequest {
+  const subs: ConnectRequest['subs'] = new Map();
+  const raw = (p.subs ?? {}) as Record<string, Fields>;
+  for (const ch of Object.keys(raw)) {
+    const s = raw[ch] as Fields;
+    subs.set(ch, { recover: s.recover === true, offset: u64(s.offset), epoch: text(s.epoch) });
+  }
+  const headers = p.headers as Record<string, string> | undefined;
+  return {
+    token: text(p.token),
+    data: payload(p.data),
+    subs,
+    name: text(p.name),
+    version: text(p.version),
+    headers: headers !== undefined && Object.keys(headers).length > 0 ? { ...headers } : undefined,
+  };
+}
+
+function command(m: Fields): Command {
+  const id = typeof m.id === 'number' ? m.id : 0;
+  let method: (typeof METHODS)[number] | undefined;
+  for (const name of METHODS) {
+    if (sub(m, name) !== undefined) {
+      if (method !== undefined) bad('more than one method in a command');
+      method = name;
+    }
+  }
+  if (method === undefined) return id === 0 ? { id: 0, method: 'pong', req: {} } : { id, method: 'unknown', req: {} };
+  const p = sub(m, method) as Fields;
+  switch (method) {
+    case 'connect':
+      return { id, method, req: connectRequest(p) };
+    case 'subscribe':
+      return {
+        id,
+        method,
+        req: {
+          channel: channel(p, method),
+          token: text(p.token),
+          recover: p.recover === true,
+          offset: u64(p.offset),
+          epoch: text(p.epoch),
+          data: payload(p.data),
+          positioned: p.positioned === true,
+          recoverable: p.recoverable === true,
+          joinLeave: p.join_leave === true,
+          flag: i64(p.flag),
+        },
+      };
+    case 'unsubscribe':
+    case 'presence':
+    case 'presence_stats':
+      return { id, method, req: { channel: channel(p, method) } };
+    case 'publish': {
+      const ch = channel(p, method);
+      const data = payload(p.data);
+      if (data === undefined) bad('data required for publish');
+      return { id, method, req: { channel: ch, data } };
+    }
+    case 'history': {
+      const since = sub(p, 'since');
+      return {
+        id,
+        method,
+        req: {
+          channel: channel(p, method),
+          limit: typeof p.limit === 'number' ? p.limit : 0,
+          since: since === undefined ? undefined : { offset: u64(since.offset), epoch: text(since.epoch) },
+          reverse: p.reverse === true,
+        },
+      };
+    }
+    case 'rpc':
+      return { id, method, req: { method: text(p.method), data: payload(p.data) } };
+    case 'send':
+      return { id, method, req: { data: payload(p.data) } };
+    case 'refresh':
+      return { id, method, req: { token: text(p.token) } };
+    case 'sub_refresh':
+      return { id, method, req: { channel: channel(p, method), token: text(p.token) } };
+    case 'ping':
+      return { id, method, req: {} };
+  }
+}
+
+export function decodeCommands(frame: Uint8Array, maxCommands = DEFAULT_MAX_COMMANDS_PER_FRAME): Command[] {
+  const reader = protobuf.Reader.create(frame);
+  const commands: Command[] = [];
+  while (reader.pos < reader.len) {
+    if (commands.length >= maxCommands) bad('too many commands in one frame');
+    let m: Fields;
+    try {
+      m = CommandType.decodeDelimited(reader) as unknown as Fields;
+    } catch (e) {
+      bad(`malformed protobuf command: ${(e as Error).message}`);
+    }
+    commands.push(command(m));
+  }
+  return commands;
+}
+
+// --- encoding ------------------------------------------------------------------------------------------------
+
+/** A uint32 field (ttl, ping, codes, counts): clamped, never wrapped, never negative or fractional. */
+function u32(n: number): number {
+  return n > 0 ? Math.min(Math.floor(n), 0xffffffff) : 0;
+}
+
+/** A 64-bit field (offsets, times): a non-negative integer a double holds exactly. */
+function n64(n: number): number {
+  return n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+function clientInfo(info: ClientInfo): Fields {
+  return { user: info.user, client: info.client, conn_info: info.connInfo, chan_info: info.chanInfo };
+}
+
+function publication(pub: Publication): Fields {
+  return {
+    data: pub.data,
+    info: pub.info === undefined ? undefined : clientInfo(pub.info),
+    offset: pub.offset > 0 ? n64(pub.offset) : undefined,
+    tags: pub.tags,
+    time: pub.time !== undefined && pub.time > 0 ? n64(pub.time) : undefined,
+  };
+}
+
+function subscribeResult(r: SubscribeResult): Fields {
+  return {
+    expires: r.expires === true ? true : undefined,
+    ttl: r.expires === true ? u32(r.ttl ?? 0) : undefined,
+    recoverable: r.recoverable,
+    epoch: r.position?.epoch,
+    offset: r.position !== undefined && r.position.offset > 0 ? n64(r.position.offset) : undefined,
+    publications: r.publications?.map(publication),
+    recovered: r.recovered,
+    positioned: r.positioned,
+    data: r.data,
+    was_recovering: r.wasRecovering,
+  };
+}
+
+function connectResult(r: ConnectResult): Fields {
+  let subs: Record<string, Fields> | undefined;
+  if (r.subs !== undefined && r.subs.size > 0) {
+    subs = {};
+    for (const [ch, res] of r.subs) subs[ch] = subscribeResult(res);
+  }
+  return {
+    client: r.client,
+    version: r.version,
+    expires: r.expires,
+    ttl: r.expires ? u32(r.ttl) : undefined,
+    data: r.data,
+    subs,
+    ping: r.ping > 0 ? u32(r.ping) : undefined,
+    pong: r.pong,
+    session: r.session,
+    node: r.node,
+    time: r.time !== undefined && r.time > 0 ? n64(r.time) : undefined,
+  };
+}
+
+function result(reply: Exclude<Reply, { method: 'error' }>): Fields {
+  switch (reply.method) {
+    case 'connect':
+      return connectResult(reply.result);
+    case 'subscribe':
+      return subscribeResult(reply.result);
+    case 'unsubscribe':
+    case 'publish':
+    case 'ping':
+      return {};
+    case 'presence': {
+      const presence: Record<string, Fields> = {};
+      for (const info of reply.result.presence) presence[info.client] = clientInfo(info);
+      return { presence };
+    }
+    case 'presence_stats':
+      return { num_clients: u32(reply.result.numClients), num_users: u32(reply.result.numUsers) };
+    case 'history':
+      return {
+        publications: reply.result.publications.map(publication),
+        epoch: reply.result.position.epoch,
+        offset: reply.result.position.offset > 0 ? n64(reply.result.position.offset) : undefined,
+      };
+    case 'rpc':
+      return { data: reply.result.data };
+    case 'refresh':
+      return {
+        client: reply.result.client,
+        version: reply.result.version,
+        expires: reply.result.expires,
+        ttl: reply.result.expires ? u32(reply.result.ttl) : undefined,
+      };
+    case 'sub_refresh':
+      return { expires: reply.result.expires, ttl: reply.result.expires ? u32(reply.result.ttl) : undefined };
+  }
+}
+
+function pushFields(push: Push): Fields {
+  switch (push.type) {
+    case 'pub':
+      return { channel: push.channel, pub: publication(push.pub) };
+    case 'join':
+      return { channel: push.channel, join: { info: clientInfo(push.info) } };
+    case 'leave':
+      return { channel: push.channel, leave: { info: clientInfo(push.info) } };
+    case 'unsubscribe':
+      return { channel: push.channel, unsubscribe: { code: u32(push.code), reason: push.reason } };
+    case 'message':
+      return { message: { data: push.data } };
+    case 'subscribe':
+      return {
+        channel: push.channel,
+        subscribe: {
+          recoverable: push.sub.recoverable,
+          epoch: push.sub.position?.epoch,
+          offset:
+            push.sub.position !== undefined && push.sub.position.offset > 0 ? push.sub.position.offset : undefined,
+          positioned: push.sub.positioned,
+          data: push.sub.data,
+        },
+      };
+    case 'connect':
+      return { connect: connectResult(push.connect) };
+    case 'disconnect':
+      return { disconnect: { code: u32(push.code), reason: push.reason, reconnect: push.reconnect } };
+    case 'refresh':
+      return { refresh: { expires: push.expires, ttl: push.expires ? u32(push.ttl) : undefined } };
+  }
+}
+
+function delimited(type: protobuf.Type, fields: Fields): Uint8Array {
+  return type.encodeDelimited(fields as unknown as protobuf.Message).finish();
+}
+
+export function encodeReply(reply: Reply): Uint8Array {
+  if (reply.method === 'error') {
+    const e = reply.error;
+    return delimited(ReplyType, {
+      id: u32(reply.id),
+      error: { code: u32(e.code), message: e.message, temporary: e.temporary === true ? true : undefined },
+    });
+  }
+  return delimited(ReplyType, { id: u32(reply.id), [reply.method]: result(reply) });
+}
+
+export function encodePush(push: Push): Uint8Array {
+  return delimited(ReplyType, { push: pushFields(push) });
+}
+
+export function encodeBarePush(push: Push): Uint8Array {
+  return delimited(PushType, pushFields(push));
+}
+
+export const protobufCodec: ClientCodec = {
+  name: 'protobuf',
+  binary: true,
+  separator: new Uint8Array(0),
+  // An empty Reply: a zero length and no bytes.
+  ping: Uint8Array.of(0),
+  decodeCommands,
+  encodeReply,
+  encodePush,
+  encodeBarePush,
+};
