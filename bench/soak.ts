@@ -358,8 +358,8 @@ function report(r: SoakResult): { markdown: string; failed: string[] } {
     ],
     [
       'slow consumers closed with 3008 (server count)',
-      `${r.server3008} of ${c.slowStarted} (${c.slowSaw3008} read the close frame)`,
-      r.server3008 >= c.slowStarted && c.slowStarted > 0,
+      `${r.server3008} of ${c.slowTested} (${c.slowSaw3008} read the close frame)`,
+      r.server3008 >= c.slowTested && c.slowTested > 0,
     ],
     [
       'mute clients closed with 3012',
