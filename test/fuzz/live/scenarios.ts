@@ -688,6 +688,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 let kept = 0;
 /** Saves an input too long for a report line to a file, so a failure can be replayed by hand; returns its path. */
 function keep(input: string): string {
+  if (kept >= 10) return 'not kept: 10 already';
   const file = join(tmpdir(), `chorus-fuzz-${process.pid}-${++kept}.txt`);
   writeFileSync(file, input);
   return file;
