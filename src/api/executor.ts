@@ -8,6 +8,7 @@ import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../prot
 import { encodeResult } from '../protocol/json/encode.js';
 import type { Payload } from '../protocol/messages.js';
 import { rawElementsAt, rawValueAt } from '../protocol/raw-json.js';
+import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
 import { Pacer } from './pacer.js';
 import { isMethod, type Method, type Params, schemas } from './schemas.js';
 
@@ -35,6 +36,7 @@ function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): Payl
   const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;
   if (b64 !== undefined && b64 !== '') {
     const text = Buffer.from(b64, 'base64').toString('utf8');
+    if (nestedDeeperThan(text)) fail(Errors.badRequest, TOO_DEEP_MESSAGE.replace('bad request: ', `b64${key}: `));
     try {
       JSON.parse(text);
     } catch {
