@@ -126,7 +126,7 @@ describe('uni session: connect', () => {
     await u.connect({ token: await hsToken({ sub: 'x', exp: 1 }) });
     assert.equal(u.closedWith, 3005);
     assert.deepEqual(u.refusal, { code: 109, message: 'token expired' });
-    assert.deepEqual(u.messages, [{ disconnect: { code: 3005, reason: 'connection expired', reconnect: true } }]);
+    assert.deepEqual(u.messages, [{ disconnect: { code: 3005, reason: 'connection expired' } }]);
   });
 
   test('client.connect_code_to_unidirectional_disconnect maps an error code to the configured disconnect', async () => {
@@ -139,7 +139,7 @@ describe('uni session: connect', () => {
     const u = new Uni(n);
     await u.connect({ token: await hsToken({ sub: 'x', exp: 1 }) });
     assert.equal(u.closedWith, 4109);
-    assert.deepEqual(u.messages, [{ disconnect: { code: 4109, reason: 'log in again', reconnect: true } }]);
+    assert.deepEqual(u.messages, [{ disconnect: { code: 4109, reason: 'log in again' } }]);
   });
 
   test('with closeAsPush off (uni_websocket.disable_disconnect_push) only the close carries the code', async () => {
@@ -278,7 +278,7 @@ describe('uni session: pings, refresh, expiry, limits, shutdown', () => {
     assert.equal(u.closedWith, undefined, 'the grace period runs');
     clock.advance(1_100);
     assert.equal(u.closedWith, 3005);
-    assert.deepEqual(u.messages.at(-1), { disconnect: { code: 3005, reason: 'connection expired', reconnect: true } });
+    assert.deepEqual(u.messages.at(-1), { disconnect: { code: 3005, reason: 'connection expired' } });
   });
 
   test('a client over client.queue_max_size is closed with 3008, its queue dropped', async () => {
@@ -298,6 +298,6 @@ describe('uni session: pings, refresh, expiry, limits, shutdown', () => {
     await u.connect({});
     await n.shutdown();
     assert.equal(u.closedWith, 3001);
-    assert.deepEqual(u.messages.at(-1), { disconnect: { code: 3001, reason: 'shutdown', reconnect: true } });
+    assert.deepEqual(u.messages.at(-1), { disconnect: { code: 3001, reason: 'shutdown' } });
   });
 });

@@ -552,9 +552,11 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     if (d.code === Disconnects.slow.code) {
       this.clearQueue();
     } else {
-      // A transport without a close frame of its own learns why from a push.
+      // A transport without a close frame of its own learns why from a push (a unidirectional client by the code
+      // alone, as Centrifugo writes it there: `{"disconnect":{"code":3001,"reason":"shutdown"}}`).
       if (this.transport.closeAsPush) {
-        const push: Push = { type: 'disconnect', code: d.code, reason: d.reason, reconnect: reconnects(d.code) };
+        const reconnect = !this.transport.unidirectional && reconnects(d.code);
+        const push: Push = { type: 'disconnect', code: d.code, reason: d.reason, reconnect };
         this.enqueue(this.encoding.encode(push), true);
       }
       this.flush();
