@@ -102,6 +102,25 @@ describe('uni_websocket', () => {
   });
 });
 
+describe('uni_websocket: limits', () => {
+  test('client.address_connection_limit counts every unidirectional connection of an address: 429 past it', async () => {
+    const s = await startServer(uniConfig({ client: { address_connection_limit: 1 } }));
+    try {
+      const sse = await openUni('uni_sse', s.url, {});
+      await connected(sse);
+      const r = rawSocket(`${s.url.replace('http', 'ws')}/connection/uni_websocket`);
+      await assert.rejects(r.opened, /HTTP 429/);
+      sse.close();
+      await waitFor(() => s.server.node.sessions.size === 0, 2000, 'the stream to end');
+      const ok = rawSocket(`${s.url.replace('http', 'ws')}/connection/uni_websocket`);
+      await ok.opened;
+      ok.ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('uni_websocket: options', () => {
   test('join_push_messages: several pushes share a frame, one per line', async () => {
     const s = await startServer(uniConfig({ uni_websocket: { enabled: true, join_push_messages: true } }));
