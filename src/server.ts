@@ -19,6 +19,7 @@ import { createRouter } from './routes.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
+import { UniTransports } from './transport/uni/uni-transports.js';
 import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
 
@@ -72,6 +73,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const composed = await compose({ config, log, engine: opts.engine, hooks: opts.hooks, clock: opts.clock });
   const node = composed.node;
   const ws = new WebSocketHandler(node, config, composed.codecs);
+  const uni = new UniTransports(node, config);
   const httpApi = new HttpApi(node, config);
   if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
@@ -81,13 +83,14 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const stop = async () => {
     await node.shutdown();
     ws.close();
+    uni.close();
   };
 
   function wire(http: Server, endpoints: Endpoints): void {
     // Read by Node when the server starts listening (the checking interval) and at every check (the limits).
     Object.assign(http, httpServerOptions(config));
     http.on('upgrade', (req, socket, head) => {
-      if (!endpoints.websocket || !ws.handleUpgrade(req, socket, head)) {
+      if (!endpoints.websocket || !(ws.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head))) {
         refuseUpgrade(socket, 404, 'Not Found');
       }
     });
@@ -105,7 +108,8 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     listeners = new Listeners(
       planListeners(config),
       (plan) =>
-        createRouter({ node, config, log, httpApi, metrics, admin, dev: opts.dev === true }, plan.endpoints).handle,
+        createRouter({ node, config, log, httpApi, metrics, admin, uni, dev: opts.dev === true }, plan.endpoints)
+          .handle,
       (server, plan) => wire(server, plan.endpoints),
       log,
     );

@@ -2,6 +2,7 @@
  * The connect and refresh commands: who the client is (an onConnecting hook, a connection token, or anonymous
  * where allowed), the connection limits, and the server-side subscriptions the connect result carries.
  */
+import { randomUUID } from 'node:crypto';
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../../protocol/codes.js';
 import type { ConnectRequest, ConnectResult, Payload, SubscribeResult } from '../../protocol/messages.js';
 import { refreshTokenError, resolveChannel } from '../channels/rules.js';
@@ -166,6 +167,8 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
     pong: pingMs > 0 && !client.isUnidirectional,
     data,
     time: cfg.connect_include_server_time ? node.clock.now() : undefined,
+    // As Centrifugo: a unidirectional client is told a session id (it has no other handle on its connection).
+    session: client.isUnidirectional ? randomUUID() : undefined,
   };
   if (client.isUnidirectional) client.push({ type: 'connect', connect: result }, 'reply');
   else client.reply(id, 'connect', result);
