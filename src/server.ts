@@ -23,6 +23,9 @@ import { UniTransports } from './transport/uni/uni-transports.js';
 import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
 
+/** How long a shutdown waits for HTTP requests in flight before closing their connections. */
+const SHUTDOWN_REQUEST_GRACE_MS = 2000;
+
 export interface ChorusServerOptions {
   config: Readonly<Config>;
   log?: Log;
@@ -136,7 +139,11 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         const stopped = listeners.close();
         await stop();
         listeners.closeIdleConnections();
+        // Requests in flight get a moment to finish; then connections that never sent a request (preconnects,
+        // half-sent requests) are cut, since Node stops timing them out once the server is closing.
+        const grace = setTimeout(() => listeners.closeAllConnections(), SHUTDOWN_REQUEST_GRACE_MS);
         await stopped;
+        clearTimeout(grace);
       })();
       return closed;
     },
