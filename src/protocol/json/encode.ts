@@ -1,6 +1,8 @@
 /**
- * Encoding of replies and pushes as JSON. Pure: typed values in, bytes out. Payloads are embedded as they are
- * (they are JSON text already); fields at their zero value are omitted, as Centrifugo does.
+ * Encoding of replies and pushes as JSON. Pure: typed values in, bytes out. Payloads that are JSON text are
+ * embedded as they are; bytes that are not JSON (binary from a Protobuf client or the API's `b64data`) become a
+ * base64 JSON string (see payload.ts), so every frame is JSON. Fields at their zero value are omitted, as
+ * Centrifugo does.
  */
 import type {
   ClientInfo,
@@ -13,6 +15,7 @@ import type {
   ReplyError,
   SubscribeResult,
 } from '../messages.js';
+import { jsonForm } from './payload.js';
 
 const q = JSON.stringify;
 
@@ -76,11 +79,11 @@ function clientInfo(out: JsonOut, info: ClientInfo): void {
   out.add(`{"user":${q(info.user)},"client":${q(info.client)}`);
   if (info.connInfo !== undefined) {
     out.add(',"conn_info":');
-    out.raw(info.connInfo);
+    out.raw(jsonForm(info.connInfo));
   }
   if (info.chanInfo !== undefined) {
     out.add(',"chan_info":');
-    out.raw(info.chanInfo);
+    out.raw(jsonForm(info.chanInfo));
   }
   out.add('}');
 }
@@ -93,7 +96,7 @@ function publication(out: JsonOut, pub: Publication): void {
   if (bytes === undefined) {
     const o = new JsonOut();
     o.add('{"data":');
-    o.raw(pub.data);
+    o.raw(jsonForm(pub.data));
     if (pub.info !== undefined) {
       o.add(',"info":');
       clientInfo(o, pub.info);
@@ -144,7 +147,7 @@ function subscribeResult(out: JsonOut, r: SubscribeResult): void {
   if (r.positioned) f.next().add('"positioned":true');
   if (r.data !== undefined) {
     f.next().add('"data":');
-    out.raw(r.data);
+    out.raw(jsonForm(r.data));
   }
   if (r.wasRecovering) f.next().add('"was_recovering":true');
   out.add('}');
@@ -155,7 +158,7 @@ function connectResult(out: JsonOut, r: ConnectResult): void {
   if (r.expires) out.add(`,"expires":true,"ttl":${u32(r.ttl)}`);
   if (r.data !== undefined) {
     out.add(',"data":');
-    out.raw(r.data);
+    out.raw(jsonForm(r.data));
   }
   if (r.subs !== undefined && r.subs.size > 0) {
     out.add(',"subs":{');
@@ -230,7 +233,7 @@ function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void 
         return;
       }
       out.add('{"data":');
-      out.raw(reply.result.data);
+      out.raw(jsonForm(reply.result.data));
       out.add('}');
       return;
     case 'refresh':
@@ -279,7 +282,7 @@ function pushFields(out: JsonOut, push: Push): void {
       return;
     case 'message':
       out.add('"message":{"data":');
-      out.raw(push.data);
+      out.raw(jsonForm(push.data));
       out.add('}');
       return;
     case 'subscribe':

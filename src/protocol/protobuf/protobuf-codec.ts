@@ -136,12 +136,9 @@ function command(m: Fields): Command {
     case 'presence':
     case 'presence_stats':
       return { id, method, req: { channel: channel(p, method) } };
-    case 'publish': {
-      const ch = channel(p, method);
-      const data = payload(p.data);
-      if (data === undefined) bad('data required for publish');
-      return { id, method, req: { channel: ch, data } };
-    }
+    case 'publish':
+      // Empty bytes are a payload like any other (proto3 does not even send them), as in Centrifugo.
+      return { id, method, req: { channel: channel(p, method), data: payload(p.data) ?? Buffer.alloc(0) } };
     case 'history': {
       const since = sub(p, 'since');
       return {
