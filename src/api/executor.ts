@@ -7,7 +7,7 @@ import type { Node } from '../core/node.js';
 import { decodeBase64 } from '../protocol/base64.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { encodeResult } from '../protocol/json/encode.js';
-import { markJson } from '../protocol/json/payload.js';
+import { markJson } from '../protocol/json-payload.js';
 import type { Payload } from '../protocol/messages.js';
 import { rawElementsAt, rawValueAt } from '../protocol/raw-json.js';
 import { Pacer } from './pacer.js';
@@ -34,7 +34,7 @@ function fail(error: ProtocolError, detail?: string): never {
 
 /**
  * The payload of a command: `data` taken raw (JSON text), or `b64data` decoded (any bytes: Protobuf clients get
- * them as they are, JSON clients as a base64 string, see src/protocol/json/payload.ts).
+ * them as they are, JSON clients as a base64 string, see src/protocol/json-payload.ts).
  */
 function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): Payload | undefined {
   const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;

@@ -23,7 +23,7 @@ import {
   type TokenVerifier as TokenVerifierPort,
 } from '../core/ports/tokens.js';
 import { decodeBase64 } from '../protocol/base64.js';
-import { markJson } from '../protocol/json/payload.js';
+import { markJson } from '../protocol/json-payload.js';
 import type { Payload } from '../protocol/messages.js';
 import { claimsProblem } from './claims.js';
 import { verifyHmacJwt } from './hmac-jwt.js';
@@ -229,7 +229,7 @@ function expireAt(p: JWTPayload): number {
 
 /**
  * A JSON claim (`info`) as its JSON text, or its base64 twin (`b64info`) as the bytes it encodes: any bytes, which
- * Protobuf clients receive as they are and JSON clients as a base64 string (src/protocol/json/payload.ts).
+ * Protobuf clients receive as they are and JSON clients as a base64 string (src/protocol/json-payload.ts).
  */
 function rawClaim(o: Record<string, unknown>, key: string, b64key: string): Payload | undefined {
   if (o[key] !== undefined && o[key] !== null) return markJson(Buffer.from(JSON.stringify(o[key])));

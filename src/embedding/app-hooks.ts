@@ -15,7 +15,7 @@ import type { ChannelOptions } from '../core/options.js';
 import type { SubscriptionOverride } from '../core/ports/tokens.js';
 import type { CodecName } from '../protocol/codec.js';
 import type { Disconnect } from '../protocol/codes.js';
-import { isJsonPayload, jsonForm, markJson } from '../protocol/json/payload.js';
+import { isJsonPayload, jsonForm, markJson } from '../protocol/json-payload.js';
 import type { Payload } from '../protocol/messages.js';
 
 /** What hooks learn about the connection that triggered them. */

@@ -3,7 +3,7 @@
  * they were before payloads became bytes in the core. A payload that is not JSON (binary, from a Protobuf client or
  * the API's `b64data`) comes back as JSON clients see it: a JSON string holding its base64.
  */
-import { jsonForm } from '../protocol/json/payload.js';
+import { jsonForm } from '../protocol/json-payload.js';
 import type { ClientInfo, Payload, Publication } from '../protocol/messages.js';
 
 export interface AppClientInfo {

@@ -145,6 +145,29 @@ describe('binary payloads across two nodes on Redis', skip, () => {
     );
   });
 
+  test("a JSON client's payload is not checked again on the other node (the stored record says it is JSON)", async () => {
+    const [a, b] = nodes as [TestServer, TestServer];
+    const far = await subscriber(JSON_SDK, b, 'bin-json');
+    const publisher = client(JSON_SDK, a);
+    publisher.connect();
+    await once(publisher, 'connected');
+    const text = JSON.stringify({ marker: randomUUID() });
+    const parse = JSON.parse;
+    let checks = 0;
+    JSON.parse = function countingParse(t: string, reviver?: Parameters<typeof parse>[1]) {
+      if (t === text) checks++;
+      return parse.call(JSON, t, reviver);
+    };
+    try {
+      await publisher.publish('bin-json', parse(text));
+      await waitFor(() => far.received.length === 1);
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.deepEqual(far.received[0], parse(text));
+    assert.equal(checks, 0, 'both nodes run in this process: neither parsed the payload on its own');
+  });
+
   test('a Protobuf subscriber away while binary publications arrive on the other node recovers them intact', async () => {
     const [a, b] = nodes as [TestServer, TestServer];
     const away = await subscriber(PROTOBUF_SDK, b, 'bin-rec', { minReconnectDelay: 500, maxReconnectDelay: 500 });

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { DisconnectError } from '../../src/protocol/codes.js';
 import { jsonCodec } from '../../src/protocol/json/json-codec.js';
-import { markJson } from '../../src/protocol/json/payload.js';
+import { markJson } from '../../src/protocol/json-payload.js';
 import type { ClientInfo, Command, Publication, Push } from '../../src/protocol/messages.js';
 import { decodeCommands, encodeBarePush, encodePush } from '../../src/protocol/protobuf/protobuf-codec.js';
 import { CommandType, PushType, ReplyType } from '../../src/protocol/protobuf/schema.js';

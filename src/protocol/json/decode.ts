@@ -8,9 +8,9 @@
  */
 import { DEFAULT_MAX_COMMANDS_PER_FRAME } from '../codec.js';
 import { DisconnectError, Disconnects } from '../codes.js';
+import { markJson } from '../json-payload.js';
 import type { Command, ConnectRequest, Payload } from '../messages.js';
 import { rawValueAt } from '../raw-json.js';
-import { markJson } from './payload.js';
 
 const MAX_UINT32 = 0xffffffff;
 

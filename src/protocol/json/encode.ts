@@ -1,9 +1,11 @@
 /**
  * Encoding of replies and pushes as JSON. Pure: typed values in, bytes out. Payloads that are JSON text are
  * embedded as they are; bytes that are not JSON (binary from a Protobuf client or the API's `b64data`) become a
- * base64 JSON string (see payload.ts), so every frame is JSON. Fields at their zero value are omitted, as
+ * base64 JSON string (see ../json-payload.ts), so every frame is JSON. Fields at their zero value are omitted, as
  * Centrifugo does.
  */
+
+import { jsonForm } from '../json-payload.js';
 import type {
   ClientInfo,
   ConnectResult,
@@ -15,7 +17,6 @@ import type {
   ReplyError,
   SubscribeResult,
 } from '../messages.js';
-import { jsonForm } from './payload.js';
 
 const q = JSON.stringify;
 

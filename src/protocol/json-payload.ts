@@ -37,6 +37,11 @@ function isJsonText(p: Uint8Array): boolean {
   }
 }
 
+/** Whether `payload` is already known to be JSON text (never checks: for carrying the fact across nodes). */
+export function isMarkedJson(payload: Uint8Array): boolean {
+  return knownJson.has(payload);
+}
+
 /** The bytes to embed in JSON for `payload`: itself when it is JSON text, otherwise its base64 as a JSON string. */
 export function jsonForm(payload: Uint8Array): Uint8Array {
   if (knownJson.has(payload)) return payload;
