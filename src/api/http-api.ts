@@ -19,8 +19,8 @@ import type { Node } from '../core/node.js';
 import { BodyTooLarge, readBody } from '../http/body.js';
 import { sendJSON } from '../http/reply.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { nestedDeeperThan, TOO_DEEP_MESSAGE } from '../protocol/json-depth.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
-import { nestedDeeperThan, TOO_DEEP_MESSAGE } from './json-depth.js';
 import { Pacer } from './pacer.js';
 
 const HTTP_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };

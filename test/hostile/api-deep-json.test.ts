@@ -11,7 +11,10 @@ import { openChannels, startServer, type TestServer } from '../helpers/server.js
 
 let s: TestServer;
 before(async () => {
-  s = await startServer({ channel: { without_namespace: openChannels() }, http_api: { key: 'k' } });
+  s = await startServer({
+    channel: { without_namespace: openChannels({ history_size: 10, history_ttl: '60s' }) },
+    http_api: { key: 'k' },
+  });
 });
 after(async () => {
   await s?.close();
@@ -38,18 +41,31 @@ describe('server API bodies nested too deep', () => {
     assert.ok(held < 100, `the event loop was held ${Math.round(held)} ms`);
   });
 
-  test('the legacy endpoint and base64 payloads are held to the same depth', async () => {
+  test('the legacy endpoint is held to the same depth', async () => {
     const legacy = await post('/api', `{"method":"publish","params":{"channel":"c","data":${nested(20_000)}}}`);
     assert.equal((legacy.reply.error as { code?: number }).code, 107, `legacy: ${JSON.stringify(legacy.reply)}`);
-    const b64 = Buffer.from(nested(20_000)).toString('base64');
-    const r = await post('/api/publish', `{"channel":"c","b64data":"${b64}"}`);
-    assert.equal((r.reply.error as { code?: number }).code, 107, `b64data: ${JSON.stringify(r.reply)}`);
+  });
+
+  test('a base64 payload nested a million deep is opaque bytes: JSON answers carry it as base64, promptly', async () => {
+    // b64data is any bytes (Protobuf clients get them as they are). Shown to a JSON reader, bytes that are JSON
+    // text are embedded as they are; these are too deep to try parsing, so they go out as a base64 string.
+    const bytes = Buffer.from(nested(1_000_000));
+    const r = await post('/api/publish', `{"channel":"deep-b64","b64data":"${bytes.toString('base64')}"}`);
+    assert.equal(r.reply.error, undefined, `published: ${JSON.stringify(r.reply).slice(0, 200)}`);
+    const monitor = new LoopMonitor();
+    monitor.start();
+    const history = await post('/api/history', '{"channel":"deep-b64","limit":1}');
+    monitor.stop();
+    const pubs = (history.reply.result as { publications: { data: unknown }[] }).publications;
+    assert.equal(pubs[0]?.data, bytes.toString('base64'), 'a JSON answer holds the bytes as a base64 string');
+    const held = monitor.worst().ms;
+    assert.ok(held < 100, `the event loop was held ${Math.round(held)} ms`);
   });
 
   test('10,000 levels are still accepted, and brackets inside strings do not count', async () => {
     const deep = await post('/api/publish', `{"channel":"c","data":${nested(9_990)}}`);
-    assert.deepEqual(deep.reply, { result: {} }, 'a body 10,000 deep is published');
+    assert.ok(deep.reply.result !== undefined && deep.reply.error === undefined, 'a body 10,000 deep is published');
     const text = await post('/api/publish', `{"channel":"c","data":"${'['.repeat(50_000)}"}`);
-    assert.deepEqual(text.reply, { result: {} }, 'brackets in a string are text');
+    assert.ok(text.reply.result !== undefined && text.reply.error === undefined, 'brackets in a string are text');
   });
 });

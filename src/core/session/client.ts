@@ -6,7 +6,7 @@
  * `client.write_delay` window for pushes), several messages per frame.
  */
 import { randomUUID } from 'node:crypto';
-import type { ClientCodec } from '../../protocol/codec.js';
+import type { ClientCodec, CodecName } from '../../protocol/codec.js';
 import {
   type Disconnect,
   DisconnectError,
@@ -122,6 +122,10 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
 
   get codec(): ClientCodec {
     return this.transport.codec;
+  }
+
+  get protocol(): CodecName {
+    return this.transport.codec.name;
   }
 
   get transportName(): string {

@@ -28,6 +28,7 @@ async function identify(client: Client, req: ConnectRequest): Promise<Identity> 
         node.hooks.onConnecting?.({
           client: client.id,
           transport: client.transportName,
+          protocol: client.protocol,
           headers: client.meta.headers ?? {},
           token: req.token,
           data: req.data,

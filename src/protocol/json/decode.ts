@@ -8,6 +8,7 @@
  */
 import { DEFAULT_MAX_COMMANDS_PER_FRAME } from '../codec.js';
 import { DisconnectError, Disconnects } from '../codes.js';
+import { markJson } from '../json-payload.js';
 import type { Command, ConnectRequest, Payload } from '../messages.js';
 import { rawValueAt } from '../raw-json.js';
 
@@ -77,7 +78,8 @@ function rawData(o: Obj, key: string, line: string, method: string): Payload | u
   if (o[key] === undefined) return undefined;
   const raw = rawValueAt(line, method === '' ? [key] : [method, key]);
   if (raw === undefined) bad(`cannot read ${key}`);
-  return Buffer.from(raw);
+  // JSON text by construction: the JSON encoder embeds it without checking it again.
+  return markJson(Buffer.from(raw));
 }
 
 function params(o: Obj, method: string): Obj {

@@ -1,7 +1,8 @@
 /**
  * V8's JSON.parse slows down faster than linearly with nesting depth (a million nested arrays, 2 MB, takes about
  * 1.5 s, all of it holding the event loop). Server API bodies are checked with this linear scan before they are
- * parsed. The limit is Go's encoding/json's, so Centrifugo refuses the same bodies.
+ * parsed (the limit is Go's encoding/json's, so Centrifugo refuses the same bodies), and so is a binary payload
+ * before it is tried as JSON for a JSON client.
  */
 
 export const MAX_JSON_DEPTH = 10_000;
