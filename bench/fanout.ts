@@ -7,6 +7,8 @@
  *   coalesce  the same, queued per socket and written once per event-loop turn (what write batching can reach)
  *   socketio  Socket.IO 4, WebSocket transport only, broadcast to a room
  *   chorus    Chorus, anonymous access, an open channel, command rate limit off
+ *   chorus-protobuf  the same, every subscriber speaking the Protobuf protocol (binary frames)
+ *   chorus-mixed     the same, half the subscribers JSON and half Protobuf (each publication encoded twice)
  * Figures per target and rate: delivered msgs/s and share of expected, latency p50/p99/max (publisher send →
  * subscriber receive, decoded on a sample of subscribers only), server CPU per delivered message (total and user,
  * from /proc of the server process), and RSS per idle connection (RSS after connecting N subscribers minus before,
@@ -23,6 +25,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import protobuf from 'protobufjs';
+import { CommandType, ReplyType } from '../src/protocol/protobuf/schema.js';
 import { cpu, cpuDelta, machineBusyMs, memory } from './lib/proc.js';
 import { machine, median, saveJSON, table, writeSection } from './lib/report.js';
 import { type ServerProcess, startChorus, startScript } from './lib/server.js';
@@ -74,12 +78,14 @@ interface Target {
   key: string;
   label: string;
   start(): Promise<ServerProcess>;
-  /** Handshake and subscribe; resolves once the server confirmed the subscription. */
-  subscribe(c: WireConn): Promise<void>;
+  /** The WebSocket subprotocol subscriber `k` asks for (none by default). */
+  subprotocol?(k: number): string | undefined;
+  /** Handshake and subscribe (subscriber `k`); resolves once the server confirmed the subscription. */
+  subscribe(c: WireConn, k: number): Promise<void>;
   openPublisher(c: WireConn): Promise<void>;
   /** The text the publisher sends for one message carrying `data` (a JSON object). */
   publish(seq: number, data: string): string;
-  counter(c: WireConn): Counter;
+  counter(c: WireConn, k: number): Counter;
 }
 
 const rawTarget = (key: string, label: string, mode: string): Target => ({
@@ -98,8 +104,84 @@ const rawTarget = (key: string, label: string, mode: string): Target => ({
   counter: () => () => 1,
 });
 
-/** Chorus, anonymous access, an open channel, command rate limit off; `client` adds client.* options. */
-function chorusTarget(key: string, label: string, client: Record<string, unknown>, root?: string): Target {
+type Encoding = 'json' | 'protobuf';
+
+/** Counts pushes in a JSON frame (newline-separated messages; a push starts with {"push", a ping is {}). */
+function jsonCounter(c: WireConn): Counter {
+  return (buf, start, end) => {
+    const view = buf.subarray(start, end);
+    let n = 0;
+    let p = 0;
+    while (p < view.length) {
+      let nl = view.indexOf(10, p);
+      if (nl === -1) nl = view.length;
+      if (view[p + 2] === 0x70) n++;
+      else if (nl - p === 2) c.send('{}');
+      p = nl + 1;
+    }
+    return n;
+  };
+}
+
+/** The empty Command: the Protobuf pong. */
+const PROTOBUF_PONG = Uint8Array.of(0);
+/** A Reply's `push` field (number 4, length-delimited) as its first byte: what a push starts with. */
+const PUSH_TAG = 0x22;
+
+/** Counts pushes in a Protobuf frame (varint-delimited Replies; an empty Reply is a ping), without decoding. */
+function protobufCounter(c: WireConn): Counter {
+  return (buf, start, end) => {
+    let n = 0;
+    let p = start;
+    while (p < end) {
+      let len = 0;
+      let shift = 0;
+      let b: number;
+      do {
+        b = buf[p++] as number;
+        len += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (b & 0x80 && p < end);
+      if (len === 0) c.send(PROTOBUF_PONG, true);
+      else if (buf[p] === PUSH_TAG) n++;
+      p += len;
+    }
+    return n;
+  };
+}
+
+/** Sends one Protobuf command and waits for its reply; throws on an error reply. */
+async function protobufCall(c: WireConn, command: Record<string, unknown>): Promise<void> {
+  const id = command.id as number;
+  let error: unknown;
+  const hasReply = (frame: Buffer) => {
+    const reader = protobuf.Reader.create(frame);
+    while (reader.pos < reader.len) {
+      const r = ReplyType.decodeDelimited(reader) as unknown as { id?: number; error?: unknown };
+      if (r.id === id) {
+        error = r.error;
+        return true;
+      }
+    }
+    return false;
+  };
+  const answered = c.nextFrame(hasReply);
+  c.send(CommandType.encodeDelimited(command).finish(), true);
+  await answered;
+  if (error) throw new Error(`command ${id} refused: ${JSON.stringify(error)}`);
+}
+
+/**
+ * Chorus, anonymous access, an open channel, command rate limit off; `client` adds client.* options. Subscriber
+ * `k` speaks `encodingOf(k)` (the publisher always JSON: the fan-out is what differs).
+ */
+function chorusTarget(
+  key: string,
+  label: string,
+  client: Record<string, unknown>,
+  root?: string,
+  encodingOf: (k: number) => Encoding = () => 'json',
+): Target {
   return {
     key,
     label,
@@ -119,7 +201,13 @@ function chorusTarget(key: string, label: string, client: Record<string, unknown
         NODE_ARGS,
         root,
       ),
-    async subscribe(c) {
+    subprotocol: (k) => (encodingOf(k) === 'protobuf' ? 'centrifuge-protobuf' : undefined),
+    async subscribe(c, k) {
+      if (encodingOf(k) === 'protobuf') {
+        await protobufCall(c, { id: 1, connect: {} });
+        await protobufCall(c, { id: 2, subscribe: { channel: CHANNEL } });
+        return;
+      }
       await this.openPublisher(c);
       c.send(`{"id":2,"subscribe":{"channel":"${CHANNEL}"}}`);
       const reply = await c.next((t) => t.includes('"id":2'));
@@ -131,22 +219,7 @@ function chorusTarget(key: string, label: string, client: Record<string, unknown
       if (reply.includes('"error"')) throw new Error(`connect refused: ${reply}`);
     },
     publish: (seq, data) => `{"id":${seq + 10},"publish":{"channel":"${CHANNEL}","data":${data}}}`,
-    counter(c) {
-      // A frame holds one or more newline-separated messages; pushes start with {"push", a ping is {}.
-      return (buf, start, end) => {
-        const view = buf.subarray(start, end);
-        let n = 0;
-        let p = 0;
-        while (p < view.length) {
-          let nl = view.indexOf(10, p);
-          if (nl === -1) nl = view.length;
-          if (view[p + 2] === 0x70) n++;
-          else if (nl - p === 2) c.send('{}');
-          p = nl + 1;
-        }
-        return n;
-      };
-    },
+    counter: (c, k) => (encodingOf(k) === 'protobuf' ? protobufCounter(c) : jsonCounter(c)),
   };
 }
 
@@ -183,6 +256,10 @@ const TARGETS: Target[] = [
   chorusTarget('chorus', 'Chorus', {}),
   chorusTarget('chorus-delay', `Chorus, client.write_delay ${WRITE_DELAY}`, { write_delay: WRITE_DELAY }),
   chorusTarget('chorus-baseline', `Chorus at ${values.baseline ?? '(--baseline DIR)'}`, {}, values.baseline),
+  chorusTarget('chorus-protobuf', 'Chorus, Protobuf subscribers', {}, undefined, () => 'protobuf'),
+  chorusTarget('chorus-mixed', 'Chorus, half JSON and half Protobuf', {}, undefined, (k) =>
+    k % 2 === 0 ? 'json' : 'protobuf',
+  ),
 ];
 
 const selected = values.targets.split(',').map((k) => {
@@ -238,9 +315,9 @@ async function connectSubscribers(t: Target, server: ServerProcess): Promise<Wir
         const k = i + j;
         const c = new WireConn();
         conns.push(c);
-        await c.open(server.wsUrl, `127.0.0.${2 + (k % 50)}`);
-        await t.subscribe(c);
-        const count = t.counter(c);
+        await c.open(server.wsUrl, `127.0.0.${2 + (k % 50)}`, t.subprotocol?.(k));
+        await t.subscribe(c, k);
+        const count = t.counter(c, k);
         if (k < SAMPLED) {
           c.onFrame = (buf, start, end) => {
             const n = count(buf, start, end);
@@ -373,6 +450,8 @@ const COLORS: Record<string, string> = {
   chorus: '#16a34a',
   'chorus-delay': '#065f46',
   'chorus-baseline': '#86efac',
+  'chorus-protobuf': '#7c3aed',
+  'chorus-mixed': '#db2777',
 };
 
 /** Grouped bars (one group per rate, one bar per target), each split into user (solid) and system (light). */
@@ -553,6 +632,18 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
       `${t.label} vs raw ws, pre-framed: total server CPU per message × ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}.`,
     );
   }
+  // The Protobuf targets against JSON Chorus: the encodings' cost per delivered message (issue 14's targets).
+  for (const [key, limit] of [
+    ['chorus-protobuf', 1.05],
+    ['chorus-mixed', 1.1],
+  ] as const) {
+    if (!has(key) || !has('chorus')) continue;
+    const xs = RATES.map((r) => stepOf(key, r, (s) => s.cpuUsPerMsg) / stepOf('chorus', r, (s) => s.cpuUsPerMsg));
+    const label = selected.find((t) => t.key === key)?.label ?? key;
+    summary.push(
+      `${label} vs Chorus with JSON subscribers: total server CPU per message × ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} (target ≤ ${limit}×).`,
+    );
+  }
   // Kept up: (nearly) everything delivered, at (nearly) the published rate — not caught up seconds later.
   const keptUp = (key: string, rate: number) =>
     stepOf(key, rate, (s) => s.delivered / s.expected) >= 0.999 &&
@@ -574,8 +665,11 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
     selected.some((t) => t.key === 'chorus-delay') ? ` --write-delay ${WRITE_DELAY}` : '',
     NAME !== 'fanout' ? ` --name ${NAME}` : '',
   ].join('');
+  const encodingsTitle = selected.some((t) => t.key === 'chorus-protobuf' || t.key === 'chorus-mixed')
+    ? ', JSON and Protobuf subscribers'
+    : '';
   const md = [
-    `### Fan-out: ${N} subscribers of one channel, one publisher at ${RATES.join(' / ')} msgs/s`,
+    `### Fan-out: ${N} subscribers of one channel, one publisher at ${RATES.join(' / ')} msgs/s${encodingsTitle}`,
     '',
     `Command: \`npm run bench:fanout -- ${flags}\` · ${machine()} · medians of ${ROUNDS} alternating rounds, ${SECONDS} s per rate; latency sampled on ${SAMPLED} subscribers; ${SIZE}-byte text field per message; whole run ${totalSeconds.toFixed(0)} s.`,
     '',

@@ -1,6 +1,6 @@
 /**
- * Micro-benchmarks of Chorus's own hot code, without sockets: the codec (decode a publish command, encode a
- * publication push) and the hub's fan-out (one publication to N subscribed sessions, through their queues and
+ * Micro-benchmarks of Chorus's own hot code, without sockets: the codecs (decode a publish command, encode a
+ * publication push, JSON and Protobuf) and the hub's fan-out (JSON, Protobuf and mixed subscribers) (one publication to N subscribed sessions, through their queues and
  * the flush to a transport that only counts). What they measure is the JavaScript Chorus adds per message and
  * per delivery on top of the kernel's socket write, which the fan-out benchmark measures as a whole. Figures are
  * ns of CPU per operation, medians over rounds, with JSON.parse/JSON.stringify of the same text as the baseline
@@ -16,10 +16,13 @@ import type { Node } from '../src/core/node.js';
 import { silentLog } from '../src/core/ports/log.js';
 import type { Transport } from '../src/core/ports/transport.js';
 import { Client } from '../src/core/session/client.js';
+import type { ClientCodec } from '../src/protocol/codec.js';
 import { decodeFrame } from '../src/protocol/json/decode.js';
 import { encodePush } from '../src/protocol/json/encode.js';
 import { jsonCodec } from '../src/protocol/json/json-codec.js';
 import type { Publication } from '../src/protocol/messages.js';
+import { protobufCodec } from '../src/protocol/protobuf/protobuf-codec.js';
+import { CommandType } from '../src/protocol/protobuf/schema.js';
 import { machine, median, publish, runMain, table } from './lib/report.js';
 
 const { values } = parseArgs({
@@ -51,12 +54,12 @@ function cpuNs(n: number, f: (i: number) => void): number {
 /** A transport that accepts everything and only counts, so the hub's own work is what is measured. */
 class CountingTransport implements Transport {
   readonly name = 'bench';
-  readonly codec = jsonCodec;
   readonly unidirectional = false;
   readonly emulated = false;
   readonly closeAsPush = false;
   frames = 0;
   bufferedAmount = 0;
+  constructor(readonly codec: ClientCodec) {}
   write(): void {
     this.frames++;
   }
@@ -70,7 +73,27 @@ class CountingTransport implements Transport {
   terminate(): void {}
 }
 
-async function fanoutNode(writeDelay: string): Promise<{ node: Node; transports: CountingTransport[] }> {
+type Encoding = 'json' | 'protobuf';
+
+/** Subscriber i's encoding, per fan-out variant. */
+const ENCODINGS: Record<string, (i: number) => Encoding> = {
+  json: () => 'json',
+  protobuf: () => 'protobuf',
+  mixed: (i) => (i % 2 === 0 ? 'json' : 'protobuf'),
+};
+
+const CONNECT_AND_SUBSCRIBE: Record<Encoding, Uint8Array> = {
+  json: Buffer.from('{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"fanout"}}'),
+  protobuf: Buffer.concat([
+    CommandType.encodeDelimited({ id: 1, connect: {} }).finish(),
+    CommandType.encodeDelimited({ id: 2, subscribe: { channel: 'fanout' } }).finish(),
+  ]),
+};
+
+async function fanoutNode(
+  writeDelay: string,
+  encodingOf: (i: number) => Encoding = ENCODINGS.json as (i: number) => Encoding,
+): Promise<{ node: Node; transports: CountingTransport[] }> {
   const { config } = loadConfig({
     base: {
       client: { allow_anonymous_connect_without_token: true, command_rate_limit: 0, write_delay: writeDelay },
@@ -81,10 +104,11 @@ async function fanoutNode(writeDelay: string): Promise<{ node: Node; transports:
   const { node } = await compose({ config, log: silentLog });
   const transports: CountingTransport[] = [];
   for (let i = 0; i < N; i++) {
-    const t = new CountingTransport();
+    const encoding = encodingOf(i);
+    const t = new CountingTransport(encoding === 'json' ? jsonCodec : protobufCodec);
     transports.push(t);
     const c = new Client(node, t, { transport: 'bench' });
-    c.handleFrame(Buffer.from('{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"fanout"}}'));
+    c.handleFrame(CONNECT_AND_SUBSCRIBE[encoding]);
   }
   // Let the connects and subscribes finish (they await the engine).
   for (let i = 0; i < 20 && node.hub.numSubscribers('fanout') < N; i++) await new Promise((r) => setImmediate(r));
@@ -93,8 +117,12 @@ async function fanoutNode(writeDelay: string): Promise<{ node: Node; transports:
 }
 
 /** CPU ns per delivery: `pubs` publications to N subscribers, each followed by the flush of the turn. */
-async function fanoutNs(writeDelay: string, pubs: number): Promise<{ ns: number; frames: number }> {
-  const { node, transports } = await fanoutNode(writeDelay);
+async function fanoutNs(
+  writeDelay: string,
+  pubs: number,
+  encodingOf?: (i: number) => Encoding,
+): Promise<{ ns: number; frames: number }> {
+  const { node, transports } = await fanoutNode(writeDelay, encodingOf);
   // A new publication object each time, as the broker delivers them (the encoded frame is memoized per object).
   const pub = (): Publication => ({ data: DATA_BYTES, offset: 0 });
   for (const t of transports) t.frames = 0;
@@ -140,8 +168,16 @@ async function main(): Promise<void> {
       // A new publication object each time: the encoded publication is memoized per object.
       cpuNs(200_000, () => encodePush({ type: 'pub', channel: 'fanout', pub: { data: DATA_BYTES, offset: 42 } })),
     );
+    add(
+      'encode a publication push, Protobuf (protobufCodec.encodePush)',
+      cpuNs(200_000, () =>
+        protobufCodec.encodePush({ type: 'pub', channel: 'fanout', pub: { data: DATA_BYTES, offset: 42 } }),
+      ),
+    );
     const d = await fanoutNs('0s', 200);
     add(`hub fan-out to ${N} subscribers, per delivery (queue + flush)`, d.ns);
+    add(`the same, ${N} Protobuf subscribers, per delivery`, (await fanoutNs('0s', 200, ENCODINGS.protobuf)).ns);
+    add(`the same, half JSON and half Protobuf, per delivery`, (await fanoutNs('0s', 200, ENCODINGS.mixed)).ns);
     framesPerDelivery = d.frames;
     const w = await fanoutNs('20ms', 200);
     add(`the same with client.write_delay 20ms, per delivery`, w.ns);

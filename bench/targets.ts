@@ -138,6 +138,25 @@ async function main(): Promise<void> {
       'Write batching',
     ]);
   }
+  // Issue 14: Protobuf subscribers cost no more than JSON ones; a mixed channel encodes each publication once per
+  // encoding, not per subscriber.
+  const encodings = load<FanoutResults>('fanout-protobuf');
+  for (const [key, limit, what] of [
+    ['chorus-protobuf', 1.05, 'Protobuf subscribers'],
+    ['chorus-mixed', 1.1, 'half JSON, half Protobuf'],
+  ] as const) {
+    if (!encodings?.results[key] || !encodings.results.chorus) continue;
+    const rs = rates(encodings);
+    const x = rs.map(
+      (r) => stepOf(encodings, key, r, (s) => s.cpuUsPerMsg) / stepOf(encodings, 'chorus', r, (s) => s.cpuUsPerMsg),
+    );
+    rows.push([
+      `fan-out N=${encodings.N}, ${what}: total server CPU per message ≤ ${limit} × JSON subscribers`,
+      `× ${span(x)} at ${rs.join('/')} msgs/s`,
+      verdict(x.map((v) => v <= limit)),
+      'Fan-out in both encodings',
+    ]);
+  }
   rows.push(...fanoutRows(load<FanoutResults>('fanout-5000'), 'Fan-out to 5,000'));
   rows.push(...fanoutRows(load<FanoutResults>('fanout-10000'), 'Fan-out to 10,000'));
   const idle = load<{

@@ -27,6 +27,7 @@ import type { StreamPosition } from './protocol/messages.js';
 import { ConnectionLimits } from './transport/connection-limits.js';
 import { createEmulatedTransports } from './transport/emulation/transports.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
+import { UniTransports } from './transport/uni/uni-transports.js';
 import { WebSocketHandler } from './transport/websocket/handler.js';
 
 export interface ChorusOptions {
@@ -45,7 +46,7 @@ export interface Chorus {
   readonly config: Readonly<Config>;
   /** Serves the WebSocket endpoint on an existing server (its 'upgrade' events for `path`). */
   attach(server: Server, opts?: { path?: string }): void;
-  /** Handles one upgrade request; false when it is not for the WebSocket endpoint. */
+  /** Handles one upgrade request; false when it is not for the WebSocket endpoint (or uni_websocket, when enabled). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Middleware for the HTTP server API (`http_api.*` options apply): `(req, res, next)`. */
   apiMiddleware(): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
@@ -93,6 +94,8 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const limits = new ConnectionLimits(config.client);
   let ws = new WebSocketHandler(node, config, codecs, undefined, limits);
   const emulated = createEmulatedTransports(node, config, codecs, limits);
+  // uni_websocket (when enabled) shares the upgrade path; uni_sse and uni_http_stream are served by `chorus serve`.
+  const uni = new UniTransports(node, config, limits);
   const api = new HttpApi(node, config);
   const attached: Array<{ server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> =
     [];
@@ -107,7 +110,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       const handler = ws;
       // Only this endpoint's upgrades are taken; others stay for the app's other listeners.
       const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (handler.handleUpgrade(req, socket, head)) return;
+        if (handler.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head)) return;
         // Node stops refusing unclaimed upgrades once a listener exists: when nobody else listens, refuse here.
         if (server.listenerCount('upgrade') === 1) {
           refuseUpgrade(socket, 404, 'Not Found');
@@ -123,7 +126,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       if (server.listening) named();
       else server.once('listening', named);
     },
-    handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
+    handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head),
     apiMiddleware() {
       return (req, res, next) => {
         const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
@@ -189,6 +192,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
         for (const { server, listener } of attached) server.off('upgrade', listener);
         await node.shutdown();
         ws.close();
+        uni.close();
       })();
       return closing;
     },

@@ -21,8 +21,12 @@ import { createEmulatedTransports } from './transport/emulation/transports.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
+import { UniTransports } from './transport/uni/uni-transports.js';
 import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
+
+/** How long a shutdown waits for HTTP requests in flight before closing their connections. */
+const SHUTDOWN_REQUEST_GRACE_MS = 2000;
 
 export interface ChorusServerOptions {
   config: Readonly<Config>;
@@ -77,6 +81,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const limits = new ConnectionLimits(config.client);
   const ws = new WebSocketHandler(node, config, composed.codecs, undefined, limits);
   const emulated = createEmulatedTransports(node, config, composed.codecs, limits);
+  const uni = new UniTransports(node, config, limits);
   if (emulated !== undefined) log.info({ endpoints: emulated.served }, 'HTTP-streaming/SSE fallback enabled');
   const httpApi = new HttpApi(node, config);
   if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
@@ -87,13 +92,14 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const stop = async () => {
     await node.shutdown();
     ws.close();
+    uni.close();
   };
 
   function wire(http: Server, endpoints: Endpoints): void {
     // Read by Node when the server starts listening (the checking interval) and at every check (the limits).
     Object.assign(http, httpServerOptions(config));
     http.on('upgrade', (req, socket, head) => {
-      if (!endpoints.websocket || !ws.handleUpgrade(req, socket, head)) {
+      if (!endpoints.websocket || !(ws.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head))) {
         refuseUpgrade(socket, 404, 'Not Found');
       }
     });
@@ -112,7 +118,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
       planListeners(config),
       (plan) =>
         createRouter(
-          { node, config, log, httpApi, metrics, admin, dev: opts.dev === true, connections: emulated?.route },
+          { node, config, log, httpApi, metrics, admin, uni, dev: opts.dev === true, connections: emulated?.route },
           plan.endpoints,
         ).handle,
       (server, plan) => wire(server, plan.endpoints),
@@ -141,7 +147,11 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
         const stopped = listeners.close();
         await stop();
         listeners.closeIdleConnections();
+        // Requests in flight get a moment to finish; then connections that never sent a request (preconnects,
+        // half-sent requests) are cut, since Node stops timing them out once the server is closing.
+        const grace = setTimeout(() => listeners.closeAllConnections(), SHUTDOWN_REQUEST_GRACE_MS);
         await stopped;
+        clearTimeout(grace);
       })();
       return closed;
     },

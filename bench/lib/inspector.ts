@@ -67,3 +67,70 @@ export async function memoryAfterGC(port: number, timeoutMs = 15_000): Promise<H
     ws.terminate();
   }
 }
+
+/**
+ * A session kept open on a process's inspector, for sampling it every few seconds: evaluate an expression in its
+ * main context, or run a full garbage collection. Only reads; closed with the benchmark.
+ */
+export class InspectorSession {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (msg: { result?: unknown; error?: unknown }) => void>();
+
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly timeoutMs: number,
+  ) {
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: unknown };
+      if (msg.id !== undefined) this.waiting.get(msg.id)?.(msg);
+    });
+  }
+
+  static async open(port: number, timeoutMs = 15_000): Promise<InspectorSession> {
+    const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{
+      webSocketDebuggerUrl?: string;
+    }>;
+    const url = list[0]?.webSocketDebuggerUrl;
+    if (!url) throw new Error(`no inspector target on port ${port}`);
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.on('error', () => {});
+    return new InspectorSession(ws, timeoutMs);
+  }
+
+  private call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const t = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`inspector ${method}: no answer`));
+      }, this.timeoutMs);
+      this.waiting.set(id, (msg) => {
+        clearTimeout(t);
+        this.waiting.delete(id);
+        if (msg.error) reject(new Error(`inspector ${method}: ${JSON.stringify(msg.error)}`));
+        else resolve(msg.result);
+      });
+      this.ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  /** The JSON value of `expression` (which must evaluate to a JSON string) in the process's main context. */
+  async evaluate<T>(expression: string): Promise<T> {
+    const r = (await this.call('Runtime.evaluate', { expression, returnByValue: true })) as {
+      result?: { value?: string };
+    };
+    return JSON.parse(r.result?.value ?? 'null') as T;
+  }
+
+  collectGarbage(): Promise<unknown> {
+    return this.call('HeapProfiler.collectGarbage');
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}

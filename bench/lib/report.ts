@@ -30,14 +30,14 @@ export function saveJSON(name: string, data: unknown): void {
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(data, null, 2)}\n`);
 }
 
-/** Replaces the generated section `name` of BENCHMARKS.md (or appends it). */
-export function writeSection(name: string, markdown: string): void {
-  const file = join(ROOT, 'BENCHMARKS.md');
+/** Replaces the generated section `name` of BENCHMARKS.md, or of another document under the root (or appends it). */
+export function writeSection(name: string, markdown: string, document = 'BENCHMARKS.md'): void {
+  const file = join(ROOT, document);
   let doc = '';
   try {
     doc = readFileSync(file, 'utf8');
   } catch {
-    doc = '# Benchmarks\n';
+    doc = document === 'BENCHMARKS.md' ? '# Benchmarks\n' : `# ${document}\n`;
   }
   const start = `<!-- bench:${name}:start -->`;
   const end = `<!-- bench:${name}:end -->`;
@@ -54,10 +54,21 @@ export function table(header: string[], rows: Array<Array<string | number>>): st
 }
 
 /** Prints a benchmark's markdown, saves its raw figures, and (unless `write` is false) updates BENCHMARKS.md. */
-export function publish(name: string, markdown: string, data: unknown, write: boolean): void {
+export function publish(name: string, markdown: string, data: unknown, write: boolean, document?: string): void {
   console.log(markdown);
   saveJSON(name, data);
-  if (write) writeSection(name, markdown);
+  if (write) writeSection(name, markdown, document);
+}
+
+/** The commit the working tree is at (short), with "+changes" when it has uncommitted changes to tracked files. */
+export function commitLabel(): string {
+  try {
+    const commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT }).toString().trim() !== '';
+    return dirty ? `${commit}+changes` : commit;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Runs a benchmark's main, exiting non-zero on failure. */

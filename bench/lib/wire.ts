@@ -58,8 +58,8 @@ export class WireConn {
   /** Set when the server closed the connection or it failed. */
   closed = false;
 
-  /** Connects and upgrades; resolves once the server answered 101. */
-  open(url: string, localAddress?: string): Promise<void> {
+  /** Connects and upgrades (asking for `subprotocol` when given); resolves once the server answered 101. */
+  open(url: string, localAddress?: string, subprotocol?: string): Promise<void> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       const key = randomBytes(16).toString('base64');
@@ -70,7 +70,9 @@ export class WireConn {
       socket.once('connect', () => {
         socket.write(
           `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+            (subprotocol === undefined ? '' : `Sec-WebSocket-Protocol: ${subprotocol}\r\n`) +
+            '\r\n',
         );
       });
       socket.on('data', (chunk: Buffer) => {
@@ -101,8 +103,30 @@ export class WireConn {
     });
   }
 
-  send(text: string | Buffer): void {
-    if (!this.closed) this.socket.write(clientFrame(text));
+  /** A text frame, or a binary one (`binary`: the Protobuf protocol). */
+  send(payload: string | Buffer | Uint8Array, binary = false): void {
+    if (this.closed) return;
+    const data =
+      typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.socket.write(clientFrame(data, binary ? 2 : 1));
+  }
+
+  /** Resolves with the first frame (a copy of its payload) that `match` accepts, or rejects after `ms`. */
+  nextFrame(match: (frame: Buffer) => boolean, ms = 10_000): Promise<Buffer> {
+    const previous = this.onFrame;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.onFrame = previous;
+        reject(new Error('no answer in time'));
+      }, ms);
+      this.onFrame = (buf, start, end) => {
+        const frame = Buffer.from(buf.subarray(start, end));
+        if (!match(frame)) return;
+        clearTimeout(t);
+        this.onFrame = previous;
+        resolve(frame);
+      };
+    });
   }
 
   /** Resolves with the first frame (as text) that `match` accepts, or rejects after `ms`. */

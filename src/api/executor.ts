@@ -4,8 +4,10 @@
  */
 
 import type { Node } from '../core/node.js';
+import { decodeBase64 } from '../protocol/base64.js';
 import { type Disconnect, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { encodeResult } from '../protocol/json/encode.js';
+import { markJson } from '../protocol/json-payload.js';
 import type { Payload } from '../protocol/messages.js';
 import { rawElementsAt, rawValueAt } from '../protocol/raw-json.js';
 import { Pacer } from './pacer.js';
@@ -30,23 +32,22 @@ function fail(error: ProtocolError, detail?: string): never {
   throw new ReplyError(detail ? { ...error, message: `${error.message}: ${detail}` } : error);
 }
 
-/** The payload of a command: `data` taken raw, or `b64data` decoded (it must hold JSON for JSON clients). */
+/**
+ * The payload of a command: `data` taken raw (JSON text), or `b64data` decoded (any bytes: Protobuf clients get
+ * them as they are, JSON clients as a base64 string, see src/protocol/json-payload.ts).
+ */
 function payload(p: object, raw: RawSource, key: 'data' | 'info' = 'data'): Payload | undefined {
   const b64 = (p as Record<string, unknown>)[`b64${key}`] as string | undefined;
   if (b64 !== undefined && b64 !== '') {
-    const text = Buffer.from(b64, 'base64').toString('utf8');
-    try {
-      JSON.parse(text);
-    } catch {
-      fail(Errors.badRequest, `b64${key} must decode to JSON (clients here speak the JSON protocol)`);
-    }
-    return Buffer.from(text);
+    const bytes = decodeBase64(b64);
+    if (bytes === undefined) fail(Errors.badRequest, `b64${key}: must be base64`);
+    return bytes;
   }
   const value = (p as Record<string, unknown>)[key];
   if (value === undefined) return undefined;
   const text = rawValueAt(raw.text, [...raw.path, key]);
   // Bytes of its own: a publication kept in history never keeps the request body it came in.
-  return Buffer.from(text === undefined ? q(value) : text);
+  return markJson(Buffer.from(text === undefined ? q(value) : text));
 }
 
 function boolOverride(v: boolean | { value: boolean } | undefined): boolean | undefined {
@@ -175,7 +176,7 @@ export class ApiExecutor {
           client: x.client,
           expired: x.expired,
           expireAt: x.expire_at,
-          info: x.info === undefined ? undefined : payload(x, raw, 'info'),
+          info: payload(x, raw, 'info'),
         });
         return '{}';
       }

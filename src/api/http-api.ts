@@ -19,6 +19,7 @@ import type { Node } from '../core/node.js';
 import { BodyTooLarge, readBody } from '../http/body.js';
 import { sendJSON } from '../http/reply.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
+import { nestedDeeperThan, TOO_DEEP_MESSAGE } from '../protocol/json-depth.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
 import { Pacer } from './pacer.js';
 
@@ -113,6 +114,10 @@ export class HttpApi {
     const method = path.slice(this.prefix.length + 1);
     const pacer = new Pacer();
     let params: unknown = {};
+    if (nestedDeeperThan(body)) {
+      this.error(res, 400, { ...Errors.badRequest, message: TOO_DEEP_MESSAGE });
+      return;
+    }
     if (body.trim() !== '') {
       try {
         params = JSON.parse(body);
@@ -151,11 +156,15 @@ export class HttpApi {
     }
     const out = await pacer.map(lines.length, false, async (i) => {
       const line = lines[i] as string;
+      if (nestedDeeperThan(line)) return `{"error":${errorJSON({ ...Errors.badRequest, message: TOO_DEEP_MESSAGE })}}`;
       let cmd: { method?: unknown; params?: unknown };
       try {
         cmd = JSON.parse(line);
       } catch {
         return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command is not valid JSON' })}}`;
+      }
+      if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) {
+        return `{"error":${errorJSON({ ...Errors.badRequest, message: 'bad request: command must be a JSON object' })}}`;
       }
       const method = typeof cmd.method === 'string' ? cmd.method.toLowerCase() : '';
       const source = { text: line, path: ['params'], sourceLength: body.length };

@@ -76,6 +76,7 @@ export const schemas = {
     expired: z.boolean().optional(),
     expire_at: z.number().int().min(0).optional(),
     info: z.unknown().optional(),
+    b64info: optionalString,
   }),
   presence: z.object({ channel }),
   presence_stats: z.object({ channel }),

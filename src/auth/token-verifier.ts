@@ -22,6 +22,8 @@ import {
   TokenError,
   type TokenVerifier as TokenVerifierPort,
 } from '../core/ports/tokens.js';
+import { decodeBase64 } from '../protocol/base64.js';
+import { markJson } from '../protocol/json-payload.js';
 import type { Payload } from '../protocol/messages.js';
 import { claimsProblem } from './claims.js';
 import { verifyHmacJwt } from './hmac-jwt.js';
@@ -225,17 +227,15 @@ function expireAt(p: JWTPayload): number {
   return typeof p.exp === 'number' ? Math.floor(p.exp) : 0;
 }
 
-/** A JSON claim (`info`) or its base64 twin (`b64info`), as payload bytes. */
+/**
+ * A JSON claim (`info`) as its JSON text, or its base64 twin (`b64info`) as the bytes it encodes: any bytes, which
+ * Protobuf clients receive as they are and JSON clients as a base64 string (src/protocol/json-payload.ts).
+ */
 function rawClaim(o: Record<string, unknown>, key: string, b64key: string): Payload | undefined {
-  if (o[key] !== undefined && o[key] !== null) return Buffer.from(JSON.stringify(o[key]));
+  if (o[key] !== undefined && o[key] !== null) return markJson(Buffer.from(JSON.stringify(o[key])));
   const b64 = o[b64key];
   if (b64 === undefined || b64 === null) return undefined;
-  if (typeof b64 !== 'string') throw new TokenError('invalid', `"${b64key}" must be a base64 string`);
-  const text = Buffer.from(b64, 'base64').toString('utf8');
-  try {
-    JSON.parse(text);
-  } catch {
-    throw new TokenError('invalid', `"${b64key}" must hold base64-encoded JSON in the JSON protocol`);
-  }
-  return Buffer.from(text);
+  const bytes = typeof b64 === 'string' ? decodeBase64(b64) : undefined;
+  if (bytes === undefined) throw new TokenError('invalid', `"${b64key}" must be a base64 string`);
+  return bytes;
 }

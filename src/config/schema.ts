@@ -169,6 +169,47 @@ const optionalPort = z
   })
   .prefault('');
 
+/** The path of a connection endpoint: starts with "/". */
+function endpointPath(def: string) {
+  return z
+    .string()
+    .refine((p) => p.startsWith('/') && !/[?#\s]/.test(p), 'must be a path starting with "/" (no query, no spaces)')
+    .default(def);
+}
+
+/**
+ * A refused connect on uni_sse or uni_http_stream answered with an HTTP status instead of a `disconnect` push in
+ * a 200 stream (Centrifugo's option of that name).
+ */
+const connectCodeToHttpResponse = z
+  .strictObject({
+    /** Answer a refused connect with an HTTP status: the matching transform's, or 500 when none matches. */
+    enabled: bool(),
+    /**
+     * `[{"code": 3500, "to": {"status_code": 401, "body": "…"}}]`: a connect error code (`109` …) or disconnect
+     * code (`3500` …) → HTTP status and body (empty body: the error's message).
+     */
+    transforms: z
+      .array(
+        z.strictObject({
+          code: z.number().int().min(1, 'code must be set (an error or disconnect code)'),
+          to: z.strictObject({
+            status_code: z.number().int().min(100).max(599),
+            body: str(),
+          }),
+        }),
+      )
+      .default([]),
+  })
+  .prefault({});
+
+/** Options of uni_sse and uni_http_stream (Centrifugo's keys and defaults). */
+const uniHttpShape = {
+  /** Largest connect request in a POST body, in bytes (HTTP 413 above). */
+  max_request_body_size: z.number().int().min(1, 'must be at least 1 byte').default(65_536),
+  connect_code_to_http_response: connectCodeToHttpResponse,
+};
+
 export const configSchema = z.strictObject({
   http_server: z
     .strictObject({
@@ -399,6 +440,31 @@ export const configSchema = z.strictObject({
       command_rate_limit: uint(1000),
       /** Chorus extension: commands allowed in a burst above the rate; another burst's deficit closes with 3013. */
       command_rate_burst: uint(10000),
+      connect_code_to_unidirectional_disconnect: z
+        .strictObject({
+          /**
+           * Map connect error codes to the disconnect a unidirectional client gets; unmapped: 109 and 110 → 3005,
+           * 111 → 3013, 103 → 3507, others 3004 (as Centrifugo).
+           */
+          enabled: bool(),
+          /** `[{"code": 403, "to": {"code": 4903, "reason": "forbidden"}}]`: error code → disconnect code and reason. */
+          transforms: z
+            .array(
+              z.strictObject({
+                code: z.number().int().min(1, 'code must be set (a connect error code)'),
+                to: z.strictObject({
+                  code: z.number().int().min(3000).max(4999),
+                  reason: z
+                    .string()
+                    .regex(/^[\x20-\x7e]*$/, 'reason must be printable ASCII')
+                    .max(123, 'reason must fit a WebSocket close frame (123 bytes)')
+                    .default(''),
+                }),
+              }),
+            )
+            .default([]),
+        })
+        .prefault({}),
     })
     .prefault({}),
   http_api: z
@@ -524,6 +590,51 @@ export const configSchema = z.strictObject({
       max_request_body_size: positive(65_536),
     })
     .prefault({}),
+  uni_websocket: z
+    .strictObject({
+      /**
+       * The unidirectional WebSocket endpoint: the client sends a connect request (its first message, or the
+       * `cf_connect` URL parameter), then only receives pushes, one per frame (docs/protocol.md).
+       */
+      enabled: bool(),
+      /** Its path. */
+      handler_prefix: endpointPath('/connection/uni_websocket'),
+      /** Largest message a client may send, i.e. its connect request (bigger: close 1009). */
+      message_size_limit: uint(65_536),
+      /** How long a closing connection may take to finish the close handshake before it is cut. */
+      write_timeout: dur('1000ms'),
+      /** Several pushes in one frame, separated by newlines (the client must split frames): fewer system calls. */
+      join_push_messages: bool(),
+      /** No `disconnect` push before closing: the close frame alone carries the code and reason. */
+      disable_disconnect_push: bool(),
+      /** Close without the WebSocket closing handshake, as Centrifugo did before 6.5.1. */
+      disable_closing_handshake: bool(),
+    })
+    .prefault({}),
+  uni_sse: z
+    .strictObject({
+      /**
+       * The unidirectional Server-Sent Events endpoint (`EventSource`): the connect request in the `cf_connect`
+       * URL parameter (GET) or a POST body; pushes as `data:` events (docs/protocol.md).
+       */
+      enabled: bool(),
+      /** Its path. */
+      handler_prefix: endpointPath('/connection/uni_sse'),
+      ...uniHttpShape,
+    })
+    .prefault({}),
+  uni_http_stream: z
+    .strictObject({
+      /**
+       * The unidirectional HTTP-streaming endpoint: POST the connect request, read pushes as newline-separated
+       * JSON from the response (docs/protocol.md).
+       */
+      enabled: bool(),
+      /** Its path. */
+      handler_prefix: endpointPath('/connection/uni_http_stream'),
+      ...uniHttpShape,
+    })
+    .prefault({}),
   channel: z
     .strictObject({
       /** Longest channel name in bytes; longer is error 107 wherever a name comes in (`0`: no limit). */
@@ -646,6 +757,13 @@ export function crossFieldProblems(cfg: Config): string[] {
   if (cfg.admin.login_failure_limit > 0 && cfg.admin.login_failure_window < 1000) {
     problems.push('admin.login_failure_window must be at least 1s (or set admin.login_failure_limit to 0)');
   }
+  const paths = new Map<string, string>([['/connection/websocket', 'the WebSocket endpoint']]);
+  for (const key of ['uni_websocket', 'uni_sse', 'uni_http_stream'] as const) {
+    if (!cfg[key].enabled) continue;
+    const taken = paths.get(cfg[key].handler_prefix);
+    if (taken !== undefined) problems.push(`${key}.handler_prefix "${cfg[key].handler_prefix}" is already ${taken}`);
+    paths.set(cfg[key].handler_prefix, `${key}.handler_prefix`);
+  }
   problems.push(...connectionPathProblems(cfg));
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {
@@ -684,6 +802,10 @@ function connectionPathProblems(cfg: Config): string[] {
   }
   const api = handlerPath(cfg.http_api.handler_prefix);
   const taken = new Map<string, string>();
+  // The unidirectional transports' paths are checked among themselves; these must not take one of them either.
+  for (const key of ['uni_websocket', 'uni_sse', 'uni_http_stream'] as const) {
+    if (cfg[key].enabled) taken.set(handlerPath(cfg[key].handler_prefix), `${key}.handler_prefix`);
+  }
   for (const [key, prefix] of enabled) {
     const path = handlerPath(prefix);
     if (!/^\/[^\s?#]+$/.test(path)) {

@@ -86,9 +86,17 @@ export class ControlPlane {
   /** One heartbeat; also sent at once when the engine's link comes back, so presence reappears without delay. */
   async beat(): Promise<void> {
     const { broker, presence } = this.node.engine;
+    // Never rejects: it runs from a timer, where a rejection would be unhandled.
+    let info: NodeInfo;
+    try {
+      info = this.localInfo();
+    } catch (e) {
+      this.node.log.error({ err: e }, 'heartbeat not sent: this node could not describe itself');
+      return;
+    }
     const sent = await Promise.allSettled([
       presence.markNodeAlive(this.node.uid, NODE_TTL_MS),
-      broker.publishControl({ op: 'node', info: this.localInfo() }),
+      broker.publishControl({ op: 'node', info }),
     ]);
     const failed = sent.find((r) => r.status === 'rejected');
     // A beat fails only when the engine does, and the engine logs its outage once (a beat racing the moment
@@ -140,7 +148,11 @@ export class ControlPlane {
       entry.done = finish;
       const timer = this.node.clock.setTimeout(finish, SURVEY_TIMEOUT_MS);
       this.publish({ op: 'survey', id, from: this.node.uid, kind, params }).catch(() => {
-        entry.answers.push({ node: this.node.uid, answer: this.receiver.answer(kind, params) });
+        try {
+          entry.answers.push({ node: this.node.uid, answer: this.receiver.answer(kind, params) });
+        } catch (e) {
+          this.node.log.error({ err: e, kind }, 'survey not answered');
+        }
         finish();
       });
     });

@@ -8,6 +8,7 @@
  * takes the server down. A hook returning `undefined` leaves the decision to the standard rules (tokens and
  * namespace permissions), so hooks can be scoped (e.g. a proxy enabled for one namespace only).
  */
+import type { CodecName } from '../protocol/codec.js';
 import { type Disconnect, DisconnectError, Errors, ReplyError } from '../protocol/codes.js';
 import type { Payload } from '../protocol/messages.js';
 import type { ChannelOptions } from './options.js';
@@ -23,6 +24,8 @@ export interface ClientContext {
   readonly user: string;
   /** Connection info, as set at connect. */
   readonly connInfo: Payload | undefined;
+  /** The encoding the client speaks (its payloads are JSON text for "json", any bytes for "protobuf"). */
+  readonly protocol: CodecName;
   /** Transport name, and the request headers a proxy forwards (others are not kept after connect). */
   readonly meta: { readonly transport: string; readonly headers?: Headers | undefined };
 }
@@ -30,6 +33,7 @@ export interface ClientContext {
 export interface ConnectingContext {
   client: string;
   transport: string;
+  protocol: CodecName;
   /** Headers of the connection request (cookies included): authenticate from them. */
   headers: Headers;
   /** The connection token the client sent, if any ("" otherwise). */

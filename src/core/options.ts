@@ -77,6 +77,14 @@ export interface ClientSettings {
   };
   readonly command_rate_limit: number;
   readonly command_rate_burst: number;
+  /** Connect error codes mapped to disconnects for unidirectional clients (Centrifugo's key); optional. */
+  readonly connect_code_to_unidirectional_disconnect?: {
+    readonly enabled: boolean;
+    readonly transforms: readonly {
+      readonly code: number;
+      readonly to: { readonly code: number; readonly reason: string };
+    }[];
+  };
 }
 
 export interface CoreConfig {

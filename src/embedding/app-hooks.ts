@@ -1,7 +1,8 @@
 /**
  * Hooks as applications write them (createChorus's `hooks`, and the HTTP proxies): payloads arrive parsed from
  * JSON and are returned as plain values. `toCoreHooks` adapts them to the core's hooks, whose payloads are bytes.
- * A payload that is not JSON (a Protobuf client's binary data) reaches a hook as its Uint8Array.
+ * A payload that is not JSON (a Protobuf client's binary data) reaches a hook as its Uint8Array, and a Uint8Array a
+ * hook returns is sent as those bytes (a Protobuf client gets them as they are; a JSON client as a base64 string).
  *
  * Every hook may throw a ReplyError (the command fails with that code) or a DisconnectError (the connection is
  * closed with that code). Any other exception is logged and answered as an internal error: a throwing hook never
@@ -12,15 +13,19 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type * as Core from '../core/hooks.js';
 import type { ChannelOptions } from '../core/options.js';
 import type { SubscriptionOverride } from '../core/ports/tokens.js';
+import type { CodecName } from '../protocol/codec.js';
 import type { Disconnect } from '../protocol/codes.js';
+import { isJsonPayload, jsonForm, markJson } from '../protocol/json-payload.js';
 import type { Payload } from '../protocol/messages.js';
 
 /** What hooks learn about the connection that triggered them. */
 export interface ClientContext {
   readonly client: string;
   readonly user: string;
-  /** Connection info (JSON text), as set at connect. */
+  /** Connection info (JSON text; binary info as a base64 JSON string), as set at connect. */
   readonly info: string | undefined;
+  /** The encoding the client speaks: "json", or "protobuf" (whose payloads may be any bytes). */
+  readonly protocol: CodecName;
   /** Transport name, and the request headers a proxy forwards (others are not kept after connect). */
   readonly meta: { readonly transport: string; readonly headers?: IncomingHttpHeaders | undefined };
 }
@@ -28,6 +33,8 @@ export interface ClientContext {
 export interface ConnectingContext {
   client: string;
   transport: string;
+  /** The encoding the client speaks: "json", or "protobuf" (whose payloads may be any bytes). */
+  protocol: CodecName;
   /** Headers of the connection request (cookies included): authenticate from them. */
   headers: IncomingHttpHeaders;
   /** The connection token the client sent, if any ("" otherwise). */
@@ -108,27 +115,28 @@ export interface Hooks {
 
 // --- values ↔ payload bytes -----------------------------------------------------------------------------------
 
-/** A value as payload bytes: its JSON. */
+/** A value as payload bytes: its JSON text, or the bytes themselves for a Uint8Array (binary, sent as it is). */
 export function toPayload(value: unknown): Payload {
-  return Buffer.from(JSON.stringify(value ?? null));
+  if (value instanceof Uint8Array) return value;
+  return markJson(Buffer.from(JSON.stringify(value ?? null)));
 }
 
 function optionalPayload(value: unknown): Payload | undefined {
   return value === undefined ? undefined : toPayload(value);
 }
 
-/** Payload bytes as a value: parsed JSON, or the bytes themselves when they are not JSON. */
+/** Payload bytes as a value: parsed JSON, or the bytes themselves (a Uint8Array) when they are not JSON. */
 export function fromPayload(p: Payload | undefined): unknown {
   if (p === undefined) return undefined;
-  try {
-    return JSON.parse(Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('utf8'));
-  } catch {
-    return p;
-  }
+  if (!isJsonPayload(p)) return p;
+  return JSON.parse(Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('utf8'));
 }
 
+/** Payload bytes as JSON text: binary ones as a base64 JSON string, as JSON clients see them. */
 function payloadText(p: Payload | undefined): string | undefined {
-  return p === undefined ? undefined : Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('utf8');
+  if (p === undefined) return undefined;
+  const json = jsonForm(p);
+  return Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
 }
 
 /** The connection as application hooks see it (connection info as JSON text). */
@@ -137,6 +145,7 @@ export function appContext(c: Core.ClientContext): ClientContext {
     client: c.client,
     user: c.user,
     info: payloadText(c.connInfo),
+    protocol: c.protocol,
     meta: c.meta as ClientContext['meta'],
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Values the embedding API hands back (presence, history) as applications read them: payloads as JSON text, as
- * they were before payloads became bytes in the core. A payload that is not UTF-8 JSON text still comes back as
- * the text its bytes decode to.
+ * they were before payloads became bytes in the core. A payload that is not JSON (binary, from a Protobuf client or
+ * the API's `b64data`) comes back as JSON clients see it: a JSON string holding its base64.
  */
+import { jsonForm } from '../protocol/json-payload.js';
 import type { ClientInfo, Payload, Publication } from '../protocol/messages.js';
 
 export interface AppClientInfo {
@@ -24,7 +25,9 @@ export interface AppPublication {
 }
 
 function text(p: Payload | undefined): string | undefined {
-  return p === undefined ? undefined : Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('utf8');
+  if (p === undefined) return undefined;
+  const json = jsonForm(p);
+  return Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
 }
 
 export function appClientInfo(info: ClientInfo): AppClientInfo {

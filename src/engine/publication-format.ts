@@ -8,6 +8,7 @@
  * The offset is not part of the record: the store assigns it atomically and keeps it beside the record.
  */
 import protobuf from 'protobufjs';
+import { isMarkedJson, markJson } from '../protocol/json-payload.js';
 import type { ClientInfo, Payload, Publication } from '../protocol/messages.js';
 import { rawValueAt } from '../protocol/raw-json.js';
 
@@ -18,14 +19,23 @@ const root = protobuf.parse(
   `syntax = "proto3";
    package chorus.store;
    message Info { string user = 1; string client = 2; bytes conn_info = 3; bytes chan_info = 4;
-                  bool has_conn_info = 5; bool has_chan_info = 6; }
-   message Pub { bytes data = 1; Info info = 2; map<string, string> tags = 3; int64 time = 4; }`,
+                  bool has_conn_info = 5; bool has_chan_info = 6; bool conn_info_json = 7; bool chan_info_json = 8; }
+   message Pub { bytes data = 1; Info info = 2; map<string, string> tags = 3; int64 time = 4; bool data_json = 5; }`,
   { keepCase: true },
 ).root;
 const PubType = root.lookupType('chorus.store.Pub');
 const InfoType = root.lookupType('chorus.store.Info');
 
 type Fields = Record<string, unknown>;
+
+/**
+ * Whether a payload is known to be JSON text (it came from a JSON client, the API's `data`, a hook), carried in
+ * the record so that nodes reading it embed it for JSON clients without checking it again. Absent (not false)
+ * otherwise, to keep records small.
+ */
+function knownJson(p: Payload | undefined): true | undefined {
+  return p !== undefined && isMarkedJson(p) ? true : undefined;
+}
 
 function infoFields(info: ClientInfo): Fields {
   // proto3 cannot tell an empty bytes field from an absent one: say which are present.
@@ -36,19 +46,23 @@ function infoFields(info: ClientInfo): Fields {
     chan_info: info.chanInfo,
     has_conn_info: info.connInfo !== undefined,
     has_chan_info: info.chanInfo !== undefined,
+    conn_info_json: knownJson(info.connInfo),
+    chan_info_json: knownJson(info.chanInfo),
   };
 }
 
-function copy(v: unknown): Payload {
-  return v instanceof Uint8Array ? Buffer.from(v) : Buffer.alloc(0);
+/** Payload bytes of their own, marked as JSON text when the record says they are. */
+function copy(v: unknown, json = false): Payload {
+  const p = v instanceof Uint8Array ? Buffer.from(v) : Buffer.alloc(0);
+  return json ? markJson(p) : p;
 }
 
 function infoFrom(m: Fields): ClientInfo {
   return {
     user: typeof m.user === 'string' ? m.user : '',
     client: typeof m.client === 'string' ? m.client : '',
-    connInfo: m.has_conn_info === true ? copy(m.conn_info) : undefined,
-    chanInfo: m.has_chan_info === true ? copy(m.chan_info) : undefined,
+    connInfo: m.has_conn_info === true ? copy(m.conn_info, m.conn_info_json === true) : undefined,
+    chanInfo: m.has_chan_info === true ? copy(m.chan_info, m.chan_info_json === true) : undefined,
   };
 }
 
@@ -61,7 +75,7 @@ function withVersion(body: Uint8Array): Buffer {
 
 /** A publication's record, without its offset. */
 export function encodeStoredPublication(pub: Omit<Publication, 'offset'>): Buffer {
-  const fields: Fields = { data: pub.data };
+  const fields: Fields = { data: pub.data, data_json: knownJson(pub.data) };
   if (pub.info !== undefined) fields.info = infoFields(pub.info);
   if (pub.tags !== undefined && Object.keys(pub.tags).length > 0) fields.tags = pub.tags;
   if (pub.time !== undefined && pub.time > 0) fields.time = pub.time;
@@ -82,7 +96,7 @@ export function decodeStoredPublication(record: Uint8Array, offset: number): Pub
   const tags = m.tags as Record<string, string> | undefined;
   const time = num(m.time);
   return {
-    data: copy(m.data),
+    data: copy(m.data, m.data_json === true),
     info: m.info === undefined || m.info === null ? undefined : infoFrom(m.info as Fields),
     offset,
     tags: tags !== undefined && Object.keys(tags).length > 0 ? { ...tags } : undefined,
@@ -104,7 +118,7 @@ export function decodeStoredClientInfo(record: Uint8Array): ClientInfo {
 
 function rawBytes(json: string, path: string[]): Payload | undefined {
   const raw = rawValueAt(json, path);
-  return raw === undefined ? undefined : Buffer.from(raw);
+  return raw === undefined ? undefined : markJson(Buffer.from(raw));
 }
 
 function legacyClientInfo(json: string, path: string[] = []): ClientInfo {

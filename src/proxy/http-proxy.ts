@@ -19,6 +19,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config/schema.js';
 import type { Log } from '../core/ports/log.js';
 import type { ConnectingContext, Hooks, PublishContext, SubscribeContext } from '../embedding/app-hooks.js';
+import { decodeBase64 } from '../protocol/base64.js';
 import { DisconnectError, Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 
 interface ProxyConfig {
@@ -84,14 +85,34 @@ function pickHeaders(headers: IncomingHttpHeaders | undefined, allowed: readonly
   return out;
 }
 
-function decodeB64JSON(b64: unknown): unknown {
-  if (typeof b64 !== 'string' || b64 === '') return undefined;
-  return JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));
+/** Decodes the answer's `b64data` / `b64info` into bytes, in place; a field that is not base64 fails the call. */
+function decodeBase64Fields(result: Record<string, unknown>): void {
+  for (const key of ['b64data', 'b64info']) {
+    const b64 = result[key];
+    if (b64 === undefined || b64 === '') continue;
+    const bytes = typeof b64 === 'string' ? decodeBase64(b64) : undefined;
+    if (bytes === undefined) throw new ProxyFailure(`result.${key} is not base64: answer standard base64`);
+    result[key] = bytes;
+  }
 }
 
-/** `x` or its base64 twin `b64x` from a proxy result. */
+/**
+ * `x` or its base64 twin `b64x` from a proxy result: `x` is a JSON value, `b64x` any bytes (a Uint8Array, which
+ * the hooks send as they are: Protobuf clients get the bytes, JSON clients a base64 string).
+ */
 function field(result: Record<string, unknown>, key: string): unknown {
-  return result[key] !== undefined ? result[key] : decodeB64JSON(result[`b64${key}`]);
+  if (result[key] !== undefined) return result[key];
+  const bytes = result[`b64${key}`];
+  return bytes instanceof Uint8Array ? bytes : undefined;
+}
+
+/**
+ * A payload in a proxy request, as Centrifugo's proxy protocol carries it: JSON as `data`, binary (a Protobuf
+ * client's bytes that are not JSON) as `b64data`, with `encoding` saying which.
+ */
+function payloadFields(data: unknown): Record<string, unknown> {
+  if (data instanceof Uint8Array) return { encoding: 'binary', b64data: Buffer.from(data).toString('base64') };
+  return { encoding: 'json', data };
 }
 
 async function call(
@@ -125,6 +146,7 @@ async function call(
     }
     answer = JSON.parse(await readCapped(res, proxy.max_response_size, key)) as ProxyAnswer;
     if (typeof answer !== 'object' || answer === null) throw new ProxyFailure('answer is not a JSON object');
+    if (typeof answer.result === 'object' && answer.result !== null) decodeBase64Fields(answer.result);
   } catch (e) {
     log.error({ err: (e as Error).message, endpoint: proxy.endpoint, proxy: kind }, 'proxy request failed');
     throw new ReplyError(Errors.internal);
@@ -146,7 +168,7 @@ async function call(
   return answer.result ?? {};
 }
 
-const base = (transport: string) => ({ transport, protocol: 'json', encoding: 'json' });
+const base = (transport: string, protocol: string) => ({ transport, protocol });
 
 /** The subscribe and publish proxies send the same request: who asks, about which channel, with what data. */
 function callForChannel(
@@ -156,7 +178,13 @@ function callForChannel(
   log: Log,
 ): Promise<Record<string, unknown>> {
   const c = ctx.client;
-  const body = { client: c.client, ...base(c.meta.transport), user: c.user, channel: ctx.channel, data: ctx.data };
+  const body = {
+    client: c.client,
+    ...base(c.meta.transport, c.protocol),
+    user: c.user,
+    channel: ctx.channel,
+    ...payloadFields(ctx.data),
+  };
   return call(kind, proxy, body, c.meta.headers, log);
 }
 
@@ -169,7 +197,13 @@ export function proxyHooks(config: Readonly<Config>, log: Log): Partial<Hooks> {
       const r = await call(
         'connect',
         connect,
-        { client: ctx.client, ...base(ctx.transport), name: ctx.name, version: ctx.version, data: ctx.data },
+        {
+          client: ctx.client,
+          ...base(ctx.transport, ctx.protocol),
+          name: ctx.name,
+          version: ctx.version,
+          ...payloadFields(ctx.data),
+        },
         ctx.headers,
         log,
       );
@@ -215,7 +249,13 @@ export function proxyHooks(config: Readonly<Config>, log: Log): Partial<Hooks> {
       const r = await call(
         'rpc',
         rpc.proxy,
-        { client: ctx.client, ...base(ctx.meta.transport), user: ctx.user, method, data },
+        {
+          client: ctx.client,
+          ...base(ctx.meta.transport, ctx.protocol),
+          user: ctx.user,
+          method,
+          ...payloadFields(data),
+        },
         ctx.meta.headers,
         log,
       );

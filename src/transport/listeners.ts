@@ -191,6 +191,11 @@ export class Listeners {
     for (const s of this.all) s.closeIdleConnections();
   }
 
+  /** Ends every connection still open, including ones that never sent a request (the last step of a shutdown). */
+  closeAllConnections(): void {
+    for (const s of this.all) s.closeAllConnections();
+  }
+
   /** Stops accepting; resolves once every server has closed (open connections must be ended by the caller). */
   async close(): Promise<void> {
     for (const [file, listener] of this.watched) unwatchFile(file, listener);

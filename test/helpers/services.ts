@@ -90,3 +90,20 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     },
   };
 }
+
+/**
+ * Debian's Python with the `websockets` package (python3-websockets), for the example clients. `python3` on a
+ * developer's PATH may be another interpreter (pyenv) without Debian's packages: /usr/bin/python3 is used.
+ */
+export const SYSTEM_PYTHON = process.env.CHORUS_TEST_PYTHON ?? '/usr/bin/python3';
+
+export function needPythonWebsockets(): { skip?: string } {
+  const probe = spawnSync(SYSTEM_PYTHON, ['-c', 'import websockets'], { stdio: 'ignore' });
+  if (probe.status === 0) return {};
+  const why = `${SYSTEM_PYTHON} cannot import websockets`;
+  if (process.env.CI === 'true') throw new Error(`${why}: CI requires it (apt-get install -y python3-websockets)`);
+  console.warn(
+    `\n!!!!! SKIPPING Python example suites: ${why}. Install it with: apt-get install -y python3-websockets !!!!!\n`,
+  );
+  return { skip: why };
+}

@@ -15,6 +15,8 @@ import { Client } from '../../src/core/session/client.js';
 import type { Hooks } from '../../src/embedding/app-hooks.js';
 import type { ClientCodec } from '../../src/protocol/codec.js';
 import { jsonCodec } from '../../src/protocol/json/json-codec.js';
+import { protobufCodec } from '../../src/protocol/protobuf/protobuf-codec.js';
+import { CommandType, ReplyType } from '../../src/protocol/protobuf/schema.js';
 import { hsToken } from './clients.js';
 
 export type Message = Record<string, unknown> & { id?: number; push?: Record<string, unknown> };
@@ -53,7 +55,7 @@ export class FakeTransport implements Transport {
 
   private take(m: Uint8Array): void {
     this.raw.push(m);
-    if (this.codec === jsonCodec) this.messages.push(JSON.parse(Buffer.from(m).toString()) as Message);
+    if (!this.codec.binary) this.messages.push(JSON.parse(Buffer.from(m).toString()) as Message);
   }
 
   write(message: Uint8Array): void {
@@ -182,4 +184,67 @@ export class Conn {
 /** Publishes JSON text into a channel through the server API path. */
 export function publishText(node: Node, channel: string, text: string) {
   return node.ops.publish({ channel, data: Buffer.from(text) });
+}
+
+export type ProtobufReply = Record<string, unknown> & {
+  id?: number;
+  error?: { code: number; message: string };
+  push?: Record<string, unknown> & { channel?: string };
+};
+
+/**
+ * A client session speaking Protobuf on a fake transport: commands are encoded and replies decoded with the
+ * codec's schema (whose wire compatibility with the official definitions test/unit/protobuf-codec.test.ts checks).
+ */
+export class ProtobufConn {
+  readonly transport: FakeTransport;
+  readonly client: Client;
+  private lastId = 0;
+
+  constructor(node: Node, codec: ClientCodec = protobufCodec) {
+    this.transport = new FakeTransport({ codec });
+    this.client = new Client(node, this.transport, { transport: 'fake' });
+  }
+
+  get closedWith(): number | undefined {
+    return this.transport.closed?.code;
+  }
+
+  /** Every message written so far, decoded (longs as numbers, bytes as Uint8Array). */
+  get replies(): ProtobufReply[] {
+    return this.transport.raw.map(
+      (m) => ReplyType.toObject(ReplyType.decodeDelimited(m), { longs: Number }) as ProtobufReply,
+    );
+  }
+
+  send(command: Record<string, unknown>): number {
+    const id = ++this.lastId;
+    this.client.handleFrame(CommandType.encodeDelimited({ id, ...command }).finish());
+    return id;
+  }
+
+  async call(command: Record<string, unknown>): Promise<ProtobufReply> {
+    const id = this.send(command);
+    await waitFor(`reply ${id}`, () => this.replies.some((r) => r.id === id));
+    return this.replies.find((r) => r.id === id) as ProtobufReply;
+  }
+
+  async connect(user?: string, params: Record<string, unknown> = {}): Promise<ProtobufReply> {
+    const token = user === undefined ? undefined : await hsToken({ sub: user });
+    const r = await this.call({ connect: { ...(token ? { token } : {}), ...params } });
+    assert.ok(r.connect !== undefined, `connect failed: ${JSON.stringify(r)}`);
+    return r;
+  }
+
+  async subscribe(channel: string, params: Record<string, unknown> = {}): Promise<ProtobufReply> {
+    const r = await this.call({ subscribe: { channel, ...params } });
+    assert.ok(r.subscribe !== undefined, `subscribe to ${channel} failed: ${JSON.stringify(r)}`);
+    return r;
+  }
+
+  pushes(channel?: string): Array<Record<string, unknown>> {
+    return this.replies.flatMap((r) =>
+      r.push !== undefined && (channel === undefined || r.push.channel === channel) ? [r.push] : [],
+    );
+  }
 }

@@ -120,6 +120,19 @@ describe('server API', () => {
     assert.match(missing.error.message, /data/);
   });
 
+  test('b64data carries any bytes: a JSON subscriber gets them as a base64 string; non-base64 is 107', async () => {
+    const c = await user('binary-reader');
+    const sub = await subscribed(c, 'binary');
+    const got = once<PublicationContext>(sub, 'publication');
+    const bytes = Buffer.from([0, 1, 0x7b, 0x80, 0xfe, 0xff]);
+    const r = await call('/api/publish', JSON.stringify({ channel: 'binary', b64data: bytes.toString('base64') }));
+    assert.equal(r.error, undefined, JSON.stringify(r.error));
+    assert.equal((await got).data, bytes.toString('base64'));
+    const bad = await call('/api/publish', '{"channel":"binary","b64data":"not base64!"}');
+    assert.equal(bad.error.code, 107);
+    assert.match(bad.error.message, /b64data/);
+  });
+
   test('validation errors name the field; malformed and huge bodies are refused, never a crash', async () => {
     const wrongType = await call('/api/publish', '{"channel":5,"data":1}');
     assert.equal(wrongType.error.code, 107);

@@ -8,8 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Centrifuge, PublicationContext } from 'centrifuge';
 import WebSocket from 'ws';
-import { once, sdk, sleep } from '../helpers/clients.js';
+import { once, sleep } from '../helpers/clients.js';
+import { JSON_SDK, PROTOBUF_SDK, type SdkEncoding, sdkClient } from '../helpers/sdk-encodings.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+
+/** Binary connection info (and connect data) the backend grants: not JSON. */
+const BINARY_INFO = Buffer.from([0x00, 0xff, 0x10, 0x80]).toString('base64');
 
 type Handler = (body: Record<string, unknown>, req: IncomingMessage) => unknown | Promise<unknown>;
 
@@ -22,13 +26,13 @@ describe('HTTP proxies', () => {
   const clients: Centrifuge[] = [];
 
   /** An SDK client whose WebSocket handshake carries a cookie (as a browser's would). */
-  function withCookie(cookie: string): Centrifuge {
+  function withCookie(cookie: string, enc: SdkEncoding = JSON_SDK): Centrifuge {
     class CookieWebSocket extends WebSocket {
       constructor(url: string, protocols?: string | string[]) {
         super(url, protocols, { headers: { cookie } });
       }
     }
-    const c = sdk(s.wsUrl, { websocket: CookieWebSocket });
+    const c = sdkClient(enc, s.wsUrl, { websocket: CookieWebSocket });
     clients.push(c);
     return c;
   }
@@ -82,6 +86,7 @@ describe('HTTP proxies', () => {
       if (!m) return { disconnect: { code: 4501, reason: 'login first' } };
       if (m[1] === 'slow') return new Promise((r) => setTimeout(() => r({ result: { user: 'slow' } }), 2000));
       if (m[1] === 'broken') return 'http-500';
+      if (m[1] === 'binary') return { result: { user: 'binary', b64info: BINARY_INFO, b64data: BINARY_INFO } };
       return { result: { user: m[1], info: { via: 'proxy' }, channels: ['open:welcome'] } };
     });
     handlers.set('/subscribe', (body) => {
@@ -89,11 +94,19 @@ describe('HTTP proxies', () => {
       return { result: { info: { room: body.channel } } };
     });
     handlers.set('/publish', (body) => {
+      if (typeof body.b64data === 'string') {
+        // Binary in, binary out: the backend answers the bytes reversed.
+        return { result: { b64data: Buffer.from(body.b64data, 'base64').reverse().toString('base64') } };
+      }
       const data = body.data as { text?: string };
       if (!data.text) return { error: { code: 107, message: 'text required' } };
       return { result: { data: { text: data.text.toUpperCase(), by: body.user } } };
     });
-    handlers.set('/rpc', (body) => ({ result: { data: { method: body.method, echo: body.data, user: body.user } } }));
+    handlers.set('/rpc', (body) =>
+      typeof body.b64data === 'string'
+        ? { result: { b64data: body.b64data } }
+        : { result: { data: { method: body.method, echo: body.data, user: body.user } } },
+    );
   });
   after(async () => {
     for (const c of clients) c.disconnect();
@@ -172,6 +185,34 @@ describe('HTTP proxies', () => {
     const r = await c.rpc('app:echo', { x: 1 });
     assert.deepEqual(r.data, { method: 'app:echo', echo: { x: 1 }, user: 'dave' });
     await assert.rejects(c.rpc('other', {}), (e: { code: number }) => e.code === 108);
+  });
+
+  test('a Protobuf client: binary payloads travel as b64data both ways (protocol "protobuf", encoding "binary")', async () => {
+    const c = withCookie('session=binary', PROTOBUF_SDK);
+    const connected = once<{ data: Uint8Array }>(c, 'connected');
+    c.connect();
+    assert.deepEqual(Buffer.from((await connected).data), Buffer.from(BINARY_INFO, 'base64'));
+    const sub = c.newSubscription('px:bin');
+    const done = once(sub, 'subscribed');
+    sub.subscribe();
+    await done;
+    const got = once<PublicationContext>(sub, 'publication');
+    await sub.publish(Uint8Array.from([1, 2, 0xfe]));
+    const pub = await got;
+    assert.deepEqual(Buffer.from(pub.data as Uint8Array), Buffer.from([0xfe, 2, 1]), 'the backend reversed them');
+    assert.deepEqual(Buffer.from(pub.info?.connInfo as Uint8Array), Buffer.from(BINARY_INFO, 'base64'));
+    const publishCall = calls.find((x) => x.path === '/publish' && x.body.user === 'binary');
+    assert.equal(publishCall?.body.protocol, 'protobuf');
+    assert.equal(publishCall?.body.encoding, 'binary');
+    assert.equal(publishCall?.body.b64data, Buffer.from([1, 2, 0xfe]).toString('base64'));
+    assert.equal(publishCall?.body.data, undefined);
+    const r = await c.rpc('app:bytes', Uint8Array.from([0x80, 0x81]));
+    assert.deepEqual(Buffer.from(r.data as Uint8Array), Buffer.from([0x80, 0x81]));
+    // JSON bytes from a Protobuf client still travel as JSON `data`.
+    await sub.publish(new TextEncoder().encode('{"text":"hi"}'));
+    const jsonCall = calls.findLast((x) => x.path === '/publish' && x.body.user === 'binary');
+    assert.deepEqual(jsonCall?.body.data, { text: 'hi' });
+    assert.equal(jsonCall?.body.encoding, 'json');
   });
 
   test('a backend slower than the proxy timeout is a temporary internal error, not a hang', async () => {

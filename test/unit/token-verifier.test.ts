@@ -474,12 +474,14 @@ describe('connection token claims', () => {
     assert.equal(text((await v().verifyConnect(await sign({ sub: 'a' }, SECRET))).info), undefined);
   });
 
-  test('b64info (base64 of JSON) becomes that JSON text', async () => {
+  test('b64info carries any bytes (binary info for Protobuf clients); only non-base64 is refused', async () => {
     const json = '{"name":"Alice","ok":true}';
     const b64info = Buffer.from(json).toString('base64');
     assert.equal(text((await v().verifyConnect(await sign({ sub: 'a', b64info }, SECRET))).info), json);
-    const notJson = Buffer.from('not json').toString('base64');
-    await assertTokenError(v().verifyConnect(await sign({ sub: 'a', b64info: notJson }, SECRET)), 'invalid');
+    const binary = Buffer.from([0, 1, 2, 0xfe, 0xff]);
+    const info = (await v().verifyConnect(await sign({ sub: 'a', b64info: binary.toString('base64') }, SECRET))).info;
+    assert.deepEqual(info === undefined ? undefined : Buffer.from(info), binary);
+    await assertTokenError(v().verifyConnect(await sign({ sub: 'a', b64info: 'not base64!' }, SECRET)), 'invalid');
     await assertTokenError(v().verifyConnect(await sign({ sub: 'a', b64info: 12 }, SECRET)), 'invalid');
   });
 

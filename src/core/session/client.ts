@@ -6,7 +6,7 @@
  * `client.write_delay` window for pushes), several messages per frame.
  */
 import { randomUUID } from 'node:crypto';
-import type { ClientCodec } from '../../protocol/codec.js';
+import type { ClientCodec, CodecName } from '../../protocol/codec.js';
 import {
   type Disconnect,
   DisconnectError,
@@ -38,6 +38,7 @@ import { handleSubscribe, presenceTtl } from '../channels/subscribe.js';
 import { SubFlag } from '../channels/subscription.js';
 import type { ClientContext, Headers } from '../hooks.js';
 import type { Node } from '../node.js';
+import type { ClientSettings } from '../options.js';
 import type { OutKind } from '../ports/stats.js';
 import type { Transport } from '../ports/transport.js';
 import { type PushEncoding, pushEncodingFor } from '../push-encoding.js';
@@ -128,6 +129,10 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     return this.transport.codec;
   }
 
+  get protocol(): CodecName {
+    return this.transport.codec.name;
+  }
+
   get transportName(): string {
     return this.transport.name;
   }
@@ -190,12 +195,24 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
 
   /**
    * The connect request of a unidirectional transport (its first message, or the request that opened it): the
-   * client sends nothing else, and receives its connect result as a push.
+   * client sends nothing else, and receives its connect result as a push. A refused connect closes the session
+   * with a disconnect code (an error code is mapped to one: `client.connect_code_to_unidirectional_disconnect`);
+   * `onRefused` hears why first, so an HTTP transport can answer with a status instead
+   * (`connect_code_to_http_response`).
    */
-  connectUnidirectional(req: ConnectRequest): Promise<void> {
+  connectUnidirectional(req: ConnectRequest, onRefused?: (refusal: ConnectRefusal) => void): Promise<void> {
     return connect(this, 0, req).catch((e) => {
-      if (e instanceof ReplyError) this.close(connectErrorDisconnect(e), e.message);
-      else this.fail(e);
+      if (this.state === State.Closed) return;
+      if (e instanceof ReplyError) {
+        onRefused?.({ code: e.error.code, message: e.error.message });
+        this.close(connectErrorDisconnect(e, this.node.config.client), e.message);
+      } else if (e instanceof DisconnectError) {
+        onRefused?.({ code: e.disconnect.code, message: e.disconnect.reason });
+        this.close(e.disconnect, e.detail);
+      } else {
+        onRefused?.({ code: 0, message: Disconnects.serverError.reason });
+        this.fail(e);
+      }
     });
   }
 
@@ -294,7 +311,7 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     if (e instanceof ReplyError) {
       if (cmd.method === 'connect' && this.transport.unidirectional) {
         // Nothing to reply on: the client learns it from the close.
-        this.close(connectErrorDisconnect(e), e.message);
+        this.close(connectErrorDisconnect(e, this.node.config.client), e.message);
         return e.error.code;
       }
       if (cmd.id > 0) this.replyError(cmd.id, e.error);
@@ -419,10 +436,17 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     this.reschedule();
   }
 
-  /** A new expiry and/or connection info (a refresh command, or the server API). */
+  /**
+   * A new expiry and/or connection info (a refresh command, or the server API). A unidirectional client, which
+   * cannot refresh by itself, is told its new expiry by a `refresh` push, as Centrifugo does.
+   */
   applyRefresh(expireAt: number | undefined, info: Payload | undefined): void {
     if (expireAt !== undefined) this.expireAt = expireAt;
     if (info !== undefined) this.connInfo = info;
+    if (this.transport.unidirectional && this.state === State.Connected) {
+      const ttl = this.expireAt > 0 ? Math.max(0, this.expireAt - Math.floor(this.node.clock.now() / 1000)) : 0;
+      this.push({ type: 'refresh', expires: this.expireAt > 0, ttl }, 'reply');
+    }
     this.reschedule();
   }
 
@@ -542,9 +566,11 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     if (d.code === Disconnects.slow.code) {
       this.clearQueue();
     } else {
-      // A transport without a close frame of its own learns why from a push.
+      // A transport without a close frame of its own learns why from a push (a unidirectional client by the code
+      // alone, as Centrifugo writes it there: `{"disconnect":{"code":3001,"reason":"shutdown"}}`).
       if (this.transport.closeAsPush) {
-        const push: Push = { type: 'disconnect', code: d.code, reason: d.reason, reconnect: reconnects(d.code) };
+        const reconnect = !this.transport.unidirectional && reconnects(d.code);
+        const push: Push = { type: 'disconnect', code: d.code, reason: d.reason, reconnect };
         this.enqueue(this.encoding.encode(push), true);
       }
       this.flush();
@@ -591,13 +617,32 @@ function reconnects(code: number): boolean {
   return (code >= 3000 && code < 3500) || (code >= 4000 && code < 4500) || code >= 5000;
 }
 
-/** A connect that failed with a reply error, on a transport that has no reply: the close code that says it. */
-function connectErrorDisconnect(e: ReplyError): Disconnect {
+/** Why a unidirectional connect was refused: an error code (109 …) or a disconnect code (3500 …); 0: unexpected. */
+export interface ConnectRefusal {
+  code: number;
+  message: string;
+}
+
+/** Centrifugo's mapping of connect error codes to disconnects for unidirectional clients (centrifuge client.go). */
+const UNI_ERROR_DISCONNECTS = new Map<number, Disconnect>([
+  [Errors.expired.code, Disconnects.expired],
+  [Errors.tokenExpired.code, Disconnects.expired],
+  [Errors.tooManyRequests.code, Disconnects.tooManyRequests],
+  [Errors.permissionDenied.code, Disconnects.permissionDenied],
+]);
+
+/**
+ * A connect that failed with a reply error, on a transport that has no reply: the disconnect that says it — from
+ * `client.connect_code_to_unidirectional_disconnect` when it has the code, else Centrifugo's mapping, else 3004.
+ */
+function connectErrorDisconnect(e: ReplyError, cfg: ClientSettings): Disconnect {
   const code = e.error.code;
-  if (code === Errors.tokenExpired.code || code === Errors.expired.code) return Disconnects.expired;
-  if (e.error.temporary) return Disconnects.serverError;
-  if (code === Errors.permissionDenied.code || code === Errors.unauthorized.code) return Disconnects.permissionDenied;
-  return Disconnects.badRequest;
+  const custom = cfg.connect_code_to_unidirectional_disconnect;
+  if (custom?.enabled) {
+    const t = custom.transforms.find((x) => x.code === code);
+    if (t !== undefined) return { code: t.to.code, reason: t.to.reason };
+  }
+  return UNI_ERROR_DISCONNECTS.get(code) ?? Disconnects.serverError;
 }
 
 function checkUniqueIds(commands: Command[]): void {

@@ -2,6 +2,7 @@
  * The connect and refresh commands: who the client is (an onConnecting hook, a connection token, or anonymous
  * where allowed), the connection limits, and the server-side subscriptions the connect result carries.
  */
+import { randomUUID } from 'node:crypto';
 import { DisconnectError, Disconnects, Errors, ReplyError } from '../../protocol/codes.js';
 import type { ConnectRequest, ConnectResult, Payload, SubscribeResult } from '../../protocol/messages.js';
 import { refreshTokenError, resolveChannel } from '../channels/rules.js';
@@ -27,6 +28,7 @@ async function identify(client: Client, req: ConnectRequest): Promise<Identity> 
         node.hooks.onConnecting?.({
           client: client.id,
           transport: client.transportName,
+          protocol: client.protocol,
           headers: client.meta.headers ?? {},
           token: req.token,
           data: req.data,
@@ -166,8 +168,9 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
     pong: pingMs > 0 && !client.isUnidirectional,
     data,
     time: cfg.connect_include_server_time ? node.clock.now() : undefined,
-    // An emulated client names its session and this node in every later request (any node routes it here).
-    session: client.meta.session,
+    // As Centrifugo: a unidirectional client is told a session id (it has no other handle on its connection); an
+    // emulated one names its session and this node in every later request (any node routes it here).
+    session: client.meta.session ?? (client.isUnidirectional ? randomUUID() : undefined),
     node: client.isEmulated ? node.uid : undefined,
   };
   if (client.isUnidirectional) client.push({ type: 'connect', connect: result }, 'reply');

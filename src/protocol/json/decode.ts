@@ -8,6 +8,7 @@
  */
 import { DEFAULT_MAX_COMMANDS_PER_FRAME } from '../codec.js';
 import { DisconnectError, Disconnects } from '../codes.js';
+import { markJson } from '../json-payload.js';
 import type { Command, ConnectRequest, Payload } from '../messages.js';
 import { rawValueAt } from '../raw-json.js';
 
@@ -72,12 +73,13 @@ function int(o: Obj, key: string): number {
   return v;
 }
 
-/** The raw JSON text of `line[method][key]` as its own bytes. */
+/** The raw JSON text of `line[method][key]` (or `line[key]` when `method` is empty) as its own bytes. */
 function rawData(o: Obj, key: string, line: string, method: string): Payload | undefined {
   if (o[key] === undefined) return undefined;
-  const raw = rawValueAt(line, [method, key]);
+  const raw = rawValueAt(line, method === '' ? [key] : [method, key]);
   if (raw === undefined) bad(`cannot read ${key}`);
-  return Buffer.from(raw);
+  // JSON text by construction: the JSON encoder embeds it without checking it again.
+  return markJson(Buffer.from(raw));
 }
 
 function params(o: Obj, method: string): Obj {
@@ -106,7 +108,8 @@ function stringMap(p: Obj, key: string): Record<string, string> | undefined {
   return out;
 }
 
-function decodeConnect(p: Obj, line: string): ConnectRequest {
+/** The fields of a connect request; `method` is where they sit in `line` ("connect", or "" at the top). */
+function decodeConnect(p: Obj, line: string, method = 'connect'): ConnectRequest {
   const subs: ConnectRequest['subs'] = new Map();
   const rawSubs = p.subs;
   if (rawSubs !== undefined && rawSubs !== null) {
@@ -119,7 +122,7 @@ function decodeConnect(p: Obj, line: string): ConnectRequest {
   }
   return {
     token: str(p, 'token'),
-    data: rawData(p, 'data', line, 'connect'),
+    data: rawData(p, 'data', line, method),
     subs,
     name: str(p, 'name'),
     version: str(p, 'version'),
@@ -217,6 +220,25 @@ export function decodeCommand(line: string): Command {
     case 'ping':
       return { id, method, req: {} };
   }
+}
+
+/**
+ * The connect request of a unidirectional transport (the first WebSocket message, a POST body or the `cf_connect`
+ * URL parameter): a ConnectRequest object on its own, not a command — `{"token","data","subs","name","version",
+ * "headers"}`. A literal `null` is an empty request, as in Centrifugo. Anything else malformed throws a
+ * DisconnectError with 3501 (bad request).
+ */
+export function decodeConnectRequest(input: Uint8Array | string): ConnectRequest {
+  const source = typeof input === 'string' ? input : text(input);
+  let o: unknown;
+  try {
+    o = JSON.parse(source);
+  } catch (e) {
+    bad(e instanceof RangeError ? 'JSON nested too deeply' : 'connect request is not valid JSON');
+  }
+  if (o === null) return { token: '', data: undefined, subs: new Map(), name: '', version: '' };
+  if (!isObj(o)) bad('connect request must be a JSON object');
+  return decodeConnect(o, source, '');
 }
 
 function text(frame: Uint8Array): string {

@@ -1,7 +1,11 @@
 /**
- * Encoding of replies and pushes as JSON. Pure: typed values in, bytes out. Payloads are embedded as they are
- * (they are JSON text already); fields at their zero value are omitted, as Centrifugo does.
+ * Encoding of replies and pushes as JSON. Pure: typed values in, bytes out. Payloads that are JSON text are
+ * embedded as they are; bytes that are not JSON (binary from a Protobuf client or the API's `b64data`) become a
+ * base64 JSON string (see ../json-payload.ts), so every frame is JSON. Fields at their zero value are omitted, as
+ * Centrifugo does.
  */
+
+import { jsonForm } from '../json-payload.js';
 import type {
   ClientInfo,
   ConnectResult,
@@ -76,11 +80,11 @@ function clientInfo(out: JsonOut, info: ClientInfo): void {
   out.add(`{"user":${q(info.user)},"client":${q(info.client)}`);
   if (info.connInfo !== undefined) {
     out.add(',"conn_info":');
-    out.raw(info.connInfo);
+    out.raw(jsonForm(info.connInfo));
   }
   if (info.chanInfo !== undefined) {
     out.add(',"chan_info":');
-    out.raw(info.chanInfo);
+    out.raw(jsonForm(info.chanInfo));
   }
   out.add('}');
 }
@@ -93,7 +97,7 @@ function publication(out: JsonOut, pub: Publication): void {
   if (bytes === undefined) {
     const o = new JsonOut();
     o.add('{"data":');
-    o.raw(pub.data);
+    o.raw(jsonForm(pub.data));
     if (pub.info !== undefined) {
       o.add(',"info":');
       clientInfo(o, pub.info);
@@ -144,7 +148,7 @@ function subscribeResult(out: JsonOut, r: SubscribeResult): void {
   if (r.positioned) f.next().add('"positioned":true');
   if (r.data !== undefined) {
     f.next().add('"data":');
-    out.raw(r.data);
+    out.raw(jsonForm(r.data));
   }
   if (r.wasRecovering) f.next().add('"was_recovering":true');
   out.add('}');
@@ -155,7 +159,7 @@ function connectResult(out: JsonOut, r: ConnectResult): void {
   if (r.expires) out.add(`,"expires":true,"ttl":${u32(r.ttl)}`);
   if (r.data !== undefined) {
     out.add(',"data":');
-    out.raw(r.data);
+    out.raw(jsonForm(r.data));
   }
   if (r.subs !== undefined && r.subs.size > 0) {
     out.add(',"subs":{');
@@ -230,7 +234,7 @@ function result(out: JsonOut, reply: Exclude<Reply, { method: 'error' }>): void 
         return;
       }
       out.add('{"data":');
-      out.raw(reply.result.data);
+      out.raw(jsonForm(reply.result.data));
       out.add('}');
       return;
     case 'refresh':
@@ -279,7 +283,7 @@ function pushFields(out: JsonOut, push: Push): void {
       return;
     case 'message':
       out.add('"message":{"data":');
-      out.raw(push.data);
+      out.raw(jsonForm(push.data));
       out.add('}');
       return;
     case 'subscribe':

@@ -136,12 +136,9 @@ function command(m: Fields): Command {
     case 'presence':
     case 'presence_stats':
       return { id, method, req: { channel: channel(p, method) } };
-    case 'publish': {
-      const ch = channel(p, method);
-      const data = payload(p.data);
-      if (data === undefined) bad('data required for publish');
-      return { id, method, req: { channel: ch, data } };
-    }
+    case 'publish':
+      // Empty bytes are a payload like any other (proto3 does not even send them), as in Centrifugo.
+      return { id, method, req: { channel: channel(p, method), data: payload(p.data) ?? Buffer.alloc(0) } };
     case 'history': {
       const since = sub(p, 'since');
       return {
@@ -196,32 +193,56 @@ function n64(n: number): number {
   return n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
 }
 
+// Fields at their zero value (false, 0, "", empty bytes) are left out, as Centrifugo's encoder does: the bytes
+// are then exactly what the official definitions produce, and no frame carries what a reader would assume anyway.
+
+function flag(b: boolean | undefined): true | undefined {
+  return b === true ? true : undefined;
+}
+
+function str(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
+}
+
+function bytes(b: Uint8Array | undefined): Uint8Array | undefined {
+  return b === undefined || b.length === 0 ? undefined : b;
+}
+
+function positive(n: number | undefined, encode: (n: number) => number): number | undefined {
+  return n !== undefined && n > 0 ? encode(n) : undefined;
+}
+
 function clientInfo(info: ClientInfo): Fields {
-  return { user: info.user, client: info.client, conn_info: info.connInfo, chan_info: info.chanInfo };
+  return {
+    user: str(info.user),
+    client: str(info.client),
+    conn_info: bytes(info.connInfo),
+    chan_info: bytes(info.chanInfo),
+  };
 }
 
 function publication(pub: Publication): Fields {
   return {
-    data: pub.data,
+    data: bytes(pub.data),
     info: pub.info === undefined ? undefined : clientInfo(pub.info),
-    offset: pub.offset > 0 ? n64(pub.offset) : undefined,
+    offset: positive(pub.offset, n64),
     tags: pub.tags,
-    time: pub.time !== undefined && pub.time > 0 ? n64(pub.time) : undefined,
+    time: positive(pub.time, n64),
   };
 }
 
 function subscribeResult(r: SubscribeResult): Fields {
   return {
-    expires: r.expires === true ? true : undefined,
-    ttl: r.expires === true ? u32(r.ttl ?? 0) : undefined,
-    recoverable: r.recoverable,
-    epoch: r.position?.epoch,
-    offset: r.position !== undefined && r.position.offset > 0 ? n64(r.position.offset) : undefined,
+    expires: flag(r.expires),
+    ttl: r.expires === true ? positive(r.ttl, u32) : undefined,
+    recoverable: flag(r.recoverable),
+    epoch: str(r.position?.epoch),
     publications: r.publications?.map(publication),
-    recovered: r.recovered,
-    positioned: r.positioned,
-    data: r.data,
-    was_recovering: r.wasRecovering,
+    recovered: flag(r.recovered),
+    offset: positive(r.position?.offset, n64),
+    positioned: flag(r.positioned),
+    data: bytes(r.data),
+    was_recovering: flag(r.wasRecovering),
   };
 }
 
@@ -232,17 +253,17 @@ function connectResult(r: ConnectResult): Fields {
     for (const [ch, res] of r.subs) subs[ch] = subscribeResult(res);
   }
   return {
-    client: r.client,
-    version: r.version,
-    expires: r.expires,
-    ttl: r.expires ? u32(r.ttl) : undefined,
-    data: r.data,
+    client: str(r.client),
+    version: str(r.version),
+    expires: flag(r.expires),
+    ttl: r.expires ? positive(r.ttl, u32) : undefined,
+    data: bytes(r.data),
     subs,
-    ping: r.ping > 0 ? u32(r.ping) : undefined,
-    pong: r.pong,
-    session: r.session,
-    node: r.node,
-    time: r.time !== undefined && r.time > 0 ? n64(r.time) : undefined,
+    ping: positive(r.ping, u32),
+    pong: flag(r.pong),
+    session: str(r.session),
+    node: str(r.node),
+    time: positive(r.time, n64),
   };
 }
 
@@ -262,57 +283,68 @@ function result(reply: Exclude<Reply, { method: 'error' }>): Fields {
       return { presence };
     }
     case 'presence_stats':
-      return { num_clients: u32(reply.result.numClients), num_users: u32(reply.result.numUsers) };
+      return {
+        num_clients: positive(reply.result.numClients, u32),
+        num_users: positive(reply.result.numUsers, u32),
+      };
     case 'history':
       return {
         publications: reply.result.publications.map(publication),
-        epoch: reply.result.position.epoch,
-        offset: reply.result.position.offset > 0 ? n64(reply.result.position.offset) : undefined,
+        epoch: str(reply.result.position.epoch),
+        offset: positive(reply.result.position.offset, n64),
       };
     case 'rpc':
-      return { data: reply.result.data };
+      return { data: bytes(reply.result.data) };
     case 'refresh':
       return {
-        client: reply.result.client,
-        version: reply.result.version,
-        expires: reply.result.expires,
-        ttl: reply.result.expires ? u32(reply.result.ttl) : undefined,
+        client: str(reply.result.client),
+        version: str(reply.result.version),
+        expires: flag(reply.result.expires),
+        ttl: reply.result.expires ? positive(reply.result.ttl, u32) : undefined,
       };
     case 'sub_refresh':
-      return { expires: reply.result.expires, ttl: reply.result.expires ? u32(reply.result.ttl) : undefined };
+      return {
+        expires: flag(reply.result.expires),
+        ttl: reply.result.expires ? positive(reply.result.ttl, u32) : undefined,
+      };
   }
 }
 
 function pushFields(push: Push): Fields {
   switch (push.type) {
     case 'pub':
-      return { channel: push.channel, pub: publication(push.pub) };
+      return { channel: str(push.channel), pub: publication(push.pub) };
     case 'join':
-      return { channel: push.channel, join: { info: clientInfo(push.info) } };
+      return { channel: str(push.channel), join: { info: clientInfo(push.info) } };
     case 'leave':
-      return { channel: push.channel, leave: { info: clientInfo(push.info) } };
+      return { channel: str(push.channel), leave: { info: clientInfo(push.info) } };
     case 'unsubscribe':
-      return { channel: push.channel, unsubscribe: { code: u32(push.code), reason: push.reason } };
-    case 'message':
-      return { message: { data: push.data } };
-    case 'subscribe':
       return {
-        channel: push.channel,
+        channel: str(push.channel),
+        unsubscribe: { code: positive(push.code, u32), reason: str(push.reason) },
+      };
+    case 'message':
+      return { message: { data: bytes(push.data) } };
+    case 'subscribe':
+      // Protobuf's Subscribe push has room for the position, flags and data only (see messages.ts).
+      return {
+        channel: str(push.channel),
         subscribe: {
-          recoverable: push.sub.recoverable,
-          epoch: push.sub.position?.epoch,
-          offset:
-            push.sub.position !== undefined && push.sub.position.offset > 0 ? push.sub.position.offset : undefined,
-          positioned: push.sub.positioned,
-          data: push.sub.data,
+          recoverable: flag(push.sub.recoverable),
+          epoch: str(push.sub.position?.epoch),
+          offset: positive(push.sub.position?.offset, n64),
+          positioned: flag(push.sub.positioned),
+          data: bytes(push.sub.data),
         },
       };
     case 'connect':
       return { connect: connectResult(push.connect) };
     case 'disconnect':
-      return { disconnect: { code: u32(push.code), reason: push.reason, reconnect: push.reconnect } };
+      return {
+        disconnect: { code: positive(push.code, u32), reason: str(push.reason), reconnect: flag(push.reconnect) },
+      };
     case 'refresh':
-      return { refresh: { expires: push.expires, ttl: push.expires ? u32(push.ttl) : undefined } };
+      return { refresh: { expires: flag(push.expires), ttl: push.expires ? positive(push.ttl, u32) : undefined } };
   }
 }
 
@@ -324,11 +356,11 @@ export function encodeReply(reply: Reply): Uint8Array {
   if (reply.method === 'error') {
     const e = reply.error;
     return delimited(ReplyType, {
-      id: u32(reply.id),
-      error: { code: u32(e.code), message: e.message, temporary: e.temporary === true ? true : undefined },
+      id: positive(reply.id, u32),
+      error: { code: positive(e.code, u32), message: str(e.message), temporary: flag(e.temporary) },
     });
   }
-  return delimited(ReplyType, { id: u32(reply.id), [reply.method]: result(reply) });
+  return delimited(ReplyType, { id: positive(reply.id, u32), [reply.method]: result(reply) });
 }
 
 export function encodePush(push: Push): Uint8Array {
