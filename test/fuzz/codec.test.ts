@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { DisconnectError } from '../../src/protocol/codes.js';
 import { decodeCommand, decodeFrame } from '../../src/protocol/json/decode.js';
 import { encodePush, encodeReply } from '../../src/protocol/json/encode.js';
+import { markJson } from '../../src/protocol/json-payload.js';
 import type { ClientInfo, Command, ConnectResult, Publication, SubscribeResult } from '../../src/protocol/messages.js';
 import { rawValueAt } from '../../src/protocol/raw-json.js';
 import { announce, check, jsonEqual } from './fuzz-options.js';
@@ -65,7 +66,8 @@ const position = fc.record({ offset, epoch: anyString }, { noNullPrototype: true
 // --- helpers -------------------------------------------------------------------------------------------------
 
 const utf8 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
-const MARKER = Buffer.from('"\u0001raw-payload-marker\u0002"');
+// Not valid JSON on its own (raw control characters), so it is marked as JSON-sourced: the encoder embeds it as is.
+const MARKER = markJson(Buffer.from('"\u0001raw-payload-marker\u0002"'));
 
 /**
  * Byte-for-byte passthrough: encoding with `payload` gives exactly what encoding with a unique marker gives, with

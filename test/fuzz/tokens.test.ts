@@ -12,6 +12,7 @@ import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { type ConnectClaims, type SubscribeClaims, TokenError, TokenVerifier } from '../../src/auth/token-verifier.js';
 import type { TokenOptions } from '../../src/config/schema.js';
 import { encodeReply } from '../../src/protocol/json/encode.js';
+import { jsonForm } from '../../src/protocol/json-payload.js';
 import { announce, checkAsync } from './fuzz-options.js';
 import { deepJSON, Rng } from './hostile-inputs.js';
 
@@ -132,10 +133,15 @@ const headerText = fc.oneof(
 
 // --- checks --------------------------------------------------------------------------------------------------
 
-function isJSONText(v: Uint8Array | undefined): boolean {
+/**
+ * Payload claims are bytes (b64info/b64data carry any bytes); what a JSON client is sent for them must still be
+ * JSON: the payload itself when it is JSON text, otherwise its base64 as a string.
+ */
+function isPayload(v: Uint8Array | undefined): boolean {
   if (v === undefined) return true;
+  if (!(v instanceof Uint8Array)) return false;
   try {
-    JSON.parse(Buffer.from(v).toString('utf8'));
+    JSON.parse(Buffer.from(jsonForm(v)).toString('utf8'));
     return true;
   } catch {
     return false;
@@ -146,11 +152,14 @@ function isJSONText(v: Uint8Array | undefined): boolean {
 function assertUsable(c: ConnectClaims | SubscribeClaims): void {
   assert.equal(typeof c.user, 'string', 'user is a string');
   assert.ok(Number.isSafeInteger(c.expireAt) && c.expireAt >= 0, `expiry ${c.expireAt} is a whole number of seconds`);
-  assert.ok(isJSONText(c.info), 'info is JSON');
+  assert.ok(isPayload(c.info), 'info is bytes with a JSON form');
   if ('subs' in c) {
     for (const [ch, s] of c.subs) {
       assert.equal(typeof ch, 'string', 'server-side channel names are strings');
-      assert.ok(isJSONText(s.info) && isJSONText(s.data), 'server-side subscription info/data are JSON');
+      assert.ok(
+        isPayload(s.info) && isPayload(s.data),
+        'server-side subscription info/data are bytes with a JSON form',
+      );
     }
     // What the connect reply would carry must be JSON (the ttl comes from the expiry).
     const ttl = c.expireAt > 0 ? c.expireAt - now() : 0;
@@ -159,7 +168,7 @@ function assertUsable(c: ConnectClaims | SubscribeClaims): void {
   } else {
     assert.ok(typeof c.channel === 'string' && c.channel !== '', 'a subscription token names its channel');
     assert.equal(typeof c.client, 'string', 'client is a string');
-    assert.ok(isJSONText(c.data), 'data is JSON');
+    assert.ok(isPayload(c.data), 'data is bytes with a JSON form');
   }
 }
 

@@ -92,20 +92,25 @@ function clientInfo(out: JsonOut, info: ClientInfo): void {
 /** Encoded publications by identity: one replayed to many recovering clients is encoded once. */
 const publicationCache = new WeakMap<Publication, Buffer>();
 
+function publicationFields(o: JsonOut, pub: Publication): void {
+  o.add('{"data":');
+  o.raw(jsonForm(pub.data));
+  if (pub.info !== undefined) {
+    o.add(',"info":');
+    clientInfo(o, pub.info);
+  }
+  if (pub.offset > 0) o.add(`,"offset":${num(pub.offset)}`);
+  if (pub.tags !== undefined && Object.keys(pub.tags).length > 0) o.add(`,"tags":${q(pub.tags)}`);
+  if (pub.time !== undefined && pub.time > 0) o.add(`,"time":${num(pub.time)}`);
+  o.add('}');
+}
+
+/** A publication in a list (history, recovery): memoized, since the same one is replayed to many clients. */
 function publication(out: JsonOut, pub: Publication): void {
   let bytes = publicationCache.get(pub);
   if (bytes === undefined) {
     const o = new JsonOut();
-    o.add('{"data":');
-    o.raw(jsonForm(pub.data));
-    if (pub.info !== undefined) {
-      o.add(',"info":');
-      clientInfo(o, pub.info);
-    }
-    if (pub.offset > 0) o.add(`,"offset":${num(pub.offset)}`);
-    if (pub.tags !== undefined && Object.keys(pub.tags).length > 0) o.add(`,"tags":${q(pub.tags)}`);
-    if (pub.time !== undefined && pub.time > 0) o.add(`,"time":${num(pub.time)}`);
-    o.add('}');
+    publicationFields(o, pub);
     bytes = o.finish();
     publicationCache.set(pub, bytes);
   }
@@ -270,7 +275,8 @@ function pushFields(out: JsonOut, push: Push): void {
   switch (push.type) {
     case 'pub':
       out.add(`"channel":${q(push.channel)},"pub":`);
-      publication(out, push.pub);
+      // Encoded straight into the push: the hub encodes a live publication once per encoding already.
+      publicationFields(out, push.pub);
       return;
     case 'join':
     case 'leave':
