@@ -4,6 +4,7 @@
  *
  *   const chorus = await createChorus({ config: {...}, hooks: { onConnecting: ({ headers }) => ({ user }) } });
  *   chorus.attach(server);                       // WebSocket at /connection/websocket
+ *   app.use(chorus.connectionMiddleware());      // optional: HTTP-streaming/SSE fallbacks (http_stream, sse)
  *   app.use(chorus.apiMiddleware());             // optional: the HTTP server API at /api
  *   await chorus.publish('news', { text: 'hi' });
  */
@@ -23,6 +24,8 @@ import { type AppClientInfo, type AppPublication, appClientInfo, appPublication 
 import { createLogger, type LogLevel } from './log.js';
 import type { Disconnect } from './protocol/codes.js';
 import type { StreamPosition } from './protocol/messages.js';
+import { ConnectionLimits } from './transport/connection-limits.js';
+import { createEmulatedTransports } from './transport/emulation/transports.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
 import { UniTransports } from './transport/uni/uni-transports.js';
 import { WebSocketHandler } from './transport/websocket/handler.js';
@@ -47,6 +50,11 @@ export interface Chorus {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Middleware for the HTTP server API (`http_api.*` options apply): `(req, res, next)`. */
   apiMiddleware(): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+  /**
+   * Middleware for the WebSocket fallbacks when `http_stream.enabled` or `sse.enabled`: their endpoints and the
+   * emulation endpoint; every other request goes on to `next`.
+   */
+  connectionMiddleware(): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
   publish(
     channel: string,
     data: unknown,
@@ -82,9 +90,12 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
     engine: opts.engine,
     hooks: { ...hooks, rpc: new Map(Object.entries(rpc ?? {})) },
   });
-  let ws = new WebSocketHandler(node, config, codecs);
+  // One set of connection limits for every transport: an address's connections count wherever they arrive.
+  const limits = new ConnectionLimits(config.client);
+  let ws = new WebSocketHandler(node, config, codecs, undefined, limits);
+  const emulated = createEmulatedTransports(node, config, codecs, limits);
   // uni_websocket (when enabled) shares the upgrade path; uni_sse and uni_http_stream are served by `chorus serve`.
-  const uni = new UniTransports(node, config);
+  const uni = new UniTransports(node, config, limits);
   const api = new HttpApi(node, config);
   const attached: Array<{ server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> =
     [];
@@ -95,7 +106,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
     node,
     config,
     attach(server, o = {}) {
-      if (o.path !== undefined) ws = new WebSocketHandler(node, config, codecs, o.path);
+      if (o.path !== undefined) ws = new WebSocketHandler(node, config, codecs, o.path, limits);
       const handler = ws;
       // Only this endpoint's upgrades are taken; others stay for the app's other listeners.
       const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -126,6 +137,25 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
         }
         req.url = url;
         api.handle(req, res).catch((e) => next?.(e));
+      };
+    },
+    connectionMiddleware() {
+      return (req, res, next) => {
+        const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+        const path = url.split('?')[0] ?? '/';
+        if (emulated === undefined) {
+          next?.();
+          return;
+        }
+        Promise.resolve(emulated.route(req, res, path)).then(
+          (taken) => {
+            if (!taken) next?.();
+          },
+          (e) => {
+            if (next !== undefined) next(e);
+            else res.destroy();
+          },
+        );
       };
     },
     publish: (channel, data, o = {}) =>

@@ -26,11 +26,15 @@ export interface RouteParts {
   uni?: UniTransports | undefined;
   /** Started with the development preset: the landing page shows its hints. */
   dev: boolean;
+  /** Client connections over HTTP (HTTP-streaming, SSE and their emulation endpoint), when enabled. */
+  connections?: Route | undefined;
 }
 
 export function createRouter(parts: RouteParts, endpoints: Endpoints): Router {
   const { node, config, httpApi, metrics, admin } = parts;
   const routes: Route[] = [];
+  // Where WebSocket clients connect, so do those that fall back to HTTP.
+  if (parts.connections !== undefined && endpoints.websocket) routes.push(parts.connections);
   if (endpoints.health) routes.push(healthRoutes(node));
   if (metrics !== undefined && endpoints.metrics) {
     routes.push(async (req, res, path) => {

@@ -16,6 +16,8 @@ import { type Log, silentLog } from './core/ports/log.js';
 import type { Hooks } from './embedding/app-hooks.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createRouter } from './routes.js';
+import { ConnectionLimits } from './transport/connection-limits.js';
+import { createEmulatedTransports } from './transport/emulation/transports.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
@@ -75,8 +77,12 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const log = opts.log ?? silentLog;
   const composed = await compose({ config, log, engine: opts.engine, hooks: opts.hooks, clock: opts.clock });
   const node = composed.node;
-  const ws = new WebSocketHandler(node, config, composed.codecs);
-  const uni = new UniTransports(node, config);
+  // One set of connection limits for every transport: an address's connections count wherever they arrive.
+  const limits = new ConnectionLimits(config.client);
+  const ws = new WebSocketHandler(node, config, composed.codecs, undefined, limits);
+  const emulated = createEmulatedTransports(node, config, composed.codecs, limits);
+  const uni = new UniTransports(node, config, limits);
+  if (emulated !== undefined) log.info({ endpoints: emulated.served }, 'HTTP-streaming/SSE fallback enabled');
   const httpApi = new HttpApi(node, config);
   if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
@@ -111,8 +117,10 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
     listeners = new Listeners(
       planListeners(config),
       (plan) =>
-        createRouter({ node, config, log, httpApi, metrics, admin, uni, dev: opts.dev === true }, plan.endpoints)
-          .handle,
+        createRouter(
+          { node, config, log, httpApi, metrics, admin, uni, dev: opts.dev === true, connections: emulated?.route },
+          plan.endpoints,
+        ).handle,
       (server, plan) => wire(server, plan.endpoints),
       log,
     );

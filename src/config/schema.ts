@@ -28,6 +28,7 @@ const bool = (def = false) => z.boolean().default(def);
 const str = (def = '') => z.string().default(def);
 const uint = (def: number) => z.number().int().min(0).default(def);
 const strList = () => z.array(z.string()).default([]);
+const positive = (def: number) => z.number().int().min(1).default(def);
 
 /**
  * Options of a channel namespace (also those of channels without a namespace). Every comment beside a field is
@@ -550,6 +551,45 @@ export const configSchema = z.strictObject({
       compression: bool(),
     })
     .prefault({}),
+  http_stream: z
+    .strictObject({
+      /**
+       * HTTP-streaming with bidirectional emulation, the SDKs' fallback where WebSocket is blocked: the client POSTs
+       * its connect command and reads replies and pushes from the streamed response (JSON, or Protobuf with
+       * `Content-Type: application/octet-stream`); its later commands arrive at `emulation.handler_prefix`.
+       */
+      enabled: bool(),
+      /** Path of the HTTP-streaming endpoint. */
+      handler_prefix: str('/connection/http_stream'),
+      /** Largest connect request body in bytes (413 above). */
+      max_request_body_size: positive(65_536),
+    })
+    .prefault({}),
+  sse: z
+    .strictObject({
+      /**
+       * Server-Sent Events (EventSource) with bidirectional emulation: the connect command in the `cf_connect` URL
+       * parameter of a GET (or the body of a POST), replies and pushes as `data:` events (JSON only); later
+       * commands arrive at `emulation.handler_prefix`.
+       */
+      enabled: bool(),
+      /** Path of the SSE endpoint. */
+      handler_prefix: str('/connection/sse'),
+      /** Largest connect request body of a POST in bytes (413 above); a browser's EventSource sends a GET. */
+      max_request_body_size: positive(65_536),
+    })
+    .prefault({}),
+  emulation: z
+    .strictObject({
+      /**
+       * Path where HTTP-streaming and SSE clients POST their commands after connect (served while either is
+       * enabled); a request reaching a node other than the session's is routed to it through the engine.
+       */
+      handler_prefix: str('/emulation'),
+      /** Largest emulation request body in bytes (413 above). */
+      max_request_body_size: positive(65_536),
+    })
+    .prefault({}),
   uni_websocket: z
     .strictObject({
       /**
@@ -724,12 +764,65 @@ export function crossFieldProblems(cfg: Config): string[] {
     if (taken !== undefined) problems.push(`${key}.handler_prefix "${cfg[key].handler_prefix}" is already ${taken}`);
     paths.set(cfg[key].handler_prefix, `${key}.handler_prefix`);
   }
+  problems.push(...connectionPathProblems(cfg));
   checkOpts('channel.without_namespace', cfg.channel.without_namespace);
   cfg.channel.namespaces.forEach((ns, i) => {
     if (seen.has(ns.name)) problems.push(`channel.namespaces[${i}].name "${ns.name}" is used twice`);
     seen.add(ns.name);
     checkOpts(`channel.namespaces[${i}]`, ns);
   });
+  return problems;
+}
+
+/** Paths Chorus serves itself, which a transport's `handler_prefix` must not take over. */
+const RESERVED_PATHS = [
+  '/connection/websocket',
+  '/admin',
+  '/metrics',
+  '/health',
+  '/ready',
+  '/info',
+  '/demo',
+  '/assets',
+];
+
+/** A handler prefix as it is matched: without trailing slashes (as Centrifugo trims them). */
+export function handlerPath(prefix: string): string {
+  return prefix.replace(/\/+$/, '');
+}
+
+/** The enabled HTTP transports' paths: each a path of its own, none shadowing another endpoint. */
+function connectionPathProblems(cfg: Config): string[] {
+  const problems: string[] = [];
+  const enabled: Array<[string, string]> = [];
+  if (cfg.http_stream.enabled) enabled.push(['http_stream.handler_prefix', cfg.http_stream.handler_prefix]);
+  if (cfg.sse.enabled) enabled.push(['sse.handler_prefix', cfg.sse.handler_prefix]);
+  if (cfg.http_stream.enabled || cfg.sse.enabled) {
+    enabled.push(['emulation.handler_prefix', cfg.emulation.handler_prefix]);
+  }
+  const api = handlerPath(cfg.http_api.handler_prefix);
+  const taken = new Map<string, string>();
+  // The unidirectional transports' paths are checked among themselves; these must not take one of them either.
+  for (const key of ['uni_websocket', 'uni_sse', 'uni_http_stream'] as const) {
+    if (cfg[key].enabled) taken.set(handlerPath(cfg[key].handler_prefix), `${key}.handler_prefix`);
+  }
+  for (const [key, prefix] of enabled) {
+    const path = handlerPath(prefix);
+    if (!/^\/[^\s?#]+$/.test(path)) {
+      problems.push(
+        `${key} must be a path such as "/connection/sse" (starting with "/", not "/" alone), got "${prefix}"`,
+      );
+      continue;
+    }
+    const clash = RESERVED_PATHS.find((p) => path === p || path.startsWith(`${p}/`));
+    if (clash !== undefined) problems.push(`${key} "${prefix}" would take over ${clash}, which Chorus serves`);
+    else if (!cfg.http_api.disabled && (path === api || path.startsWith(`${api}/`))) {
+      problems.push(`${key} "${prefix}" would take over the server API at http_api.handler_prefix "${api}"`);
+    }
+    const other = taken.get(path);
+    if (other !== undefined) problems.push(`${key} and ${other} must differ (both are "${path}")`);
+    taken.set(path, key);
+  }
   return problems;
 }
 

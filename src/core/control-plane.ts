@@ -16,6 +16,14 @@ import type { ControlMessage, NodeInfo, SurveyKind } from './ports/control.js';
 export const HEARTBEAT_MS = 3000;
 export const NODE_TTL_MS = 10_000;
 const SURVEY_TIMEOUT_MS = 1000;
+/**
+ * How long a node waits for the node holding an emulated session to take a routed request's commands. The
+ * holder answers once its session reads again (it may be applying backpressure); past this the requester
+ * answers 504 and the SDK reconnects (its stream is most likely gone with that node).
+ */
+export const EMULATION_ROUTE_TIMEOUT_MS = 10_000;
+/** Routed emulation requests one node waits for at once; more are refused (503) rather than queued. */
+export const EMULATION_ROUTES_IN_FLIGHT = 10_000;
 
 /** One node's answer to a survey. */
 export interface SurveyAnswer {
@@ -31,6 +39,9 @@ export interface ControlReceiver {
   answer(kind: SurveyKind, params: Record<string, unknown>): unknown;
 }
 
+/** How a routed emulation request ended: taken by the holder, no answer in time, or too many waiting. */
+export type RouteOutcome = 'delivered' | 'timeout' | 'busy';
+
 export class ControlPlane {
   private readonly nodes = new Map<string, { info: NodeInfo; expireAt: number }>();
   private readonly surveys = new Map<
@@ -38,6 +49,8 @@ export class ControlPlane {
     { expected: Set<string>; answers: SurveyAnswer[]; done: (answers: SurveyAnswer[]) => void }
   >();
   private heartbeat: TimerHandle | undefined;
+  /** Routed emulation requests waiting for the holder's reply, by id. */
+  private readonly routes = new Map<string, (outcome: RouteOutcome) => void>();
 
   constructor(
     private readonly node: Node,
@@ -96,6 +109,9 @@ export class ControlPlane {
   async stopHeartbeat(): Promise<void> {
     if (this.heartbeat !== undefined) this.node.clock.clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    // The node is stopping: answers to what it routed would come too late; its requests end now (504), so they
+    // do not hold the shutdown for the route timeout.
+    for (const done of [...this.routes.values()]) done('timeout');
     await Promise.allSettled([
       this.node.engine.presence.markNodeGone(this.node.uid),
       this.publish({ op: 'node_leave', uid: this.node.uid }),
@@ -142,6 +158,31 @@ export class ControlPlane {
     });
   }
 
+  /**
+   * Sends the commands of an emulation request to the node holding the session and waits until that node has
+   * taken them. Throws an internal ReplyError when the engine cannot publish.
+   */
+  async routeEmulation(node: string, session: string, data: Uint8Array): Promise<RouteOutcome> {
+    if (this.routes.size >= EMULATION_ROUTES_IN_FLIGHT) return 'busy';
+    const id = randomUUID();
+    const outcome = new Promise<RouteOutcome>((resolve) => {
+      const timer = this.node.clock.setTimeout(() => done('timeout'), EMULATION_ROUTE_TIMEOUT_MS);
+      const done = (o: RouteOutcome) => {
+        this.node.clock.clearTimeout(timer);
+        this.routes.delete(id);
+        resolve(o);
+      };
+      this.routes.set(id, done);
+    });
+    try {
+      await this.publish({ op: 'emulation', id, from: this.node.uid, node, session, data });
+    } catch (e) {
+      this.routes.get(id)?.('timeout');
+      throw e;
+    }
+    return outcome;
+  }
+
   /** A control message from the engine (any node's, this one's included). */
   handle(c: ControlMessage): void {
     if (typeof c !== 'object' || c === null || typeof c.op !== 'string') {
@@ -178,6 +219,19 @@ export class ControlPlane {
           if (entry.expected.size === 0) entry.done(entry.answers);
           return;
         }
+        case 'emulation':
+          // Every node hears it; only the holder applies it, and answers once its session took the commands.
+          if (c.node !== this.node.uid) return;
+          try {
+            await this.receiver.apply(c);
+          } finally {
+            // Answered even when applying failed (logged below): the requester must not wait for nothing.
+            await this.publish({ op: 'emulation_reply', id: c.id, to: c.from });
+          }
+          return;
+        case 'emulation_reply':
+          if (c.to === this.node.uid) this.routes.get(c.id)?.('delivered');
+          return;
         default:
           return this.receiver.apply(c);
       }

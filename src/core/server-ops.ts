@@ -11,7 +11,7 @@ import { type Disconnect, Disconnects, Errors, ReplyError, UnsubscribeCodes } fr
 import type { ClientInfo, HistoryResult, Payload, StreamPosition } from '../protocol/messages.js';
 import { checkSince, requireHistory, requirePresence, resolveChannel } from './channels/rules.js';
 import { afterSubscribed, subscribeServerSide } from './channels/subscribe.js';
-import { ControlPlane, type SurveyAnswer } from './control-plane.js';
+import { ControlPlane, type RouteOutcome, type SurveyAnswer } from './control-plane.js';
 import { compileGlob, type Glob, GlobError } from './glob.js';
 import type { Node } from './node.js';
 import type { ControlMessage, NodeInfo, SubscribeInput, SurveyKind } from './ports/control.js';
@@ -20,6 +20,12 @@ import type { Client } from './session/client.js';
 
 export type { SurveyAnswer } from './control-plane.js';
 export type { NodeInfo, SubscribeInput } from './ports/control.js';
+
+/** Hands an emulation request's commands to a session of this node (the emulation transports' registry). */
+export type EmulationDelivery = (session: string, data: Payload) => Promise<void> | void;
+
+/** Where an emulation request went: to its session's node, or nowhere (that node is not in the cluster). */
+export type EmulationOutcome = RouteOutcome | 'unknown_node';
 
 export interface PublishInput {
   channel: string;
@@ -33,6 +39,7 @@ export interface PublishInput {
 export class ServerOps {
   private readonly control: ControlPlane;
   private readonly answerers = new Map<string, (params: Record<string, unknown>) => unknown>();
+  private emulation: EmulationDelivery | undefined;
 
   constructor(private readonly node: Node) {
     this.control = new ControlPlane(
@@ -75,6 +82,25 @@ export class ServerOps {
   async ask(kind: string, params: Record<string, unknown> = {}): Promise<SurveyAnswer[]> {
     if (this.control.liveNodes().length <= 1) return [{ node: this.node.uid, answer: this.answer(kind, params) }];
     return this.control.survey(kind, params);
+  }
+
+  /** Makes this node take emulation requests for the sessions it holds (set by the emulation transports). */
+  deliverEmulationWith(deliver: EmulationDelivery): void {
+    this.emulation = deliver;
+  }
+
+  /**
+   * The commands of an emulation request, for session `session` of node `node`: applied here when this node
+   * holds it, otherwise routed to that node through the engine (no sticky sessions needed behind a balancer).
+   * Resolves once the holder took them; 'unknown_node' when no live node has that id.
+   */
+  async emulate(node: string, session: string, data: Payload): Promise<EmulationOutcome> {
+    if (node === this.node.uid) {
+      await this.emulation?.(session, data);
+      return 'delivered';
+    }
+    if (!this.control.liveNodes().includes(node)) return 'unknown_node';
+    return this.control.routeEmulation(node, session, data);
   }
 
   async publish(p: PublishInput): Promise<PublishResult> {
@@ -186,6 +212,8 @@ export class ServerOps {
         for (const client of targets) client.push({ type: 'message', data: c.data }, 'message');
         return;
       }
+      case 'emulation':
+        return this.emulation?.(c.session, c.data);
     }
   }
 

@@ -11,13 +11,18 @@ export class BodyTooLarge extends Error {
   }
 }
 
-export function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
+export async function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string> {
+  return (await readBodyBytes(req, res, limit)).toString('utf8');
+}
+
+/** The body as bytes (binary bodies: Protobuf). */
+export function readBodyBytes(req: IncomingMessage, res: ServerResponse, limit: number): Promise<Buffer> {
   // Mounted after a body parser (express.json() …), the stream is already consumed: use what it parsed.
   const parsed = (req as IncomingMessage & { body?: unknown }).body;
   if (req.readableEnded || (parsed !== undefined && req.complete)) {
-    if (typeof parsed === 'string') return Promise.resolve(parsed);
-    if (Buffer.isBuffer(parsed)) return Promise.resolve(parsed.toString('utf8'));
-    return Promise.resolve(parsed === undefined ? '' : JSON.stringify(parsed));
+    if (typeof parsed === 'string') return Promise.resolve(Buffer.from(parsed));
+    if (Buffer.isBuffer(parsed)) return Promise.resolve(parsed);
+    return Promise.resolve(Buffer.from(parsed === undefined ? '' : JSON.stringify(parsed)));
   }
   return new Promise((resolve, reject) => {
     const tooLarge = () => {
@@ -38,7 +43,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limit: numbe
       else chunks.push(chunk);
     }
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => resolve(Buffer.concat(chunks)));
     req.once('error', reject);
   });
 }

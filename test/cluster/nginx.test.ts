@@ -16,6 +16,7 @@ import type { Centrifuge, SubscribedContext } from 'centrifuge';
 import { once, sdk, waitFor } from '../helpers/clients.js';
 import { api, type NodeProcess, startNode } from '../helpers/cluster.js';
 import { freePort, needRedis, REDIS_URL } from '../helpers/services.js';
+import { sdkOver } from '../helpers/transports.js';
 
 const NGINX = '/usr/sbin/nginx';
 
@@ -39,6 +40,7 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
 
   /** Each node's internal listener (API, admin, metrics, health), reached directly as a backend would. */
   let internal: string[] = [];
+  let accessLog = '';
 
   before(async () => {
     const internalPorts = [await freePort(), await freePort()];
@@ -49,11 +51,15 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
       http_api: { key: 'cluster-key' },
       admin: { enabled: true, password: 'nginx-admin-password', secret: 'nginx-admin-secret-long-enough-for-hs256' },
       prometheus: { enabled: true },
+      http_stream: { enabled: true },
+      sse: { enabled: true },
       client: { allow_anonymous_connect_without_token: true },
       channel: {
         without_namespace: {
           allow_subscribe_for_client: true,
           allow_subscribe_for_anonymous: true,
+          allow_publish_for_subscriber: true,
+          allow_publish_for_anonymous: true,
           history_size: 100,
           history_ttl: '60s',
           force_recovery: true,
@@ -71,9 +77,12 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
     writeFileSync(
       join(dir, 'nginx.conf'),
       `daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/logs/error.log warn;\nevents {}\n` +
-        `http {\n access_log off;\n client_body_temp_path ${dir}/body;\n proxy_temp_path ${dir}/proxy;\n` +
+        // Which node served each request, to see that emulation requests were spread over both.
+        `http {\n log_format upstream '$request_method $uri $upstream_addr';\n` +
+        ` access_log ${dir}/logs/access.log upstream;\n client_body_temp_path ${dir}/body;\n proxy_temp_path ${dir}/proxy;\n` +
         ` fastcgi_temp_path ${dir}/fcgi;\n uwsgi_temp_path ${dir}/uwsgi;\n scgi_temp_path ${dir}/scgi;\n${sample}\n}\n`,
     );
+    accessLog = join(dir, 'logs/access.log');
     nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
     await waitFor(
       async () => {
@@ -98,7 +107,7 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
     await Promise.all(nodes.map((n) => n.kill()));
   });
 
-  test('through nginx the public gets the WebSocket endpoint and the pages, and nothing else', async () => {
+  test('through nginx the public gets the client endpoints and the pages, and nothing else', async () => {
     const publicUrl = `http://127.0.0.1:${port}`;
     for (const path of ['/', '/info', '/assets/style.css']) {
       const r = await fetch(`${publicUrl}${path}`);
@@ -116,6 +125,8 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
       ['/ready'],
       ['/assets/../admin'],
       ['/info', { method: 'POST', body: '{}' }],
+      ['/emulation'],
+      ['/connection/http_stream', { method: 'PUT', body: '{}' }],
     ];
     for (const [path, init] of refused) {
       const r = await fetch(`${publicUrl}${path}`, init);
@@ -128,6 +139,40 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
       assert.equal((await fetch(`${url}/metrics`)).status, 200);
     }
   });
+
+  for (const transport of ['http_stream', 'sse'] as const) {
+    test(`${transport} through nginx: the stream is not buffered and commands reach the session from either node`, async () => {
+      const c = sdkOver(transport, `http://127.0.0.1:${port}`);
+      clients.push(c);
+      const connected = once<{ transport: string }>(c, 'connected', 10_000);
+      c.connect();
+      assert.equal((await connected).transport, transport);
+      const channel = `nginx-${transport}`;
+      const sub = c.newSubscription(channel);
+      const seen: number[] = [];
+      sub.on('publication', (ctx) => seen.push((ctx.data as { n: number }).n));
+      sub.subscribe();
+      await once(sub, 'subscribed', 10_000);
+      // Publications arrive at once: a buffering proxy would hold them back.
+      for (let n = 1; n <= 6; n++) await sub.publish({ n });
+      await waitFor(() => seen.length === 6, 5000, 'own publications back through nginx');
+      const r = await api(internal[0] as string, 'publish', { channel, data: { n: 7 } });
+      assert.ok(r.result, JSON.stringify(r));
+      await waitFor(() => seen.length === 7, 5000, 'a backend publication through nginx');
+      c.disconnect();
+      // nginx spread the emulation requests over both nodes (round-robin, no ip_hash): the routing did the rest.
+      await waitFor(
+        () => {
+          const lines = readFileSync(accessLog, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('POST /emulation '));
+          return new Set(lines.map((l) => l.split(' ')[2])).size === 2;
+        },
+        3000,
+        'emulation requests served by both nodes',
+      );
+    });
+  }
 
   test('the SDK connects through nginx and survives the death of its node, recovering everything', async () => {
     const c = sdk(`ws://127.0.0.1:${port}/connection/websocket`);

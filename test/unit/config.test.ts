@@ -866,7 +866,7 @@ describe('unsupported Centrifugo keys that are unsafe to ignore refuse to start'
   });
 
   test('harmless unsupported keys still warn (a feature simply absent)', () => {
-    const file = writeConfig({ grpc_api: { enabled: true }, log: { file: '/var/log/x' }, sse: { enabled: true } });
+    const file = writeConfig({ grpc_api: { enabled: true }, log: { file: '/var/log/x' }, uni_grpc: { enabled: true } });
     const { warnings } = loadConfig({ file });
     assert.equal(warnings.length, 3, JSON.stringify(warnings));
   });

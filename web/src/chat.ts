@@ -38,6 +38,7 @@ function el<T extends HTMLElement>(id: string): T {
 
 const ui = {
   state: el<HTMLSpanElement>('state'),
+  transport: el<HTMLSpanElement>('transport'),
   joinView: el<HTMLElement>('join-view'),
   joinForm: el<HTMLFormElement>('join-form'),
   name: el<HTMLInputElement>('name'),
@@ -479,11 +480,34 @@ function onDirect(raw: unknown): void {
   }
 }
 
+/** How the transports are shown in the top bar. */
+const TRANSPORT_NAMES: Record<string, string> = {
+  websocket: 'WebSocket',
+  http_stream: 'HTTP-streaming',
+  sse: 'SSE',
+};
+
+/**
+ * WebSocket first; where a network blocks it, HTTP-streaming, then Server-Sent Events (both with their commands
+ * POSTed to /emulation). The SDK tries them in this order; a server without the fallbacks enabled answers them
+ * 404 and only WebSocket is used.
+ */
+function transports(): Array<{ transport: 'websocket' | 'http_stream' | 'sse'; endpoint: string }> {
+  const ws = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/connection/websocket`;
+  return [
+    { transport: 'websocket', endpoint: ws },
+    { transport: 'http_stream', endpoint: `${location.origin}/connection/http_stream` },
+    { transport: 'sse', endpoint: `${location.origin}/connection/sse` },
+  ];
+}
+
 function start(name: string, firstRoom: string): void {
   myName = name;
   ui.me.textContent = `you are ${name}`;
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/connection/websocket`;
-  const c = new Centrifuge(url, { name: 'chorus-demo-chat' });
+  const c = new Centrifuge(transports(), {
+    name: 'chorus-demo-chat',
+    emulationEndpoint: `${location.origin}/emulation`,
+  });
   client = c;
   let lost = false;
   c.on('connecting', () => {
@@ -500,6 +524,9 @@ function start(name: string, firstRoom: string): void {
     names.set(ctx.client, myName);
     if (lost) notice('Back online.');
     lost = false;
+    ui.transport.textContent = `via ${TRANSPORT_NAMES[ctx.transport] ?? ctx.transport}`;
+    ui.transport.dataset.transport = ctx.transport;
+    ui.transport.hidden = false;
     setState('connected');
   });
   c.on('disconnected', (ctx) => {

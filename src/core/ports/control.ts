@@ -55,6 +55,13 @@ export type ControlMessage =
   /** Heartbeat of a node: feeds the registry behind `info`. */
   | { op: 'node'; info: NodeInfo }
   | { op: 'node_leave'; uid: string }
+  /**
+   * The commands of an emulation request (HTTP-streaming, SSE) that reached a node other than the one holding
+   * the session: `node` applies them and answers `emulation_reply` to `from`. `data` is a frame in the session's
+   * encoding; `session` is the secret id the connect result gave the client (never its client id).
+   */
+  | { op: 'emulation'; id: string; from: string; node: string; session: string; data: Payload }
+  | { op: 'emulation_reply'; id: string; to: string }
   /** A question every node answers for its own connections (channels, who is online). */
   | { op: 'survey'; id: string; from: string; kind: SurveyKind; params: Record<string, unknown> }
   | { op: 'survey_reply'; id: string; to: string; uid: string; answer: unknown };

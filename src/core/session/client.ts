@@ -70,6 +70,11 @@ export interface ConnectionMeta {
   remote?: string | undefined;
   /** Headers of the connection request, kept only when an onConnecting hook or a proxy needs them. */
   headers?: Headers | undefined;
+  /**
+   * Emulated transports: the secret id the client names its session by in emulation requests (the connect
+   * result carries it, with this node's id). Never the client id, which other clients see.
+   */
+  session?: string | undefined;
 }
 
 export class Client implements WheelItem, ChannelSession, ClientContext {
@@ -134,6 +139,11 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
 
   get isUnidirectional(): boolean {
     return this.transport.unidirectional;
+  }
+
+  /** Commands after connect arrive through emulation requests (HTTP-streaming, SSE). */
+  get isEmulated(): boolean {
+    return this.transport.emulated;
   }
 
   get isConnected(): boolean {

@@ -168,8 +168,10 @@ export async function connect(client: Client, id: number, req: ConnectRequest): 
     pong: pingMs > 0 && !client.isUnidirectional,
     data,
     time: cfg.connect_include_server_time ? node.clock.now() : undefined,
-    // As Centrifugo: a unidirectional client is told a session id (it has no other handle on its connection).
-    session: client.isUnidirectional ? randomUUID() : undefined,
+    // As Centrifugo: a unidirectional client is told a session id (it has no other handle on its connection); an
+    // emulated one names its session and this node in every later request (any node routes it here).
+    session: client.meta.session ?? (client.isUnidirectional ? randomUUID() : undefined),
+    node: client.isEmulated ? node.uid : undefined,
   };
   if (client.isUnidirectional) client.push({ type: 'connect', connect: result }, 'reply');
   else client.reply(id, 'connect', result);

@@ -19,10 +19,11 @@ export class UniTransports {
   private readonly http: UniHttpEndpoints | undefined;
   private readonly websocket: UniWebSocketHandler | undefined;
 
-  constructor(node: Node, config: Readonly<Config>) {
+  /** `limits`: shared with the other transports, so an address's connections count wherever they arrive. */
+  constructor(node: Node, config: Readonly<Config>, limits = new ConnectionLimits(config.client)) {
     const origins = compileOrigins(config.client.allowed_origins);
     const addresses = new ClientAddresses(config.http_server.trusted_proxies);
-    this.limits = new ConnectionLimits(config.client);
+    this.limits = limits;
     const http = new UniHttpEndpoints(node, config, origins, addresses, this.limits);
     this.http = http.enabled ? http : undefined;
     this.websocket = config.uni_websocket.enabled

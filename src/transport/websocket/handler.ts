@@ -70,10 +70,12 @@ export class WebSocketHandler {
     private readonly config: Readonly<Config>,
     private readonly codecs: ReadonlyMap<CodecName, ClientCodec>,
     readonly path = '/connection/websocket',
+    /** Shared with the other transports, so an address's connections are counted over all of them. */
+    limits = new ConnectionLimits(config.client),
   ) {
     this.origins = compileOrigins(config.client.allowed_origins);
     this.addresses = new ClientAddresses(config.http_server.trusted_proxies);
-    this.limits = new ConnectionLimits(config.client);
+    this.limits = limits;
     const files = openFileLimit();
     this.connectionCapacity =
       files === undefined ? Number.POSITIVE_INFINITY : Math.max(1, files - RESERVED_DESCRIPTORS);
