@@ -15,10 +15,35 @@ import { isUtf8 } from 'node:buffer';
 import { nestedDeeperThan } from './json-depth.js';
 
 const knownJson = new WeakSet<Uint8Array>();
-const base64Forms = new WeakMap<Uint8Array, Uint8Array>();
+/** Payloads embedded as something other than themselves: base64 strings, or JSON text put on one line. */
+const otherForms = new WeakMap<Uint8Array, Uint8Array>();
+/** Payloads that are not JSON text (their form is a base64 string). */
+const notJson = new WeakSet<Uint8Array>();
 
-/** Records that `payload` is JSON text (it came from a JSON source): it is embedded without a check. */
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+
+function hasLineBreak(p: Uint8Array): boolean {
+  return p.indexOf(LF) >= 0 || p.indexOf(CR) >= 0;
+}
+
+/**
+ * JSON text on one line. The JSON protocol separates messages with newlines (every SDK splits frames on them), so
+ * a pretty-printed payload would break the frame it is in. In valid JSON a raw CR or LF can only be whitespace
+ * (strings escape them), so each becomes a space: the same JSON value, on one line.
+ */
+function putOnOneLine(p: Uint8Array): void {
+  for (let i = p.indexOf(LF); i >= 0; i = p.indexOf(LF, i + 1)) p[i] = SPACE;
+  for (let i = p.indexOf(CR); i >= 0; i = p.indexOf(CR, i + 1)) p[i] = SPACE;
+}
+
+/**
+ * Records that `payload` is JSON text (it came from a JSON source): it is embedded without a check. The bytes
+ * must be the caller's own copy: line breaks in them are turned into spaces here, once, at the source.
+ */
 export function markJson<T extends Uint8Array>(payload: T): T {
+  if (hasLineBreak(payload)) putOnOneLine(payload);
   knownJson.add(payload);
   return payload;
 }
@@ -47,21 +72,30 @@ export function isMarkedJson(payload: Uint8Array): boolean {
   return knownJson.has(payload);
 }
 
-/** The bytes to embed in JSON for `payload`: itself when it is JSON text, otherwise its base64 as a JSON string. */
+/**
+ * The bytes to embed in JSON for `payload`: itself when it is JSON text (a copy on one line if it has line
+ * breaks: the sender's bytes are left as they are for Protobuf clients), otherwise its base64 as a JSON string.
+ */
 export function jsonForm(payload: Uint8Array): Uint8Array {
   if (knownJson.has(payload)) return payload;
-  let form = base64Forms.get(payload);
+  let form = otherForms.get(payload);
   if (form !== undefined) return form;
   if (isJsonText(payload)) {
-    knownJson.add(payload);
-    return payload;
+    if (!hasLineBreak(payload)) {
+      knownJson.add(payload);
+      return payload;
+    }
+    form = markJson(Buffer.from(payload));
+  } else {
+    form = markJson(Buffer.from(`"${view(payload).toString('base64')}"`));
+    notJson.add(payload);
   }
-  form = markJson(Buffer.from(`"${view(payload).toString('base64')}"`));
-  base64Forms.set(payload, form);
+  otherForms.set(payload, form);
   return form;
 }
 
-/** Whether `payload` is embedded in JSON as it is (true) or as a base64 string (false). */
+/** Whether `payload` is JSON text, embedded as its value (true), or bytes embedded as a base64 string (false). */
 export function isJsonPayload(payload: Uint8Array): boolean {
-  return jsonForm(payload) === payload;
+  jsonForm(payload);
+  return !notJson.has(payload);
 }
