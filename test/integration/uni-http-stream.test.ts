@@ -27,7 +27,7 @@ describe('uni_http_stream: requests', () => {
     const c = await openUni('uni_http_stream', s.url, {});
     await connected(c);
     assert.equal(c.status, 200);
-    assert.equal(c.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    assert.equal(c.headers['content-type'], 'application/x-ndjson');
     assert.equal(c.headers['x-accel-buffering'], 'no');
     assert.match(String(c.headers['cache-control']), /no-store/);
     assert.equal(c.headers['transfer-encoding'], 'chunked');

@@ -13,7 +13,7 @@ import type { ClientCodec } from '../../protocol/codec.js';
 import { ClientAddresses } from '../client-address.js';
 import type { ConnectionLimits, Verdict } from '../connection-limits.js';
 import { compileOrigins } from '../origin.js';
-import type { StreamFraming } from './framing.js';
+import type { StreamFraming } from '../stream-framing.js';
 import { answerText, corsHeaders, streamHeaders } from './http-headers.js';
 import type { EmulatedSessions } from './sessions.js';
 import { StreamTransport, type StreamTransportName } from './stream-transport.js';

@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Transport } from '../../core/ports/transport.js';
 import type { ClientCodec } from '../../protocol/codec.js';
-import type { StreamFraming } from './framing.js';
+import type { StreamFraming } from '../stream-framing.js';
 
 export type StreamTransportName = 'http_stream' | 'sse';
 

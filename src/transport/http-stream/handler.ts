@@ -9,9 +9,9 @@ import type { Config } from '../../config/schema.js';
 import { handlerPath } from '../../config/schema.js';
 import type { Route } from '../../http/router.js';
 import type { ClientCodec, CodecName } from '../../protocol/codec.js';
-import { delimitedFraming, ndjsonFraming } from '../emulation/framing.js';
 import { answerPreflight, answerText, readLimitedBody } from '../emulation/http-headers.js';
 import type { StreamOpener } from '../emulation/stream-opener.js';
+import { delimitedFraming, ndjsonFraming } from '../stream-framing.js';
 
 const KEY = 'http_stream.max_request_body_size';
 

@@ -9,9 +9,9 @@ import type { Config } from '../../config/schema.js';
 import { handlerPath } from '../../config/schema.js';
 import type { Route } from '../../http/router.js';
 import type { ClientCodec, CodecName } from '../../protocol/codec.js';
-import { sseFraming } from '../emulation/framing.js';
 import { answerPreflight, answerText, readLimitedBody } from '../emulation/http-headers.js';
 import type { StreamOpener } from '../emulation/stream-opener.js';
+import { sseFraming } from '../stream-framing.js';
 
 /** The URL parameter holding the connect command (Centrifugo's name). */
 const CONNECT_PARAM = 'cf_connect';

@@ -22,16 +22,16 @@ import { decodeConnectRequest } from '../../protocol/json/decode.js';
 import type { ConnectRequest } from '../../protocol/messages.js';
 import type { ClientAddresses } from '../client-address.js';
 import type { ConnectionLimits } from '../connection-limits.js';
+import { ndjsonFraming, type StreamFraming, sseFraming } from '../stream-framing.js';
 import { connectRefusalAnswer } from './connect-response.js';
 import { applyCors } from './cors.js';
 import { HttpStreamTransport } from './http-stream-transport.js';
-import type { StreamFormat } from './stream-framing.js';
 
 export type UniHttpKind = 'uni_sse' | 'uni_http_stream';
 
 interface Endpoint {
   kind: UniHttpKind;
-  format: StreamFormat;
+  framing: StreamFraming;
   methods: readonly string[];
   options: Config['uni_sse'];
 }
@@ -54,7 +54,7 @@ export class UniHttpEndpoints {
     if (config.uni_sse.enabled) {
       this.byPath.set(config.uni_sse.handler_prefix, {
         kind: 'uni_sse',
-        format: 'sse',
+        framing: sseFraming,
         methods: ['GET', 'POST'],
         options: config.uni_sse,
       });
@@ -62,7 +62,7 @@ export class UniHttpEndpoints {
     if (config.uni_http_stream.enabled) {
       this.byPath.set(config.uni_http_stream.handler_prefix, {
         kind: 'uni_http_stream',
-        format: 'ndjson',
+        framing: ndjsonFraming,
         methods: ['POST'],
         options: config.uni_http_stream,
       });
@@ -127,7 +127,7 @@ export class UniHttpEndpoints {
     }
     const request = await this.connectRequest(endpoint, req, res);
     if (res.destroyed) return;
-    const transport = new HttpStreamTransport(endpoint.kind, res, endpoint.format);
+    const transport = new HttpStreamTransport(endpoint.kind, res, endpoint.framing);
     const client = new Client(node, transport, {
       remote: address,
       transport: endpoint.kind,

@@ -1,6 +1,6 @@
 /**
  * One unidirectional HTTP stream (uni_sse, uni_http_stream) as the session's Transport: every write goes to the
- * response in the stream's framing (stream-framing.ts), several messages in one write. The response head is sent
+ * response in the stream's framing (../stream-framing.ts), several messages in one write. The response head is sent
  * with the first write, so until then a refused connect can still be answered with an HTTP status instead
  * (`connect_code_to_http_response`). HTTP has no close frame: the session writes the disconnect as a push, then
  * the response ends; a peer that does not take the end in time is cut off.
@@ -8,7 +8,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Transport } from '../../core/ports/transport.js';
 import { jsonCodec } from '../../protocol/json/json-codec.js';
-import { frameMessage, frameMessages, type StreamFormat } from './stream-framing.js';
+import type { StreamFraming } from '../stream-framing.js';
 
 /** Time a closing stream has to take its last bytes before the connection is destroyed. */
 export const CLOSE_GRACE_MS = 1_000;
@@ -20,11 +20,6 @@ const NO_CACHE: OutgoingHttpHeaders = {
   expires: '0',
   'x-accel-buffering': 'no',
   'x-content-type-options': 'nosniff',
-};
-
-const CONTENT_TYPES: Record<StreamFormat, string> = {
-  sse: 'text/event-stream; charset=utf-8',
-  ndjson: 'application/x-ndjson; charset=utf-8',
 };
 
 enum State {
@@ -45,7 +40,7 @@ export class HttpStreamTransport implements Transport {
   constructor(
     readonly name: string,
     private readonly res: ServerResponse,
-    private readonly format: StreamFormat,
+    private readonly framing: StreamFraming,
     private readonly closeGraceMs = CLOSE_GRACE_MS,
   ) {}
 
@@ -53,19 +48,19 @@ export class HttpStreamTransport implements Transport {
   private begin(): boolean {
     if (this.state === State.Ended || this.res.destroyed) return false;
     if (this.state === State.Pending) {
-      this.res.writeHead(200, { ...NO_CACHE, 'content-type': CONTENT_TYPES[this.format] });
+      this.res.writeHead(200, { ...NO_CACHE, 'content-type': this.framing.contentType });
       this.state = State.Streaming;
     }
     return true;
   }
 
   write(message: Uint8Array): void {
-    if (this.begin()) this.res.write(frameMessage(message, this.format));
+    if (this.begin()) this.res.write(this.framing.one(message));
   }
 
   writeMany(messages: readonly Uint8Array[]): number {
     if (!this.begin()) return 0;
-    const chunk = frameMessages(messages, this.format);
+    const chunk = this.framing.many(messages);
     this.res.write(chunk);
     return chunk.length;
   }

@@ -15,7 +15,6 @@ import type { Transport } from '../../core/ports/transport.js';
 import type { WheelItem } from '../../core/timer-wheel.js';
 import { jsonCodec } from '../../protocol/json/json-codec.js';
 import { WebSocketTransport } from '../websocket/ws-transport.js';
-import { oneLine } from './stream-framing.js';
 
 export interface UniWebSocketOptions {
   joinMessages: boolean;
@@ -57,7 +56,8 @@ export class UniWebSocketTransport implements Transport, WheelItem {
   }
 
   writeMany(messages: readonly Uint8Array[], perFrame: number): number {
-    if (this.opts.joinMessages) return this.frames.writeMany(messages.map(oneLine), perFrame);
+    // JSON messages never hold a raw line break (payloads are kept on one line), so joining them is safe.
+    if (this.opts.joinMessages) return this.frames.writeMany(messages, perFrame);
     let bytes = 0;
     for (const m of messages) {
       this.frames.write(m);

@@ -1,7 +1,9 @@
 /**
- * How encoded messages travel in a streamed HTTP response, one framing per transport and encoding:
+ * How encoded messages travel in a streamed HTTP response, one framing per transport and encoding, for the
+ * bidirectional (http_stream, sse) and unidirectional (uni_http_stream, uni_sse) transports alike:
  *
- * - HTTP-streaming, JSON: each message followed by a newline (what centrifuge-js splits on).
+ * - HTTP-streaming, JSON: each message followed by a newline (what centrifuge-js splits on; JSON messages never
+ *   hold a raw line break, since payloads are kept on one line, see protocol/json-payload.ts).
  * - HTTP-streaming, Protobuf: the messages as they are (the codec already prefixes each with its varint length).
  * - SSE: each message as one `data:` event, `data: <json>\n\n`.
  *
@@ -9,7 +11,7 @@
  * written to every stream; so is a batch of such messages, since the subscribers of one channel usually flush the
  * very same sequence (as the WebSocket transport's frames do).
  */
-import { sharedFrames } from '../../core/shared-frames.js';
+import { sharedFrames } from '../core/shared-frames.js';
 
 export interface StreamFraming {
   /** The response's Content-Type. */
