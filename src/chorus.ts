@@ -4,7 +4,7 @@
  *
  *   const chorus = await createChorus({ config: {...}, hooks: { onConnecting: ({ headers }) => ({ user }) } });
  *   chorus.attach(server);                       // WebSocket at /connection/websocket
- *   app.use(chorus.connectionMiddleware());      // optional: HTTP-streaming/SSE fallbacks (http_stream, sse)
+ *   app.use(chorus.connectionMiddleware());      // optional: http_stream, sse, uni_sse, uni_http_stream
  *   app.use(chorus.apiMiddleware());             // optional: the HTTP server API at /api
  *   await chorus.publish('news', { text: 'hi' });
  */
@@ -51,8 +51,8 @@ export interface Chorus {
   /** Middleware for the HTTP server API (`http_api.*` options apply): `(req, res, next)`. */
   apiMiddleware(): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
   /**
-   * Middleware for the WebSocket fallbacks when `http_stream.enabled` or `sse.enabled`: their endpoints and the
-   * emulation endpoint; every other request goes on to `next`.
+   * Middleware for the HTTP connection endpoints that are enabled: http_stream, sse and the emulation endpoint,
+   * uni_sse and uni_http_stream; every other request goes on to `next`.
    */
   connectionMiddleware(): (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
   publish(
@@ -94,7 +94,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const limits = new ConnectionLimits(config.client);
   let ws = new WebSocketHandler(node, config, codecs, undefined, limits);
   const emulated = createEmulatedTransports(node, config, codecs, limits);
-  // uni_websocket (when enabled) shares the upgrade path; uni_sse and uni_http_stream are served by `chorus serve`.
+  // uni_websocket (when enabled) shares the upgrade path; uni_sse and uni_http_stream go through connectionMiddleware.
   const uni = new UniTransports(node, config, limits);
   const api = new HttpApi(node, config);
   const attached: Array<{ server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> =
@@ -143,11 +143,9 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       return (req, res, next) => {
         const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
         const path = url.split('?')[0] ?? '/';
-        if (emulated === undefined) {
-          next?.();
-          return;
-        }
-        Promise.resolve(emulated.route(req, res, path)).then(
+        const routeRequest = async () =>
+          (emulated !== undefined && (await emulated.route(req, res, path))) || (await uni.route(req, res, path));
+        routeRequest().then(
           (taken) => {
             if (!taken) next?.();
           },

@@ -1,6 +1,7 @@
 /**
- * The WebSocket fallbacks in an embedding app: `chorus.connectionMiddleware()` on an Express app serves
- * HTTP-streaming, SSE and the emulation endpoint next to the app's own routes, and the SDK works over them.
+ * HTTP connection endpoints in an embedding app: `chorus.connectionMiddleware()` on an Express app serves
+ * HTTP-streaming, SSE and the emulation endpoint (the SDK works over them) and the unidirectional uni_sse and
+ * uni_http_stream, next to the app's own routes and after its body parser.
  */
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
@@ -10,6 +11,7 @@ import express from 'express';
 import { type Chorus, createChorus } from '../../src/index.js';
 import { once } from '../helpers/clients.js';
 import { sdkOver } from '../helpers/transports.js';
+import { connected, openUni } from '../helpers/uni.js';
 
 describe('chorus.connectionMiddleware() in an Express app', () => {
   let chorus: Chorus;
@@ -20,6 +22,8 @@ describe('chorus.connectionMiddleware() in an Express app', () => {
       config: {
         http_stream: { enabled: true },
         sse: { enabled: true },
+        uni_sse: { enabled: true },
+        uni_http_stream: { enabled: true },
         client: { allow_anonymous_connect_without_token: true },
         channel: { without_namespace: { allow_subscribe_for_anonymous: true, allow_subscribe_for_client: true } },
       },
@@ -55,6 +59,27 @@ describe('chorus.connectionMiddleware() in an Express app', () => {
         assert.deepEqual((await got).data, { from: 'app' });
       } finally {
         c.disconnect();
+      }
+    });
+  }
+
+  for (const kind of ['uni_sse', 'uni_http_stream'] as const) {
+    test(`${kind}: a client without an SDK connects, subscribes on connect and gets what the app publishes`, async () => {
+      const conn = await openUni(kind, url, { subs: { 'embedded-uni': {} } });
+      try {
+        assert.equal(conn.status, 200);
+        assert.ok((await connected(conn)).client, 'the connect push names the client');
+        const from = conn.messages.length;
+        const got = conn.next(
+          'the publication',
+          (p) => p.channel === 'embedded-uni' && p.pub !== undefined,
+          5000,
+          from,
+        );
+        await chorus.publish('embedded-uni', { to: kind });
+        assert.deepEqual(((await got).pub as { data: unknown }).data, { to: kind });
+      } finally {
+        conn.close();
       }
     });
   }

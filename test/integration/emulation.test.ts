@@ -95,8 +95,8 @@ describe('the streams on the wire', () => {
     await s.server.node.ops.publish({ channel: 'pretty', data: Buffer.from('{\n  "a": 1\r\n}') });
     await s.server.node.ops.publish({ channel: 'pretty', data: Buffer.from('{"b":2}') });
     await waitFor(() => r.events.length === 4, 5000, 'both publication events');
-    // The payload's line breaks are back where they were, each CR or LF a line of its own.
-    assert.match(r.events[2] ?? '', /^\{"push":\{"channel":"pretty","pub":\{"data":\{\n {2}"a": 1\n\n\},"offset":1,/);
+    // JSON payloads travel on one line: each CR or LF (whitespace in JSON) became a space.
+    assert.match(r.events[2] ?? '', /^\{"push":\{"channel":"pretty","pub":\{"data":\{ {3}"a": 1 {2}\},"offset":1,/);
     assert.match(r.events[3] ?? '', /^\{"push":\{"channel":"pretty","pub":\{"data":\{"b":2\},"offset":2,/);
   });
 
