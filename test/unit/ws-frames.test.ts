@@ -48,4 +48,17 @@ describe('WebSocket frames for shared messages', () => {
     const json = batchWire([j1, j2], 10, Buffer.from('\n'), false);
     assert.deepEqual(json, Buffer.concat([Buffer.from([0x81, 15]), Buffer.from('{"a":1}\n{"b":2}')]));
   });
+
+  test('a mixed channel flushing the same batch to alternating encodings frames each batch once', () => {
+    const pbBatch = [shared([0x02, 0x08, 0x03]), shared([0x02, 0x08, 0x04])];
+    const jsonBatch = [shared([...Buffer.from('{"c":3}')]), shared([...Buffer.from('{"d":4}')])];
+    const newline = Buffer.from('\n');
+    const none = new Uint8Array(0);
+    const pbWire = batchWire(pbBatch, 16, none, true);
+    const jsonWire = batchWire(jsonBatch, 16, newline, false);
+    for (let i = 0; i < 4; i++) {
+      assert.equal(batchWire([...pbBatch], 16, none, true), pbWire, 'the Protobuf batch is not framed again');
+      assert.equal(batchWire([...jsonBatch], 16, newline, false), jsonWire, 'the JSON batch is not framed again');
+    }
+  });
 });

@@ -49,14 +49,18 @@ const BINARY = 0x2;
 
 /** Framed bytes per shared message and opcode, built by the first socket that writes it. */
 const wireFrames = [new WeakMap<Uint8Array, Buffer[]>(), new WeakMap<Uint8Array, Buffer[]>()];
-let lastShared: Uint8Array | undefined;
-let lastSharedBinary = false;
-let lastSharedWire: Buffer[] | undefined;
+/**
+ * The last shared message framed per opcode (text, binary): a channel whose subscribers mix JSON and Protobuf
+ * alternates between the two encodings of one publication, and each finds its own without a WeakMap lookup.
+ */
+const lastShared: Array<Uint8Array | undefined> = [undefined, undefined];
+const lastSharedWire: Array<Buffer[] | undefined> = [undefined, undefined];
 
 /** The frame of a shared message (undefined for one that is not shared: the caller sends it normally). */
 export function sharedWire(message: Uint8Array, binary: boolean): Buffer[] | undefined {
-  if (message === lastShared && binary === lastSharedBinary) return lastSharedWire;
-  const cache = wireFrames[binary ? 1 : 0] as WeakMap<Uint8Array, Buffer[]>;
+  const slot = binary ? 1 : 0;
+  if (message === lastShared[slot]) return lastSharedWire[slot];
+  const cache = wireFrames[slot] as WeakMap<Uint8Array, Buffer[]>;
   let wire = cache.get(message);
   if (wire === undefined) {
     if (!sharedFrames.has(message)) return undefined;
@@ -64,9 +68,8 @@ export function sharedWire(message: Uint8Array, binary: boolean): Buffer[] | und
     wire = [Buffer.concat((frameBuilder as FrameBuilder)(asBuffer(message), opts))];
     cache.set(message, wire);
   }
-  lastShared = message;
-  lastSharedBinary = binary;
-  lastSharedWire = wire;
+  lastShared[slot] = message;
+  lastSharedWire[slot] = wire;
   return wire;
 }
 
@@ -75,14 +78,22 @@ function asBuffer(m: Uint8Array): Buffer {
 }
 
 /**
- * The last batch built only of shared messages, and its wire bytes: subscribers of the same channels usually
- * flush the very same sequence of publications, so the frames are built once and written to each of them.
+ * The last batch built only of shared messages, and its wire bytes, per opcode: subscribers of the same channels
+ * usually flush the very same sequence of publications, so the frames are built once and written to each of
+ * them — also when JSON and Protobuf subscribers alternate.
  */
-let lastBatch: readonly Uint8Array[] = [];
-let lastPerFrame = 0;
-let lastSeparator: Uint8Array | undefined;
-let lastBinary = false;
-let lastWire: Buffer | undefined;
+interface BuiltBatch {
+  messages: readonly Uint8Array[];
+  perFrame: number;
+  separator: Uint8Array | undefined;
+  wire: Buffer | undefined;
+}
+const lastBatches: BuiltBatch[] = [0, 1].map(() => ({
+  messages: [],
+  perFrame: 0,
+  separator: undefined,
+  wire: undefined,
+}));
 
 /** Frames (header and separator-joined messages each) for `messages`, `perFrame` per frame, in one buffer. */
 export function batchWire(
@@ -91,14 +102,14 @@ export function batchWire(
   separator: Uint8Array,
   binary: boolean,
 ): Buffer {
+  const last = lastBatches[binary ? 1 : 0] as BuiltBatch;
   if (
-    lastWire !== undefined &&
-    perFrame === lastPerFrame &&
-    separator === lastSeparator &&
-    binary === lastBinary &&
-    sameMessages(messages, lastBatch)
+    last.wire !== undefined &&
+    perFrame === last.perFrame &&
+    separator === last.separator &&
+    sameMessages(messages, last.messages)
   ) {
-    return lastWire;
+    return last.wire;
   }
   const n = messages.length;
   const sep = separator.length;
@@ -132,11 +143,10 @@ export function batchWire(
     }
   }
   if (allShared) {
-    lastBatch = messages;
-    lastPerFrame = perFrame;
-    lastSeparator = separator;
-    lastBinary = binary;
-    lastWire = out;
+    last.messages = messages;
+    last.perFrame = perFrame;
+    last.separator = separator;
+    last.wire = out;
   }
   return out;
 }
