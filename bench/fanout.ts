@@ -644,6 +644,19 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
       `${label} vs Chorus with JSON subscribers: total server CPU per message × ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} (target ≤ ${limit}×).`,
     );
   }
+  // Two versions in one run (`--baseline DIR`): this checkout against another, e.g. before a redesign.
+  if (has('chorus') && has('chorus-baseline')) {
+    const per = (f: (s: StepResult) => number) =>
+      RATES.map((r) => stepOf('chorus', r, f) / stepOf('chorus-baseline', r, f));
+    const span = (xs: number[]) => `× ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+    summary.push(
+      `This checkout vs the baseline checkout (${values.baseline}): total server CPU per message ${span(per((s) => s.cpuUsPerMsg))} (by rate: ${per(
+        (s) => s.cpuUsPerMsg,
+      )
+        .map((x) => x.toFixed(2))
+        .join(', ')}), user-space ${span(per((s) => s.userUsPerMsg))}.`,
+    );
+  }
   // Kept up: (nearly) everything delivered, at (nearly) the published rate — not caught up seconds later.
   const keptUp = (key: string, rate: number) =>
     stepOf(key, rate, (s) => s.delivered / s.expected) >= 0.999 &&
@@ -664,6 +677,7 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
     values.targets !== defaultTargets ? ` --targets ${values.targets}` : '',
     selected.some((t) => t.key === 'chorus-delay') ? ` --write-delay ${WRITE_DELAY}` : '',
     NAME !== 'fanout' ? ` --name ${NAME}` : '',
+    values.baseline !== undefined ? ` --baseline ${values.baseline}` : '',
   ].join('');
   const encodingsTitle = selected.some((t) => t.key === 'chorus-protobuf' || t.key === 'chorus-mixed')
     ? ', JSON and Protobuf subscribers'

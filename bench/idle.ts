@@ -18,6 +18,7 @@
  *
  *   npm run bench:idle                            # N = 10000 and 50000 (capped to what fits), 10 s hold, 2 rounds
  *   npm run bench:idle -- --counts 1000 --hold 2 --rounds 1 --no-write
+ *   CHORUS_BASELINE=../old npm run bench:idle -- --targets chorus-baseline,chorus --name idle-redesign   # two versions
  *
  * Loopback only (clients spread over 127.0.0.2–51 as source addresses), bounded in count and time, stops by itself;
  * every process it starts is stopped by PID, on errors and on the deadline too.
@@ -50,6 +51,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '200' },
     targets: { type: 'string', default: 'raw,socketio,chorus' },
+    /** The section of BENCHMARKS.md and the results file (`idle` is the one bench/targets.ts reads). */
+    name: { type: 'string', default: 'idle' },
     deadline: { type: 'string', default: '600' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -73,6 +76,10 @@ const COUNTS = [...new Set(REQUESTED.map((n) => Math.min(n, MAX_N)))].sort((a, b
 const capped = REQUESTED.filter((n) => n > MAX_N);
 if (!(MAX_N > 0)) throw new Error(`open-file limit ${limit.soft} leaves no room for connections`);
 const selected = selectTargets(values.targets);
+const commandLine =
+  values.name === 'idle'
+    ? `npm run bench:idle -- --counts ${REQUESTED.join(',')} --hold ${HOLD_S} --rounds ${ROUNDS}`
+    : `${process.env.CHORUS_BASELINE ? `CHORUS_BASELINE=${process.env.CHORUS_BASELINE} ` : ''}npm run bench:idle -- --counts ${REQUESTED.join(',')} --hold ${HOLD_S} --rounds ${ROUNDS} --targets ${values.targets} --name ${values.name}`;
 const life = new Lifecycle(Number(values.deadline));
 
 interface Level {
@@ -289,6 +296,14 @@ function report(results: Record<string, Level[][]>, totalSeconds: number): void 
         `${worst('chorus', top, (l) => l.connectFailed)} connect failures and ${worst('chorus', top, (l) => l.lost)} connections lost at most in a round.`,
     );
   }
+  if (has('chorus') && has('chorus-baseline')) {
+    for (const n of COUNTS) {
+      const per = (k: string, f: (l: Level) => number) => ratio(m('chorus', n, f), m(k, n, f));
+      summary.push(
+        `Chorus against the baseline checkout at ${n} connections: RSS per connection × ${per('chorus-baseline', (l) => l.rssPerConnKB)}, JS heap per connection × ${per('chorus-baseline', (l) => l.heapPerConnKB)}, server CPU per connect × ${per('chorus-baseline', (l) => l.cpuUsPerConnect)}.`,
+      );
+    }
+  }
   const fdNote =
     capped.length > 0
       ? `**${capped.map((n) => n.toLocaleString('en-US')).join(', ')} connections could not be tried on this machine**: the open-file limit (RLIMIT_NOFILE, "Max open files" in /proc/self/limits) is ${limit.soft} soft / ${limit.hard} hard here and cannot be raised, and the server and the load generator each hold one descriptor per connection, so at most ${MAX_N} fit (keeping ${FD_SLACK} for everything else); the largest level measured is ${top}.${capped.includes(GOAL_N) ? ` The issue's target of ${GOAL_N.toLocaleString('en-US')} concurrent connections without errors is therefore not measured here.` : ''}`
@@ -296,7 +311,7 @@ function report(results: Record<string, Level[][]>, totalSeconds: number): void 
   const md = [
     `### Idle connections: ${COUNTS.join(' and ')} clients with their own JWT, each subscribed to 2 channels`,
     '',
-    `Command: \`npm run bench:idle -- --counts ${REQUESTED.join(',')} --hold ${HOLD_S} --rounds ${ROUNDS}\` · ${machine()} · medians of ${ROUNDS} alternating rounds (failures and losses: the worst round); levels reached one after the other on the same server, ${HOLD_S} s idle hold at each; whole run ${totalSeconds.toFixed(0)} s.`,
+    `Command: \`${commandLine}\` · ${machine()} · medians of ${ROUNDS} alternating rounds (failures and losses: the worst round); levels reached one after the other on the same server, ${HOLD_S} s idle hold at each; whole run ${totalSeconds.toFixed(0)} s.`,
     '',
     ...(fdNote ? [fdNote, ''] : []),
     table(
@@ -322,7 +337,7 @@ function report(results: Record<string, Level[][]>, totalSeconds: number): void 
     `Each client connects with its own HS256 JWT (verified with jose by every target), then subscribes to \`${SHARED}\` (shared by all) and \`personal.<user>\` (its own). RSS per connection is the growth of the server's RSS (/proc) from before the first connection to after the level's connections settled (${SETTLE_S} s) and a full garbage collection, over N; JS heap per connection is the growth of V8's heap used, after the same full GC (through the inspector, which every target runs with on loopback). Server CPU per connect is over the level's connect phase (${CONCURRENCY} in flight), divided by the connections it added. "Still connected" is the smaller of the server's own count of connections and the number of clients that received one broadcast on \`${SHARED}\` after the hold. The load generator answers heartbeats as clients do (Chorus pings every 25 s by default, engine.io every 25 s; the raw server sends none).`,
   ].join('\n');
   publish(
-    'idle',
+    values.name,
     md,
     {
       REQUESTED: REQUESTED.join(','),
