@@ -2,7 +2,8 @@
  * The composition root: the one place that turns a validated configuration into running parts, in order —
  * config → engine → stats → auth → hooks → node → encodings — with constructor injection throughout. Embedding
  * (chorus.ts) and the standalone server (server.ts) add their transports and routes on top of what this builds.
- * A new encoding or transport is a module of its own plus a line here.
+ * A new encoding is a module of its own plus its line in CODECS here; a new transport is wired by those two hosts
+ * (docs/design.md, "Encodings and transports").
  */
 import { hostname } from 'node:os';
 import { TokenVerifier } from './auth/token-verifier.js';
