@@ -17,6 +17,7 @@ import { once, sdk, waitFor } from '../helpers/clients.js';
 import { api, type NodeProcess, startNode } from '../helpers/cluster.js';
 import { freePort, needRedis, REDIS_URL } from '../helpers/services.js';
 import { sdkOver } from '../helpers/transports.js';
+import { connected, openUni, UNI_KINDS } from '../helpers/uni.js';
 
 const NGINX = '/usr/sbin/nginx';
 
@@ -53,6 +54,9 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
       prometheus: { enabled: true },
       http_stream: { enabled: true },
       sse: { enabled: true },
+      uni_websocket: { enabled: true },
+      uni_sse: { enabled: true },
+      uni_http_stream: { enabled: true },
       client: { allow_anonymous_connect_without_token: true },
       channel: {
         without_namespace: {
@@ -171,6 +175,24 @@ describe('deploy/nginx.conf in front of two nodes', skip, () => {
         3000,
         'emulation requests served by both nodes',
       );
+    });
+  }
+
+  for (const kind of UNI_KINDS) {
+    test(`${kind} through nginx: a client without an SDK connects and gets a backend publication at once`, async () => {
+      const channel = `nginx-${kind}`;
+      const conn = await openUni(kind, `http://127.0.0.1:${port}`, { subs: { [channel]: {} } });
+      try {
+        assert.ok((await connected(conn)).client, 'the connect push names the client');
+        const from = conn.messages.length;
+        // Not buffered by nginx: the publication arrives while the stream stays open.
+        const got = conn.next('the publication', (p) => p.channel === channel && p.pub !== undefined, 5000, from);
+        const r = await api(internal[1] as string, 'publish', { channel, data: { via: kind } });
+        assert.ok(r.result, JSON.stringify(r));
+        assert.deepEqual(((await got).pub as { data: unknown }).data, { via: kind });
+      } finally {
+        conn.close();
+      }
     });
   }
 
