@@ -24,11 +24,7 @@ import { type AppClientInfo, type AppPublication, appClientInfo, appPublication 
 import { createLogger, type LogLevel } from './log.js';
 import type { Disconnect } from './protocol/codes.js';
 import type { StreamPosition } from './protocol/messages.js';
-import { ConnectionLimits } from './transport/connection-limits.js';
-import { createEmulatedTransports } from './transport/emulation/transports.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
-import { UniTransports } from './transport/uni/uni-transports.js';
-import { WebSocketHandler } from './transport/websocket/handler.js';
 
 export interface ChorusOptions {
   /** Centrifugo v6 configuration keys, every one optional (validated as `chorus serve` validates its file). */
@@ -84,18 +80,14 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
   const log =
     typeof opts.log === 'string' ? createLogger(opts.log, { secrets: configSecrets(config) }) : (opts.log ?? silentLog);
   const { rpc, ...hooks } = opts.hooks ?? {};
-  const { node, codecs } = await compose({
+  const { node, transports } = await compose({
     config,
     log,
     engine: opts.engine,
     hooks: { ...hooks, rpc: new Map(Object.entries(rpc ?? {})) },
   });
-  // One set of connection limits for every transport: an address's connections count wherever they arrive.
-  const limits = new ConnectionLimits(config.client);
-  let ws = new WebSocketHandler(node, config, codecs, undefined, limits);
-  const emulated = createEmulatedTransports(node, config, codecs, limits);
-  // uni_websocket (when enabled) shares the upgrade path; uni_sse and uni_http_stream go through connectionMiddleware.
-  const uni = new UniTransports(node, config, limits);
+  // Upgrades (WebSocket, uni_websocket) go through attach/handleUpgrade; the HTTP transports through
+  // connectionMiddleware.
   const api = new HttpApi(node, config);
   const attached: Array<{ server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }> =
     [];
@@ -106,11 +98,10 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
     node,
     config,
     attach(server, o = {}) {
-      if (o.path !== undefined) ws = new WebSocketHandler(node, config, codecs, o.path, limits);
-      const handler = ws;
+      if (o.path !== undefined) transports.moveWebSocket('websocket', o.path);
       // Only this endpoint's upgrades are taken; others stay for the app's other listeners.
       const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (handler.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head)) return;
+        if (transports.handleUpgrade(req, socket, head)) return;
         // Node stops refusing unclaimed upgrades once a listener exists: when nobody else listens, refuse here.
         if (server.listenerCount('upgrade') === 1) {
           refuseUpgrade(socket, 404, 'Not Found');
@@ -126,7 +117,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       if (server.listening) named();
       else server.once('listening', named);
     },
-    handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head),
+    handleUpgrade: transports.handleUpgrade,
     apiMiddleware() {
       return (req, res, next) => {
         const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
@@ -143,9 +134,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       return (req, res, next) => {
         const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
         const path = url.split('?')[0] ?? '/';
-        const routeRequest = async () =>
-          (emulated !== undefined && (await emulated.route(req, res, path))) || (await uni.route(req, res, path));
-        routeRequest().then(
+        Promise.resolve(transports.route(req, res, path)).then(
           (taken) => {
             if (!taken) next?.();
           },
@@ -189,8 +178,7 @@ export async function createChorus(opts: ChorusOptions = {}): Promise<Chorus> {
       closing ??= (async () => {
         for (const { server, listener } of attached) server.off('upgrade', listener);
         await node.shutdown();
-        ws.close();
-        uni.close();
+        transports.close();
       })();
       return closing;
     },

@@ -1,9 +1,10 @@
 /**
  * The composition root: the one place that turns a validated configuration into running parts, in order —
- * config → engine → stats → auth → hooks → node → encodings — with constructor injection throughout. Embedding
- * (chorus.ts) and the standalone server (server.ts) add their transports and routes on top of what this builds.
- * A new encoding is a module of its own plus its line in CODECS here; a new transport is wired by those two hosts
- * (docs/design.md, "Encodings and transports").
+ * config → engine → stats → auth → hooks → node → encodings → transports — with constructor injection throughout.
+ * Embedding (chorus.ts) and the standalone server (server.ts) host what this builds: they wire the transports to
+ * their HTTP servers and add the other routes.
+ * A new encoding or transport is a module of its own plus its line in CODECS or TRANSPORTS here (docs/design.md,
+ * "Encodings and transports").
  */
 import { hostname } from 'node:os';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -23,6 +24,10 @@ import type { ClientCodec, CodecName } from './protocol/codec.js';
 import { jsonCodec } from './protocol/json/json-codec.js';
 import { protobufCodec } from './protocol/protobuf/protobuf-codec.js';
 import { forwardedHeaders, proxyHooks } from './proxy/http-proxy.js';
+import { ClientTransports, type TransportKind } from './transport/client-transports.js';
+import { emulatedTransports } from './transport/emulation/transports.js';
+import { uniTransports } from './transport/uni/uni-transports.js';
+import { websocketTransport } from './transport/websocket/handler.js';
 import { AdminActivity } from './web/admin-stats.js';
 
 export interface ComposeOptions {
@@ -45,6 +50,8 @@ export interface Composed {
   readonly adminActivity: AdminActivity | undefined;
   /** The client encodings connections may negotiate. */
   readonly codecs: ReadonlyMap<CodecName, ClientCodec>;
+  /** Every client transport the config enables, for the host to wire (upgrades and HTTP routes). */
+  readonly transports: ClientTransports;
 }
 
 /** Centrifugo's default node name: the host and the port the server listens on. */
@@ -57,6 +64,12 @@ export const CODECS: ReadonlyMap<CodecName, ClientCodec> = new Map<CodecName, Cl
   ['json', jsonCodec],
   ['protobuf', protobufCodec],
 ]);
+
+/**
+ * The client transports, each on when its config says so. Upgrades are offered to them in this order, and so are
+ * HTTP requests on the listener clients connect to.
+ */
+export const TRANSPORTS: readonly TransportKind[] = [websocketTransport, emulatedTransports, uniTransports];
 
 function coreHooks(o: ComposeOptions, node: () => Node): CoreHooks {
   const { config, log } = o;
@@ -109,5 +122,6 @@ export async function compose(o: ComposeOptions): Promise<Composed> {
   });
   built = node;
   await node.start();
-  return { config, log, node, metricsStats, adminActivity, codecs: CODECS };
+  const transports = new ClientTransports(TRANSPORTS, { node, config, codecs: CODECS });
+  return { config, log, node, metricsStats, adminActivity, codecs: CODECS, transports };
 }

@@ -1,6 +1,6 @@
 /**
  * The HTTP routes of one listener, by what its plan says it serves (transport/listen-plan.ts): health and
- * readiness, metrics, the unidirectional HTTP transports, the admin API, the server API, `/info`, the pages. One router answers them all
+ * readiness, metrics, the client transports over HTTP, the admin API, the server API, `/info`, the pages. One router answers them all
  * (http/router.ts), so every route is tested without a socket by injecting requests into it.
  */
 import type { HttpApi } from './api/http-api.js';
@@ -10,7 +10,6 @@ import type { Log } from './core/ports/log.js';
 import { type Route, Router } from './http/router.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Endpoints } from './transport/listen-plan.js';
-import type { UniTransports } from './transport/uni/uni-transports.js';
 import type { AdminApi } from './web/admin-api.js';
 import { healthRoutes, infoRoute } from './web/health.js';
 import { serveStatic } from './web/static.js';
@@ -22,11 +21,12 @@ export interface RouteParts {
   httpApi: HttpApi;
   metrics?: Metrics | undefined;
   admin?: AdminApi | undefined;
-  /** The unidirectional HTTP transports (uni_sse, uni_http_stream), served where the WebSocket endpoint is. */
-  uni?: UniTransports | undefined;
   /** Started with the development preset: the landing page shows its hints. */
   dev: boolean;
-  /** Client connections over HTTP (HTTP-streaming, SSE and their emulation endpoint), when enabled. */
+  /**
+   * Client connections over HTTP, as enabled: HTTP-streaming, SSE and their emulation endpoint, uni_sse and
+   * uni_http_stream (ClientTransports.route).
+   */
   connections?: Route | undefined;
 }
 
@@ -43,7 +43,6 @@ export function createRouter(parts: RouteParts, endpoints: Endpoints): Router {
       return true;
     });
   }
-  if (parts.uni !== undefined && endpoints.websocket) routes.push(parts.uni.route);
   if (admin !== undefined && endpoints.admin) routes.push((req, res) => admin.handle(req, res));
   if (endpoints.api) {
     routes.push(async (req, res, path) => {

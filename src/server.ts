@@ -16,13 +16,9 @@ import { type Log, silentLog } from './core/ports/log.js';
 import type { Hooks } from './embedding/app-hooks.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createRouter } from './routes.js';
-import { ConnectionLimits } from './transport/connection-limits.js';
-import { createEmulatedTransports } from './transport/emulation/transports.js';
 import { type Endpoints, planListeners } from './transport/listen-plan.js';
 import { type ListenerInfo, Listeners } from './transport/listeners.js';
 import { refuseUpgrade } from './transport/refuse-upgrade.js';
-import { UniTransports } from './transport/uni/uni-transports.js';
-import { WebSocketHandler } from './transport/websocket/handler.js';
 import { createAdminApi } from './web/admin-api.js';
 
 /** How long a shutdown waits for HTTP requests in flight before closing their connections. */
@@ -77,12 +73,8 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const log = opts.log ?? silentLog;
   const composed = await compose({ config, log, engine: opts.engine, hooks: opts.hooks, clock: opts.clock });
   const node = composed.node;
-  // One set of connection limits for every transport: an address's connections count wherever they arrive.
-  const limits = new ConnectionLimits(config.client);
-  const ws = new WebSocketHandler(node, config, composed.codecs, undefined, limits);
-  const emulated = createEmulatedTransports(node, config, composed.codecs, limits);
-  const uni = new UniTransports(node, config, limits);
-  if (emulated !== undefined) log.info({ endpoints: emulated.served }, 'HTTP-streaming/SSE fallback enabled');
+  const transports = composed.transports;
+  log.info({ endpoints: transports.served }, 'client transports');
   const httpApi = new HttpApi(node, config);
   if (!config.http_api.disabled && !config.http_api.insecure && config.http_api.key === '') {
     log.warn({}, 'server API needs a key: set http_api.key (or http_api.disabled); until then it answers 401');
@@ -91,15 +83,14 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
   const admin = composed.adminActivity && createAdminApi(node, config, composed.adminActivity);
   const stop = async () => {
     await node.shutdown();
-    ws.close();
-    uni.close();
+    transports.close();
   };
 
   function wire(http: Server, endpoints: Endpoints): void {
     // Read by Node when the server starts listening (the checking interval) and at every check (the limits).
     Object.assign(http, httpServerOptions(config));
     http.on('upgrade', (req, socket, head) => {
-      if (!endpoints.websocket || !(ws.handleUpgrade(req, socket, head) || uni.handleUpgrade(req, socket, head))) {
+      if (!endpoints.websocket || !transports.handleUpgrade(req, socket, head)) {
         refuseUpgrade(socket, 404, 'Not Found');
       }
     });
@@ -118,7 +109,7 @@ export async function createChorusServer(opts: ChorusServerOptions): Promise<Cho
       planListeners(config),
       (plan) =>
         createRouter(
-          { node, config, log, httpApi, metrics, admin, uni, dev: opts.dev === true, connections: emulated?.route },
+          { node, config, log, httpApi, metrics, admin, dev: opts.dev === true, connections: transports.route },
           plan.endpoints,
         ).handle,
       (server, plan) => wire(server, plan.endpoints),

@@ -15,7 +15,6 @@ import { silentLog } from '../../src/core/ports/log.js';
 import type { Router } from '../../src/http/router.js';
 import { createRouter } from '../../src/routes.js';
 import type { Endpoints } from '../../src/transport/listen-plan.js';
-import { UniTransports } from '../../src/transport/uni/uni-transports.js';
 
 const PUBLIC: Endpoints = { websocket: true, pages: true, api: false, admin: false, metrics: false, health: false };
 const INTERNAL: Endpoints = { websocket: false, pages: false, api: true, admin: false, metrics: true, health: true };
@@ -23,14 +22,14 @@ const INTERNAL: Endpoints = { websocket: false, pages: false, api: true, admin: 
 const nodes: Node[] = [];
 async function routers(extra: Record<string, unknown>): Promise<{ pub: Router; internal: Router }> {
   const config = loadConfig({ base: { client: { allow_anonymous_connect_without_token: true }, ...extra } }).config;
-  const { node } = await compose({ config, log: silentLog });
+  const { node, transports } = await compose({ config, log: silentLog });
   nodes.push(node);
   const parts = {
     node,
     config,
     log: silentLog,
     httpApi: new HttpApi(node, config),
-    uni: new UniTransports(node, config),
+    connections: transports.route,
     dev: false,
   };
   return { pub: createRouter(parts, PUBLIC), internal: createRouter(parts, INTERNAL) };

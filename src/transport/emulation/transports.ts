@@ -8,6 +8,7 @@ import type { Config } from '../../config/schema.js';
 import type { Node } from '../../core/node.js';
 import type { Route } from '../../http/router.js';
 import type { ClientCodec, CodecName } from '../../protocol/codec.js';
+import type { TransportKind } from '../client-transports.js';
 import type { ConnectionLimits } from '../connection-limits.js';
 import { HttpStreamHandler } from '../http-stream/handler.js';
 import { SseHandler } from '../sse/handler.js';
@@ -56,3 +57,12 @@ export function createEmulatedTransports(
   };
   return { route, sessions, served };
 }
+
+/** HTTP-streaming, SSE and the emulation endpoint, as the composition root lists transports. */
+export const emulatedTransports: TransportKind = {
+  name: 'emulation',
+  create: ({ node, config, codecs, limits }) => {
+    const t = createEmulatedTransports(node, config, codecs, limits);
+    return t === undefined ? undefined : { route: t.route, served: t.served };
+  },
+};

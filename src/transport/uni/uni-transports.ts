@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../../config/schema.js';
 import type { Node } from '../../core/node.js';
 import { ClientAddresses } from '../client-address.js';
+import type { TransportKind } from '../client-transports.js';
 import { ConnectionLimits } from '../connection-limits.js';
 import { compileOrigins } from '../origin.js';
 import { UniHttpEndpoints } from './http-endpoints.js';
@@ -45,3 +46,23 @@ export class UniTransports {
     this.limits.close();
   }
 }
+
+/** uni_websocket, uni_sse and uni_http_stream, as the composition root lists transports. */
+export const uniTransports: TransportKind = {
+  name: 'uni',
+  create: ({ node, config, limits }) => {
+    if (!config.uni_websocket.enabled && !config.uni_sse.enabled && !config.uni_http_stream.enabled) return undefined;
+    const t = new UniTransports(node, config, limits);
+    const served = [
+      ...(config.uni_websocket.enabled ? [`uni_websocket ${config.uni_websocket.handler_prefix}`] : []),
+      ...(config.uni_sse.enabled ? [`uni_sse ${config.uni_sse.handler_prefix}`] : []),
+      ...(config.uni_http_stream.enabled ? [`uni_http_stream ${config.uni_http_stream.handler_prefix}`] : []),
+    ];
+    return {
+      route: t.route,
+      handleUpgrade: (req, socket, head) => t.handleUpgrade(req, socket, head),
+      served,
+      close: () => t.close(),
+    };
+  },
+};

@@ -12,6 +12,7 @@ import type { Node } from '../../core/node.js';
 import { Client } from '../../core/session/client.js';
 import type { ClientCodec, CodecName } from '../../protocol/codec.js';
 import { ClientAddresses } from '../client-address.js';
+import type { TransportKind } from '../client-transports.js';
 import { ConnectionLimits, type Verdict } from '../connection-limits.js';
 import { openFileLimit, RESERVED_DESCRIPTORS } from '../open-files.js';
 import { compileOrigins, originAllowed } from '../origin.js';
@@ -195,3 +196,16 @@ export class WebSocketHandler {
     );
   }
 }
+
+/** The bidirectional WebSocket endpoint, as the composition root lists transports. */
+export const websocketTransport: TransportKind = {
+  name: 'websocket',
+  create: ({ node, config, codecs, limits, websocketPath }) => {
+    const h = new WebSocketHandler(node, config, codecs, websocketPath, limits);
+    return {
+      handleUpgrade: (req, socket, head) => h.handleUpgrade(req, socket, head),
+      served: [`websocket ${h.path}`],
+      close: () => h.close(),
+    };
+  },
+};
