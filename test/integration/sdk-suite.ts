@@ -297,6 +297,43 @@ export function sdkSuite(transport: TransportName): void {
       await unsubscribed;
       await waitFor(async () => (await c.presenceStats('test-presence')).numClients === 0, 3000, 'presence emptied');
     });
+
+    test('churn leaves no session behind: connect/disconnect and subscribe/unsubscribe loops, offline then online', async () => {
+      const presentIds = async (via: Centrifuge) => Object.keys((await via.presence('test-churn')).clients).sort();
+      const network = new EventTarget();
+      const c = client(s.url, { networkEventTarget: network });
+      for (let i = 0; i < 10; i++) {
+        c.connect();
+        c.disconnect();
+      }
+      assert.equal(c.state, 'disconnected');
+      const first = once<{ client: string }>(c, 'connected');
+      c.connect();
+      const firstId = (await first).client;
+
+      const sub = c.newSubscription('test-churn');
+      for (let i = 0; i < 10; i++) {
+        sub.subscribe();
+        sub.unsubscribe();
+      }
+      assert.equal(sub.state, 'unsubscribed');
+      sub.subscribe();
+      await once(sub, 'subscribed');
+      await waitFor(async () => (await presentIds(c)).join() === firstId, 3000, 'only the live subscription present');
+
+      // Going offline makes the SDK drop its transport (WebSocket close, fetch abort, EventSource close): the server
+      // must end that session, and the SDK comes back as a new client once online.
+      const observer = await connected(s.url);
+      const reconnecting = once<{ code: number }>(c, 'connecting');
+      network.dispatchEvent(new Event('offline'));
+      assert.equal((await reconnecting).code, 1, 'connecting because the transport closed');
+      await waitFor(async () => (await presentIds(observer)).length === 0, 3000, 'the dropped session left presence');
+      const back = once<{ client: string }>(c, 'connected');
+      network.dispatchEvent(new Event('online'));
+      const secondId = (await back).client;
+      assert.notEqual(secondId, firstId);
+      await waitFor(async () => (await presentIds(observer)).join() === secondId, 3000, 'resubscribed anew');
+    });
   });
 
   describe('presence, join/leave and history', () => {
