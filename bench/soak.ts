@@ -154,6 +154,8 @@ interface SoakResult {
   server3008: number;
   server3012: number;
   redisKeysLeft: number | undefined;
+  /** A few of those keys, without the run's prefix, so a leftover can be told apart. */
+  redisKeysSample: string[];
 }
 
 async function soakOne(engine: 'memory' | 'redis'): Promise<SoakResult> {
@@ -210,27 +212,37 @@ async function soakOne(engine: 'memory' | 'redis'): Promise<SoakResult> {
       const server3012 = s.closedWith(3012) - base3012;
       inspector.close();
       agent.destroy();
-      let redisKeysLeft: number | undefined;
-      if (engine === 'redis') redisKeysLeft = await dropKeys(prefix);
-      return { engine, minutes: MINUTES, samples, counts: churn.counts, server3008, server3012, redisKeysLeft };
+      const left = engine === 'redis' ? await dropKeys(prefix) : undefined;
+      return {
+        engine,
+        minutes: MINUTES,
+        samples,
+        counts: churn.counts,
+        server3008,
+        server3012,
+        redisKeysLeft: left?.count,
+        redisKeysSample: left?.sample ?? [],
+      };
     },
   );
 }
 
 /** Counts this run's keys still in Redis, then deletes them (only keys under its own prefix). */
-async function dropKeys(prefix: string): Promise<number> {
+async function dropKeys(prefix: string): Promise<{ count: number; sample: string[] }> {
   const redis = new Redis(values.redis, { lazyConnect: true, maxRetriesPerRequest: 2 });
   await redis.connect();
   let cursor = '0';
   let left = 0;
+  const sample: string[] = [];
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
     cursor = next;
     left += keys.length;
+    for (const k of keys) if (sample.length < 5) sample.push(k.slice(prefix.length));
     if (keys.length > 0) await redis.del(...keys);
   } while (cursor !== '0');
   await redis.quit();
-  return left;
+  return { count: left, sample };
 }
 
 const f1 = (x: number) => x.toFixed(1);
@@ -373,7 +385,11 @@ function report(r: SoakResult): { markdown: string; failed: string[] } {
     ],
   ];
   if (r.redisKeysLeft !== undefined)
-    checks.push(['Redis keys of the run left after the TTLs (then deleted)', String(r.redisKeysLeft), true]);
+    checks.push([
+      'Redis keys of the run left after the TTLs (then deleted)',
+      r.redisKeysSample.length > 0 ? `${r.redisKeysLeft} (${r.redisKeysSample.join(', ')})` : String(r.redisKeysLeft),
+      true,
+    ]);
   const failed = checks.filter(([, , ok]) => !ok).map(([what, got]) => `${r.engine}: ${what}: ${got}`);
   const closes = [...c.serverCloses]
     .sort((a, b) => b[1] - a[1])
