@@ -239,20 +239,28 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   monitor.start();
   const started = performance.now();
   const cpuStart = process.cpuUsage();
+  // A worker that throws (a bug of the test) stops the storm and is reported like a crash, so the run still ends
+  // (the publisher and the bystanders stopped) rather than leaving them running.
+  const workerErrors: string[] = [];
+  const crashed = () => crashes.length > 0 || workerErrors.length > 0;
   let inputs = 0;
   const worker = async (index: number) => {
     const rng = new Rng(SEED + index * 0x9e3779b1);
     const ctx: Context = { ...shared, rng };
-    while (inputs < INPUTS && crashes.length === 0 && performance.now() - started < STORM_SECONDS * 1000) {
-      const r = rng.int(100);
-      let n: number;
-      if (r < 25) n = await pbSession(ctx);
-      else if (r < 50) n = await streamSession(ctx);
-      else if (r < 62) n = await emulationScenario(ctx);
-      else if (r < 72) n = await uniWebSocket(ctx);
-      else if (r < 86) n = await uniHttp(ctx);
-      else n = await resetScenario(ctx);
-      inputs += n;
+    try {
+      while (inputs < INPUTS && !crashed() && performance.now() - started < STORM_SECONDS * 1000) {
+        const r = rng.int(100);
+        let n: number;
+        if (r < 25) n = await pbSession(ctx);
+        else if (r < 50) n = await streamSession(ctx);
+        else if (r < 62) n = await emulationScenario(ctx);
+        else if (r < 72) n = await uniWebSocket(ctx);
+        else if (r < 86) n = await uniHttp(ctx);
+        else n = await resetScenario(ctx);
+        inputs += n;
+      }
+    } catch (e) {
+      workerErrors.push(`worker ${index}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     }
   };
   await Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(i)));
@@ -264,7 +272,9 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   await publisher;
   monitor.stop();
   const failures: string[] = [];
-  if (inputs < INPUTS) failures.push(`only ${inputs} of ${INPUTS} inputs could be sent in ${STORM_SECONDS} s`);
+  for (const e of workerErrors.slice(0, 3)) failures.push(`the test itself failed: ${e}`);
+  if (inputs < INPUTS && workerErrors.length === 0)
+    failures.push(`only ${inputs} of ${INPUTS} inputs could be sent in ${STORM_SECONDS} s`);
   await waitFor(() => bystanders.every((b) => b.lastN === published), 10_000, 'bystanders to catch up').catch(() => {});
   for (const b of bystanders) {
     if (b.lastN !== published) failures.push(`bystander ${b.name} got ${b.lastN} of ${published} publications`);
