@@ -12,23 +12,24 @@
  * FUZZ_STALL_MS of CPU; nothing is logged as an error; and once the storm is over (abandoned sessions ended by
  * their ping and stale timeouts, shortened here) sessions, subscriptions and channels are the bystanders' alone.
  *
+ * The server runs in a process of its own (test/fuzz/transports/server-process.ts) with the loop monitor inside
+ * it: what is measured is the server's work alone, not this process's (building the hostile frames, decoding every
+ * answer, the SDK bystanders), which in one process made most of every long turn.
+ *
  * FUZZ_SEED replays a run (each worker draws its own seeded stream); FUZZ_SCALE multiplies the inputs
- * (FUZZ_TRANSPORT_INPUTS sets them).
+ * (FUZZ_TRANSPORT_INPUTS sets them); FUZZ_SERVER_EXEC_ARGV adds node flags to the server process (--cpu-prof).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Centrifuge, Subscription } from 'centrifuge';
-import { loadConfig } from '../../src/config/load.js';
-import type { Log } from '../../src/core/ports/log.js';
-import { EmulationRequestType, ReplyType } from '../../src/protocol/protobuf/schema.js';
-import { type ChorusServer, createChorusServer } from '../../src/server.js';
-import { hsToken, once, sleep, waitFor } from '../helpers/clients.js';
+import { hsToken, once, sleep } from '../helpers/clients.js';
 import { JSON_SDK, PROTOBUF_SDK, sdkClient } from '../helpers/sdk-encodings.js';
 import { openChannels } from '../helpers/server.js';
 import { sdkOver } from '../helpers/transports.js';
 import { SCALE, SEED } from './fuzz-options.js';
 import { Rng } from './hostile-inputs.js';
-import { Findings, LoopMonitor, Tally } from './live/checks.js';
+import { Findings, Tally } from './live/checks.js';
+import { Notes, worstTurn } from './transports/loop.js';
 import {
   type Context,
   emulationScenario,
@@ -39,7 +40,7 @@ import {
   uniHttp,
   uniWebSocket,
 } from './transports/scenarios.js';
-import { checkPbReplies, pbFrame } from './transports/wire.js';
+import { type ServerCounts, type ServerProcess, startServerProcess } from './transports/server-process.js';
 
 const INPUTS = Number(process.env.FUZZ_TRANSPORT_INPUTS ?? Math.round(3000 * SCALE));
 const WORKERS = Number(process.env.FUZZ_WORKERS ?? 16);
@@ -133,59 +134,18 @@ async function bystander(base: string, kind: (typeof BYSTANDER_KINDS)[number], i
   return b;
 }
 
-/** A log that keeps error lines only (the storm's debug and info lines would be many): none may appear. */
-function errorLog(): Log & { errors: string[] } {
-  const errors: string[] = [];
-  const none = () => {};
-  return {
-    errors,
-    trace: none,
-    debug: none,
-    info: none,
-    warn: none,
-    error: (obj: object, msg: string) => {
-      if (errors.length < 20) {
-        const err = (obj as { err?: unknown }).err;
-        const detail = err instanceof Error ? (err.stack ?? err.message) : JSON.stringify(obj).slice(0, 300);
-        errors.push(`${msg}: ${detail}`);
-      }
-    },
-  };
-}
-
-/**
- * The test's own Protobuf code (protobufjs builds each type's encoder and decoder on first use) runs once before
- * the event loop is watched: this process hosts the clients too, and their first use is not the server's doing.
- */
-function warmUp(): void {
-  const rng = new Rng(SEED);
-  let id = 1;
-  for (let i = 0; i < 200; i++) {
-    const f = pbFrame(rng, () => id++, LIMIT);
-    if (typeof f.bytes !== 'string') checkPbReplies(f.bytes, new Findings(), 'warm-up');
-  }
-  for (const push of [{ push: { disconnect: { code: 3501 } } }, { id: 1, connect: { session: 's', node: 'n' } }]) {
-    const bytes = ReplyType.encodeDelimited(ReplyType.fromObject(push)).finish();
-    checkPbReplies(bytes, new Findings(), 'warm-up');
-  }
-  EmulationRequestType.encode(EmulationRequestType.fromObject({ session: 's', node: 'n', data: Buffer.from('x') }));
-}
-
-let server: ChorusServer;
+let server: ServerProcess;
 let port = 0;
 let base = '';
-const log = errorLog();
+/** Uncaught exceptions in this process (the clients' side: a bug of the test). */
 const crashes: string[] = [];
 const onCrash = (e: unknown) => crashes.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
 
 before(async () => {
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
-  const b = structuredClone(CONFIG) as unknown as Record<string, Record<string, unknown>>;
-  b.http_server = { port: 0, address: '127.0.0.1' };
-  const { config } = loadConfig({ base: b });
-  server = await createChorusServer({ config, log });
-  port = (await server.listen()).port;
+  server = await startServerProcess(CONFIG);
+  port = server.port;
   base = `http://127.0.0.1:${port}`;
 });
 after(async () => {
@@ -196,15 +156,15 @@ after(async () => {
 
 test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECONDS * 1000 + 120_000 }, async () => {
   const findings = new Findings();
-  const monitor = new LoopMonitor();
+  const notes = new Notes();
   const shared: Omit<Context, 'rng'> = {
     port,
     findings,
     closes: new Tally(),
     statuses: new Tally(),
     kinds: new Tally(),
-    monitor,
-    nodeId: server.node.uid,
+    monitor: notes,
+    nodeId: server.nodeId,
     limit: LIMIT,
     live: new LiveSessions(),
     abandonMs: ABANDON_MS,
@@ -235,14 +195,14 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
     }
   })();
 
-  warmUp();
-  monitor.start();
+  await server.startMonitor(Math.min(20, STALL_MS / 2));
   const started = performance.now();
   const cpuStart = process.cpuUsage();
+  const serverCpuStart = await server.cpuMs();
   // A worker that throws (a bug of the test) stops the storm and is reported like a crash, so the run still ends
   // (the publisher and the bystanders stopped) rather than leaving them running.
   const workerErrors: string[] = [];
-  const crashed = () => crashes.length > 0 || workerErrors.length > 0;
+  const crashed = () => crashes.length > 0 || server.crashes.length > 0 || workerErrors.length > 0;
   let inputs = 0;
   const worker = async (index: number) => {
     const rng = new Rng(SEED + index * 0x9e3779b1);
@@ -266,16 +226,17 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   await Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(i)));
   const stormSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStart);
+  const serverCpuMs = (await server.cpuMs()) - serverCpuStart;
 
   await sleep(200);
   publishing = false;
   await publisher;
-  monitor.stop();
+  const record = await server.stopMonitor();
   const failures: string[] = [];
   for (const e of workerErrors.slice(0, 3)) failures.push(`the test itself failed: ${e}`);
   if (inputs < INPUTS && workerErrors.length === 0)
     failures.push(`only ${inputs} of ${INPUTS} inputs could be sent in ${STORM_SECONDS} s`);
-  await waitFor(() => bystanders.every((b) => b.lastN === published), 10_000, 'bystanders to catch up').catch(() => {});
+  await until(async () => bystanders.every((b) => b.lastN === published), 10_000);
   for (const b of bystanders) {
     if (b.lastN !== published) failures.push(`bystander ${b.name} got ${b.lastN} of ${published} publications`);
     for (const p of b.problems.slice(0, 5)) failures.push(`bystander ${b.name}: ${p}`);
@@ -283,15 +244,17 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   for (const e of publishErrors.slice(0, 5)) failures.push(`publisher: ${e}`);
 
   // Once the hostile clients are gone (the abandoned ones ended by their timeouts), only the bystanders remain.
-  const node = server.node;
   const n = bystanders.length;
-  const counts = () =>
-    `sessions ${node.sessions.size}, clients ${node.clients.size}, subscriptions ${node.hub.numSubscriptions}, channels ${node.hub.numChannels}`;
+  const counts = async () => {
+    const c: ServerCounts = await server.counts();
+    return `sessions ${c.sessions}, clients ${c.clients}, subscriptions ${c.subscriptions}, channels ${c.channels}`;
+  };
   const expected = `sessions ${n}, clients ${n}, subscriptions ${n}, channels 1`;
   const cleanupStarted = performance.now();
-  await waitFor(() => counts() === expected, ABANDON_MS + 5000, 'hostile sessions to be cleaned up').catch(() => {});
+  await until(async () => (await counts()) === expected, ABANDON_MS + 5000);
   const cleanupMs = performance.now() - cleanupStarted;
-  if (counts() !== expected) failures.push(`after the storm: ${counts()} (expected ${expected})`);
+  const left = await counts();
+  if (left !== expected) failures.push(`after the storm: ${left} (expected ${expected})`);
   const info = (await fetch(`${base}/api/info`, {
     method: 'POST',
     headers: { 'x-api-key': API_KEY },
@@ -300,23 +263,26 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   const self = info.result?.nodes?.[0];
   if (self?.num_clients !== n || self?.num_subs !== n) failures.push(`info after the storm: ${JSON.stringify(self)}`);
 
-  const worst = monitor.worst();
+  const worst = worstTurn(record, notes);
   if (worst.ms > STALL_MS) {
     failures.push(
-      `event loop held for ${Math.round(worst.ms)} ms of CPU (bound ${STALL_MS} ms), around: ${worst.around}`,
+      `the server's event loop held for ${Math.round(worst.ms)} ms of CPU (bound ${STALL_MS} ms), ` +
+        `${((worst.at - performance.timeOrigin - started) / 1000).toFixed(1)} s into the storm, around: ${worst.around}`,
     );
   }
-  for (const c of crashes.slice(0, 3)) failures.push(`uncaught: ${c}`);
-  for (const e of log.errors.slice(0, 5)) failures.push(`logged as an error: ${e}`);
+  for (const c of [...server.crashes, ...crashes].slice(0, 3)) failures.push(`uncaught: ${c}`);
+  for (const e of (await server.errors()).slice(0, 5)) failures.push(`logged as an error: ${e}`);
   if (findings.size > 0) failures.push(`answers that break the protocol's promises:\n${findings.report()}`);
 
   console.log(
     [
       `# transports fuzz: seed ${SEED}, ${inputs} inputs in ${stormSeconds.toFixed(1)} s (${Math.round(inputs / stormSeconds)}/s), ` +
-        `CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, ${WORKERS} workers, scale ${SCALE}`,
-      `#   bystanders: ${bystanders.map((b) => b.name).join(', ')} × ${published} publications; event loop: worst ` +
-        `${Math.round(worst.ms)} ms CPU-bound, ${Math.round(monitor.maxGapMs)} ms wall, longest GC pause ` +
-        `${Math.round(monitor.maxGcMs)} ms; counts back to the bystanders' ${Math.round(cleanupMs)} ms after the storm`,
+        `CPU: server ${(serverCpuMs / 1000).toFixed(1)} s, clients ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, ` +
+        `${WORKERS} workers, scale ${SCALE}`,
+      `#   bystanders: ${bystanders.map((b) => b.name).join(', ')} × ${published} publications; server event loop: ` +
+        `worst turn ${Math.round(worst.ms)} ms CPU, ${record.long.length} turns over 20 ms, longest gap ` +
+        `${Math.round(record.maxGapMs)} ms wall, longest GC pause ${Math.round(record.maxGcMs)} ms; counts back to ` +
+        `the bystanders' ${Math.round(cleanupMs)} ms after the storm`,
       `#   inputs: ${shared.kinds}`,
       `#   closes and disconnect pushes: ${shared.closes}`,
       `#   HTTP statuses: ${shared.statuses}`,
@@ -326,3 +292,13 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   for (const b of bystanders) b.client.disconnect();
   assert.ok(failures.length === 0, `seed ${SEED}:\n${failures.join('\n')}`);
 });
+
+/** Polls an async condition every 50 ms until it holds or `ms` pass; whether it held. */
+async function until(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (await cond()) return true;
+    await sleep(50);
+  }
+  return cond();
+}

@@ -11,7 +11,7 @@ import { connect as tcpConnect } from 'node:net';
 import WebSocket from 'ws';
 import { EmulationRequestType, ReplyType } from '../../../src/protocol/protobuf/schema.js';
 import { deepJSON, hostileLine, mutate, ODD_VALUES, payload, type Rng } from '../hostile-inputs.js';
-import { checkCloseCode, type Findings, type LoopMonitor, type Tally } from '../live/checks.js';
+import { checkCloseCode, type Findings, type Tally } from '../live/checks.js';
 import { exchange, HttpClient, type RequestSpec, race, sleep } from './http-client.js';
 import {
   checkJsonMessages,
@@ -32,7 +32,8 @@ export interface Context {
   closes: Tally;
   statuses: Tally;
   kinds: Tally;
-  monitor: LoopMonitor;
+  /** Names what was just started, for the report of the server's worst event-loop turn. */
+  monitor: { note(label: string): void };
   /** The node id emulation requests must name. */
   nodeId: string;
   /** websocket/uni_websocket.message_size_limit and every *.max_request_body_size of the server (64 KiB). */
