@@ -59,6 +59,13 @@ export class Router {
       if (!res.headersSent) sendError(res, err);
       return;
     }
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET' && req.destroyed) {
+      // The client went away while its request was read (a reset, an aborted upload): nothing failed here, and
+      // there is nobody to answer.
+      this.log.debug({ path: (req.url ?? '').split('?')[0] }, 'request aborted by the client');
+      res.destroy();
+      return;
+    }
     this.log.error({ err, path: (req.url ?? '').split('?')[0] }, 'request failed');
     // Every request gets an answer: a 500 if nothing was sent yet, else the connection is cut so the client sees
     // the response is incomplete rather than waiting for the rest.
