@@ -559,6 +559,22 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
   const stepOf = (key: string, rate: number, f: (s: StepResult) => number) =>
     median((results[key] ?? []).map((run) => f(run.steps.find((s) => s.rate === rate) as StepResult)));
   const has = (k: string) => (results[k]?.length ?? 0) > 0;
+  /**
+   * `key` against `base` round by round (each round runs every target one after the other, so a round's targets
+   * share the machine's load of the moment), then the median of those ratios: steadier than a ratio of medians
+   * on a machine whose other load comes and goes.
+   */
+  const paired = (key: string, base: string, rate: number, f: (s: StepResult) => number) => {
+    const a = results[key] ?? [];
+    const b = results[base] ?? [];
+    const xs: number[] = [];
+    for (let r = 0; r < Math.min(a.length, b.length); r++) {
+      const sa = a[r]?.steps.find((s) => s.rate === rate);
+      const sb = b[r]?.steps.find((s) => s.rate === rate);
+      if (sa !== undefined && sb !== undefined && f(sb) > 0) xs.push(f(sa) / f(sb));
+    }
+    return median(xs);
+  };
   const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : '–');
   const rows: Array<Array<string | number>> = [];
   const chart: Array<{ key: string; label: string; rate: number; user: number; system: number }> = [];
@@ -638,19 +654,18 @@ function report(results: Record<string, TargetRun[]>, totalSeconds: number): voi
     ['chorus-mixed', 1.1],
   ] as const) {
     if (!has(key) || !has('chorus')) continue;
-    const xs = RATES.map((r) => stepOf(key, r, (s) => s.cpuUsPerMsg) / stepOf('chorus', r, (s) => s.cpuUsPerMsg));
+    const xs = RATES.map((r) => paired(key, 'chorus', r, (s) => s.cpuUsPerMsg));
     const label = selected.find((t) => t.key === key)?.label ?? key;
     summary.push(
-      `${label} vs Chorus with JSON subscribers: total server CPU per message × ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} (target ≤ ${limit}×).`,
+      `${label} vs Chorus with JSON subscribers: total server CPU per message × ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} (by rate: ${xs.map((x) => x.toFixed(2)).join(', ')}; median of the rounds' ratios; target ≤ ${limit}×).`,
     );
   }
   // Two versions in one run (`--baseline DIR`): this checkout against another, e.g. before a redesign.
   if (has('chorus') && has('chorus-baseline')) {
-    const per = (f: (s: StepResult) => number) =>
-      RATES.map((r) => stepOf('chorus', r, f) / stepOf('chorus-baseline', r, f));
+    const per = (f: (s: StepResult) => number) => RATES.map((r) => paired('chorus', 'chorus-baseline', r, f));
     const span = (xs: number[]) => `× ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
     summary.push(
-      `This checkout vs the baseline checkout (${values.baseline}): total server CPU per message ${span(per((s) => s.cpuUsPerMsg))} (by rate: ${per(
+      `This checkout vs the baseline checkout (${values.baseline}): total server CPU per message ${span(per((s) => s.cpuUsPerMsg))} (median of the rounds' ratios; by rate: ${per(
         (s) => s.cpuUsPerMsg,
       )
         .map((x) => x.toFixed(2))
