@@ -48,9 +48,13 @@ export interface ServerProcess {
 
 const ENTRY = fileURLToPath(import.meta.url);
 
-export async function startServerProcess(config: Record<string, unknown>): Promise<ServerProcess> {
+/** `execArgv`: more flags for the server's node (e.g. `--cpu-prof` to see what its long turns do). */
+export async function startServerProcess(
+  config: Record<string, unknown>,
+  opts: { execArgv?: string[] } = {},
+): Promise<ServerProcess> {
   const child: ChildProcess = fork(ENTRY, [], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(opts.execArgv ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, CHORUS_SERVER_PROCESS: '1' },
   });
