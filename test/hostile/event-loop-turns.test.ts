@@ -3,7 +3,9 @@
  * broadcasts to 100,000 channels, 10,000-command batches, legacy bodies of several broadcasts, WebSocket frames of
  * 1,024 commands or of JSON nested 10,000 deep), sent concurrently. Each was paced on its own; together they were
  * not: every paused request resumed in the same phase of the loop with a slice of its own (a dozen big requests:
- * 200–350 ms of CPU in one turn). Now one slice of CPU per turn is shared by every request (src/core/turn-slice.ts).
+ * 200–350 ms of CPU in one turn), and one read of a busy socket ran every frame it held (libuv reads a ready
+ * socket up to 32 times: 100+ ms for a few connections). Now one slice of CPU per turn is shared by every request
+ * and session (src/core/turn-slice.ts).
  *
  * The server runs in a process of its own, and the bound is on its turns as its own loop monitor measured them:
  * the CPU time of its main thread between two ticks of a 5 ms timer, garbage-collection pauses deducted (this
@@ -13,6 +15,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type LoopRecord, worstTurn } from '../fuzz/live/checks.js';
+import { frame, RawWs, upgradeRequest } from '../fuzz/live/raw-ws.js';
 import { type ServerProcess, startServerProcess } from '../fuzz/live/server-process.js';
 import { openChannels } from '../helpers/server.js';
 
@@ -95,6 +98,41 @@ describe('concurrent big inputs share one slice of CPU per turn', () => {
         assert.equal((JSON.parse(a.body) as { result: { replies: unknown[] } }).result.replies.length, 10_000);
       }
       assert.equal((answers[6]?.body ?? '').split('\n').length, 2);
+    });
+    assert.ok(worst < BOUND_MS, `the server's loop was held ${Math.round(worst)} ms of CPU; ${describeTurns(record)}`);
+  });
+
+  test('WebSocket: connections sending frames of 1,024 pings and of deep JSON, as fast as they can', async () => {
+    const deep = (d: number) => `${'['.repeat(d)}1${']'.repeat(d)}`;
+    const FRAMES = 30;
+    const { worst, record } = await measured(async () => {
+      const sessions = Array.from({ length: 12 }, async (_, c) => {
+        const ws = await RawWs.connect(s.port, upgradeRequest());
+        assert.ok(await ws.answered(5000));
+        let replies = 0;
+        ws.onText = (t) => {
+          replies += t.split('\n').length;
+        };
+        ws.sendText('{"id":1,"connect":{}}');
+        let id = 2;
+        const pingFrames = c % 3 !== 2;
+        for (let f = 0; f < FRAMES; f++) {
+          if (pingFrames) ws.write(frame(Array.from({ length: 1024 }, () => `{"id":${id++},"ping":{}}`).join('\n')));
+          else ws.write(frame(`{"id":${id++},"publish":{"channel":"open1","data":${deep(10_000)}}}`));
+        }
+        const expected = 1 + (pingFrames ? 1024 * FRAMES : FRAMES);
+        const deadline = performance.now() + 30_000;
+        while (replies < expected && !ws.ended && performance.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.equal(
+          replies,
+          expected,
+          `connection ${c}: every command answered (closed: ${ws.ended}, code ${ws.closeCode})`,
+        );
+        ws.reset();
+      });
+      await Promise.all(sessions);
     });
     assert.ok(worst < BOUND_MS, `the server's loop was held ${Math.round(worst)} ms of CPU; ${describeTurns(record)}`);
   });
