@@ -16,7 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
-import { BodyTooLarge, readBodyBytes } from '../http/body.js';
+import { BodyTooLarge, discardBody, readBodyBytes } from '../http/body.js';
 import { sendJSON, sendJSONInSteps } from '../http/reply.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { nestedDeeperThan, TOO_DEEP_MESSAGE } from '../protocol/json-depth.js';
@@ -73,7 +73,7 @@ export class HttpApi {
     const q = target.indexOf('?');
     const query = q === -1 ? '' : target.slice(q + 1);
     if (req.method !== 'POST') {
-      req.resume();
+      await discardBody(req);
       sendJSON(
         res,
         405,
@@ -84,7 +84,7 @@ export class HttpApi {
     }
     if (!this.authorised(req, query)) {
       const why = this.key === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
-      req.resume();
+      await discardBody(req);
       sendJSON(res, 401, { error: { code: 401, message: `unauthorized: ${why}` } });
       return;
     }
