@@ -16,8 +16,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.js';
 import type { Node } from '../core/node.js';
-import { BodyTooLarge, readBody } from '../http/body.js';
-import { sendJSON } from '../http/reply.js';
+import { BodyTooLarge, discardBody, readBodyBytes } from '../http/body.js';
+import { sendJSON, sendJSONInSteps } from '../http/reply.js';
 import { Errors, type ProtocolError, ReplyError } from '../protocol/codes.js';
 import { nestedDeeperThan, TOO_DEEP_MESSAGE } from '../protocol/json-depth.js';
 import { ApiExecutor, type ApiReply, errorJSON } from './executor.js';
@@ -73,7 +73,7 @@ export class HttpApi {
     const q = target.indexOf('?');
     const query = q === -1 ? '' : target.slice(q + 1);
     if (req.method !== 'POST') {
-      req.resume();
+      await discardBody(req);
       sendJSON(
         res,
         405,
@@ -84,13 +84,15 @@ export class HttpApi {
     }
     if (!this.authorised(req, query)) {
       const why = this.key === undefined ? 'set http_api.key to use the server API' : 'missing or wrong API key';
-      req.resume();
+      await discardBody(req);
       sendJSON(res, 401, { error: { code: 401, message: `unauthorized: ${why}` } });
       return;
     }
     let body: string;
     try {
-      body = await readBody(req, res, this.config.http_api.max_body_size);
+      const bytes = await readBodyBytes(req, res, this.config.http_api.max_body_size);
+      // Decoding 4 MiB of UTF-8 takes milliseconds: a step of its own, within a slice.
+      body = await new Pacer().step(() => bytes.toString('utf8'));
     } catch (e) {
       if (e instanceof BodyTooLarge) {
         const limit = this.config.http_api.max_body_size;
@@ -114,20 +116,19 @@ export class HttpApi {
     const method = path.slice(this.prefix.length + 1);
     const pacer = new Pacer();
     let params: unknown = {};
-    if (nestedDeeperThan(body)) {
+    // Scanning and parsing a large body are steps that cannot be split: each runs within a slice (pacer.ts).
+    if (await pacer.step(() => nestedDeeperThan(body))) {
       this.error(res, 400, { ...Errors.badRequest, message: TOO_DEEP_MESSAGE });
       return;
     }
     if (body.trim() !== '') {
       try {
-        params = JSON.parse(body);
+        params = await pacer.step(() => JSON.parse(body));
       } catch {
         this.error(res, 400, { ...Errors.badRequest, message: 'bad request: body is not valid JSON' });
         return;
       }
     }
-    // Parsing a large body is one step that cannot be split: let the event loop run before the next one.
-    await pacer.pace();
     if (typeof params !== 'object' || params === null || Array.isArray(params)) {
       this.error(res, 400, { ...Errors.badRequest, message: 'bad request: body must be a JSON object' });
       return;
@@ -137,7 +138,7 @@ export class HttpApi {
       this.error(res, HTTP_STATUS[reply.error.code] ?? 500, reply.error);
       return;
     }
-    this.send(res, 200, replyJSON(reply));
+    await sendJSONInSteps(res, 200, replyJSON(reply), pacer);
   }
 
   /**
@@ -171,7 +172,7 @@ export class HttpApi {
       const reply = await this.executor.execute(method, cmd.params ?? {}, source, pacer);
       return replyJSON(reply);
     });
-    this.send(res, 200, out.join('\n'));
+    await sendJSONInSteps(res, 200, out.join('\n'), pacer);
   }
 
   private error(res: ServerResponse, status: number, e: ProtocolError): void {

@@ -28,14 +28,42 @@ export function sendJSON(
   headers: Readonly<Record<string, string>> = {},
 ): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, {
+  res.writeHead(status, jsonHeaders(Buffer.byteLength(text), headers));
+  res.end(text);
+}
+
+function jsonHeaders(length: number, headers: Readonly<Record<string, string>>): Record<string, string> {
+  return {
     'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
+    'content-length': String(length),
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     ...headers,
-  });
-  res.end(text);
+  };
+}
+
+/** Answers longer than this are encoded by `sendJSONInSteps` as a step of their own. */
+const STEP_CHARS = 64 * 1024;
+
+/**
+ * `sendJSON` for JSON text that may be large (a 100,000-channel broadcast's answer is 4 MB, a legacy body's of
+ * several broadcasts three times that): encoded to bytes as one step of `stepper` (see api/pacer.ts), so that
+ * encoding it is neither part of another step's turn nor left to the socket, which encoded a string chunk as it
+ * wrote it (a legacy answer of 13 MB: 100 ms in one go).
+ */
+export async function sendJSONInSteps(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  stepper: { step<T>(fn: () => T): Promise<T> },
+): Promise<void> {
+  if (text.length <= STEP_CHARS) {
+    sendJSON(res, status, text);
+    return;
+  }
+  const bytes = await stepper.step(() => Buffer.from(text));
+  res.writeHead(status, jsonHeaders(bytes.length, {}));
+  res.end(bytes);
 }
 
 export function sendError(res: ServerResponse, e: HttpError): void {

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Log } from '../core/ports/log.js';
-import { BodyTooLarge } from './body.js';
+import { BodyTooLarge, discardBody } from './body.js';
 import { badRequest, HttpError, sendError, sendJSON } from './reply.js';
 
 /** Answers the request and returns true, or returns false to let the next route try. */
@@ -40,7 +40,7 @@ export class Router {
     if (!wellFormedPath(path)) {
       // As Go's server does (and so Centrifugo): a request whose path is not valid percent-encoding is refused.
       this.log.debug({ url: (req.url ?? '').slice(0, 200) }, 'malformed URL (bad percent-encoding): answered 400');
-      req.resume();
+      await discardBody(req);
       sendError(res, badRequest('malformed URL (invalid percent-encoding)'));
       return;
     }

@@ -44,6 +44,7 @@ import type { Transport } from '../ports/transport.js';
 import { type PushEncoding, pushEncodingFor } from '../push-encoding.js';
 import { TokenBucket } from '../rate-limiter.js';
 import type { WheelItem } from '../timer-wheel.js';
+import { slice } from '../turn-slice.js';
 import { connect, refresh } from './connect.js';
 import { handleRPC, handleSend } from './rpc.js';
 
@@ -95,6 +96,10 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
   private queueBytes = 0;
   /** Commands decoded but not yet run (no array while there are none). */
   private pending: Command[] | undefined;
+  /** Whether the waiting frames and commands wait for the next turn's slice (see drain). */
+  private deferred = false;
+  /** Frames received past a turn's slice, not decoded yet (reading is paused meanwhile). */
+  private frames: Uint8Array[] | undefined;
   private busy = false;
   /** Whether the transport was asked to stop reading (too many commands waiting). */
   private readingPaused = false;
@@ -164,6 +169,22 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
   handleFrame(frame: Uint8Array): void {
     if (this.state === State.Closed) return;
     this.node.stats.frameIn(frame.length);
+    // Decoding a frame is work too (a 64 KiB frame of deep JSON: milliseconds): past this turn's slice, frames
+    // wait for the next turn, in order, with reading paused (see drain).
+    if (this.frames !== undefined) {
+      this.frames.push(frame);
+      return;
+    }
+    const pause = slice();
+    if (pause !== undefined) {
+      this.frames = [frame];
+      this.defer(pause);
+      return;
+    }
+    this.decodeFrame(frame);
+  }
+
+  private decodeFrame(frame: Uint8Array): void {
     let commands: Command[];
     try {
       commands = this.transport.codec.decodeCommands(frame);
@@ -223,8 +244,23 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     this.cleanup(Disconnects.connectionClosed);
   }
 
+  /**
+   * Runs waiting commands in order. Every 32 commands it checks the turn's slice of CPU (core/turn-slice.ts,
+   * shared with every session and API request): once it is used up, the rest wait for the next turn with reading
+   * paused. Without this, one read of a socket ran every command of every frame it held (libuv reads a ready
+   * socket up to 32 times in a row: about 2 MB, 65,000 pings), and a few busy connections held the loop for
+   * 100–200 ms at a time.
+   */
   private drain(): void {
-    while (!this.busy && this.pending !== undefined && this.state !== State.Closed) {
+    let run = 0;
+    while (!this.busy && !this.deferred && this.pending !== undefined && this.state !== State.Closed) {
+      if ((++run & 31) === 0) {
+        const pause = slice();
+        if (pause !== undefined) {
+          this.defer(pause);
+          return;
+        }
+      }
       const cmd = this.pending.shift() as Command;
       if (this.pending.length === 0) this.pending = undefined;
       if (this.readingPaused && (this.pending?.length ?? 0) <= PENDING_LOW_MARK) {
@@ -254,6 +290,34 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
           });
       } else stats.commandDone(cmd.method, performance.now() - started, 0);
     }
+  }
+
+  /** Waits for the next turn's slice to decode the waiting frames and run the commands, reading paused meanwhile. */
+  private defer(pause: Promise<void>): void {
+    if (this.deferred) return;
+    this.deferred = true;
+    if (!this.readingPaused) {
+      this.readingPaused = true;
+      this.transport.pauseReading?.();
+    }
+    void pause.then(() => {
+      this.deferred = false;
+      while (this.frames !== undefined && this.state !== State.Closed) {
+        const next = slice();
+        if (next !== undefined) {
+          this.defer(next);
+          return;
+        }
+        const frame = this.frames.shift() as Uint8Array;
+        if (this.frames.length === 0) this.frames = undefined;
+        this.decodeFrame(frame);
+      }
+      if (this.readingPaused && (this.pending?.length ?? 0) <= PENDING_LOW_MARK) {
+        this.readingPaused = false;
+        this.transport.resumeReading?.();
+      }
+      this.drain();
+    });
   }
 
   private dispatch(cmd: Command): void | Promise<void> {
@@ -599,6 +663,7 @@ export class Client implements WheelItem, ChannelSession, ClientContext {
     node.sessions.delete(this);
     this.clearQueue();
     this.pending = undefined;
+    this.frames = undefined;
     const wasRegistered = node.clients.get(this.id) === this;
     node.unregisterClient(this);
     this.channels.removeAll();

@@ -88,51 +88,133 @@ export function checkCloseCode(code: number, findings: Findings, where: string):
 }
 
 /**
- * Watches the event loop with a 5 ms timer. A turn counts as blocked for the part of its length the process spent
- * on the CPU, less the garbage-collection pauses inside it: a machine that merely did not schedule the process
- * (CI neighbours) does not count, nor does the collector (reported apart), a long synchronous task does.
- * `worstAt` names what the fuzz had started just before the worst block.
+ * CPU time of this process's main thread, in ms: on Linux from its scheduler statistics (nanoseconds on the CPU,
+ * so the collector's and the thread pool's own threads do not count), elsewhere the whole process's.
+ */
+const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+const HAS_SCHEDSTAT = (() => {
+  try {
+    return Number.isFinite(Number.parseInt(readFileSync(SCHEDSTAT, 'utf8'), 10));
+  } catch {
+    return false;
+  }
+})();
+export function mainThreadCpuMs(): number {
+  if (HAS_SCHEDSTAT) return Number.parseInt(readFileSync(SCHEDSTAT, 'utf8'), 10) / 1e6;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Wall-clock time comparable across processes (ms since the epoch, sub-millisecond resolution). */
+export const epochNow = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * What the load generator had just started, with the time, for naming what was around a long turn. The server
+ * may run in another process: its monitor reports each long turn as it ends, and the side that sent the inputs
+ * names them from here; notes are kept for a few seconds.
+ */
+export class Notes {
+  private readonly recent: Array<[number, string]> = [];
+
+  note(label: string): void {
+    const now = epochNow();
+    this.recent.push([now, label]);
+    if (
+      this.recent.length > 20_000 ||
+      (this.recent.length > 64 && (this.recent[0] as [number, string])[0] < now - 5000)
+    ) {
+      this.recent.shift();
+    }
+  }
+
+  /** The distinct labels noted from 200 ms before `from` until `to`. */
+  around(from: number, to: number): string {
+    const labels = this.recent.filter(([t]) => t >= from - 200 && t <= to).map(([, l]) => l);
+    return [...new Set(labels)].join(', ');
+  }
+}
+
+/** A long turn: epoch start and end, and the CPU the main thread spent in it (ms). */
+export type LongTurn = [from: number, to: number, cpuMs: number];
+
+/** What a LoopMonitor saw, in a form that can cross processes. */
+export interface LoopRecord {
+  maxGapMs: number;
+  maxGcMs: number;
+  long: LongTurn[];
+  /** Garbage-collection pauses: epoch start and duration. */
+  gcs: Array<[number, number]>;
+}
+
+/**
+ * The longest turn of a record, GC pauses inside it deducted; `labelOf(i)` names what was around turn i.
+ */
+export function worstTurn(record: LoopRecord, labelOf: (i: number) => string): { ms: number; around: string } {
+  let ms = 0;
+  let around = '';
+  record.long.forEach(([from, to, busy], i) => {
+    let gc = 0;
+    for (const [t, d] of record.gcs) if (t + d > from && t < to) gc += Math.min(d, to - t, t + d - from);
+    const blocked = busy - gc;
+    if (blocked > ms) {
+      ms = blocked;
+      around = labelOf(i);
+    }
+  });
+  return { ms, around };
+}
+
+/**
+ * Watches the event loop with a 5 ms timer. A turn counts as blocked for the part of its length the main thread
+ * spent on the CPU, less the garbage-collection pauses inside it: a machine that merely did not schedule the
+ * process (CI neighbours) does not count, nor does the collector (reported apart), a long synchronous task does.
+ * It runs in the process it measures (the live fuzz starts the server in a process of its own, so the load
+ * generator's work is not counted); `onLong` hears of each long turn as it ends.
  */
 export class LoopMonitor {
   maxGapMs = 0;
   maxGcMs = 0;
+  /** Every turn whose CPU exceeded this is kept (and reported to `onLong`). */
+  keepOverMs = 20;
+  onLong: ((turn: LongTurn, index: number) => void) | undefined;
+  private readonly notes = new Notes();
+  private readonly labels: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private gc: PerformanceObserver | undefined;
   private last = 0;
-  private lastCpu = process.cpuUsage();
-  private readonly recent: Array<[number, string]> = [];
-  /** Turns that ran long: [start, end, CPU ms, what had just started]. */
-  private readonly long: Array<[number, number, number, string]> = [];
+  private lastCpu = 0;
+  private readonly long: LongTurn[] = [];
   private readonly gcs: Array<[number, number]> = [];
 
-  /** Notes what was just started, for the report of the worst block. */
+  /** Notes what was just started in this process, for the report of the worst block. */
   note(label: string): void {
-    this.recent.push([performance.now(), label]);
-    if (this.recent.length > 64) this.recent.shift();
+    this.notes.note(label);
   }
 
   start(): void {
     this.gc = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
-        this.gcs.push([e.startTime, e.duration]);
+        this.gcs.push([performance.timeOrigin + e.startTime, e.duration]);
         if (e.duration > this.maxGcMs) this.maxGcMs = e.duration;
       }
     });
     this.gc.observe({ entryTypes: ['gc'] });
-    this.last = performance.now();
-    this.lastCpu = process.cpuUsage();
+    this.last = epochNow();
+    this.lastCpu = mainThreadCpuMs();
     this.timer = setInterval(() => {
-      const now = performance.now();
-      const cpu = process.cpuUsage(this.lastCpu);
+      const now = epochNow();
+      const cpuNow = mainThreadCpuMs();
       const gap = now - this.last - 5;
       if (gap > this.maxGapMs) this.maxGapMs = gap;
-      const busy = Math.min(gap, (cpu.user + cpu.system) / 1000);
-      if (busy > 20) {
-        const labels = this.recent.filter(([t]) => t >= this.last - 200).map(([, l]) => l);
-        this.long.push([this.last, now, busy, [...new Set(labels)].join(', ')]);
+      const busy = Math.min(gap, cpuNow - this.lastCpu);
+      if (busy > this.keepOverMs) {
+        const turn: LongTurn = [this.last, now, busy];
+        this.long.push(turn);
+        this.labels.push(this.notes.around(this.last, now));
+        this.onLong?.(turn, this.long.length - 1);
       }
       this.last = now;
-      this.lastCpu = process.cpuUsage();
+      this.lastCpu = mainThreadCpuMs();
     }, 5);
   }
 
@@ -141,20 +223,13 @@ export class LoopMonitor {
     this.gc?.disconnect();
   }
 
-  /** The longest block, GC pauses inside it deducted, with what had just started. */
+  record(): LoopRecord {
+    return { maxGapMs: this.maxGapMs, maxGcMs: this.maxGcMs, long: [...this.long], gcs: [...this.gcs] };
+  }
+
+  /** The longest block, GC pauses inside it deducted, with what had just started (noted in this process). */
   worst(): { ms: number; around: string } {
-    let ms = 0;
-    let around = '';
-    for (const [from, to, busy, labels] of this.long) {
-      let gc = 0;
-      for (const [t, d] of this.gcs) if (t + d > from && t < to) gc += Math.min(d, to - t, t + d - from);
-      const blocked = busy - gc;
-      if (blocked > ms) {
-        ms = blocked;
-        around = labels;
-      }
-    }
-    return { ms, around };
+    return worstTurn(this.record(), (i) => this.labels[i] ?? '');
   }
 }
 

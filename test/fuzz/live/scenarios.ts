@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { schemas } from '../../../src/api/schemas.js';
 import { Errors } from '../../../src/protocol/codes.js';
 import { channelName, deepJSON, hostileLine, mutate, ODD_VALUES, payload, type Rng } from '../hostile-inputs.js';
-import { checkCloseCode, checkServerText, type Findings, type LoopMonitor, REPLY_CODES, type Tally } from './checks.js';
+import { checkCloseCode, checkServerText, type Findings, type Notes, REPLY_CODES, type Tally } from './checks.js';
 import { frame, RawWs, upgradeRequest } from './raw-ws.js';
 
 export interface Context {
@@ -22,7 +22,8 @@ export interface Context {
   closes: Tally;
   statuses: Tally;
   kinds: Tally;
-  monitor: LoopMonitor;
+  /** Where each input is noted as it is sent (names what was around a long turn). */
+  monitor: Notes;
   apiKey: string;
   secret: string;
   /** Largest batch / broadcast the API scenarios send (the CI run keeps them small). */
