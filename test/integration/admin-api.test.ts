@@ -143,7 +143,19 @@ describe('admin API', () => {
     await subscribed(bob, 'room-admin-state');
     await subscribed(bob2, 'room-admin-state');
     await subscribed(bob, 'news:admin-state');
-    const st = await state();
+    // The figures are those of the last sampled second (so totals, rows and chart agree): up to a second old.
+    let st = await state();
+    await waitFor(
+      async () => {
+        st = await state();
+        return (
+          st.totals.connections === before.totals.connections + 3 &&
+          st.totals.subscriptions === before.totals.subscriptions + 4
+        );
+      },
+      5000,
+      'the sampled state to count the new connections',
+    );
     assert.equal(st.totals.connections, before.totals.connections + 3);
     assert.equal(st.totals.users, before.totals.users + 2);
     assert.equal(st.totals.subscriptions, before.totals.subscriptions + 4);
