@@ -28,8 +28,7 @@ import { openChannels } from '../helpers/server.js';
 import { sdkOver } from '../helpers/transports.js';
 import { SCALE, SEED } from './fuzz-options.js';
 import { Rng } from './hostile-inputs.js';
-import { Findings, Tally } from './live/checks.js';
-import { Notes, worstTurn } from './transports/loop.js';
+import { Findings, Notes, Tally, worstTurn } from './live/checks.js';
 import {
   type Context,
   emulationScenario,
@@ -156,7 +155,7 @@ after(async () => {
 
 test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECONDS * 1000 + 120_000 }, async () => {
   const findings = new Findings();
-  const notes = new Notes();
+  const notes = new Notes(true);
   const shared: Omit<Context, 'rng'> = {
     port,
     findings,
@@ -263,7 +262,10 @@ test(`transports under ${INPUTS} seeded hostile inputs`, { timeout: STORM_SECOND
   const self = info.result?.nodes?.[0];
   if (self?.num_clients !== n || self?.num_subs !== n) failures.push(`info after the storm: ${JSON.stringify(self)}`);
 
-  const worst = worstTurn(record, notes);
+  const worst = worstTurn(record, (i) => {
+    const [from, to] = record.long[i] as [number, number, number];
+    return notes.around(from, to);
+  });
   if (worst.ms > STALL_MS) {
     failures.push(
       `the server's event loop held for ${Math.round(worst.ms)} ms of CPU (bound ${STALL_MS} ms), ` +

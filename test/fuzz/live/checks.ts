@@ -116,9 +116,16 @@ export const epochNow = (): number => performance.timeOrigin + performance.now()
 export class Notes {
   private readonly recent: Array<[number, string]> = [];
 
+  /**
+   * `keepAll`: keep every note (a few thousand inputs), for a caller that learns the server's long turns only at
+   * the end of the run; otherwise the last few seconds are kept.
+   */
+  constructor(private readonly keepAll = false) {}
+
   note(label: string): void {
     const now = epochNow();
     this.recent.push([now, label]);
+    if (this.keepAll) return;
     if (
       this.recent.length > 20_000 ||
       (this.recent.length > 64 && (this.recent[0] as [number, string])[0] < now - 5000)
@@ -149,9 +156,13 @@ export interface LoopRecord {
 /**
  * The longest turn of a record, GC pauses inside it deducted; `labelOf(i)` names what was around turn i.
  */
-export function worstTurn(record: LoopRecord, labelOf: (i: number) => string): { ms: number; around: string } {
+export function worstTurn(
+  record: LoopRecord,
+  labelOf: (i: number) => string,
+): { ms: number; around: string; at: number } {
   let ms = 0;
   let around = '';
+  let at = 0;
   record.long.forEach(([from, to, busy], i) => {
     let gc = 0;
     for (const [t, d] of record.gcs) if (t + d > from && t < to) gc += Math.min(d, to - t, t + d - from);
@@ -159,9 +170,10 @@ export function worstTurn(record: LoopRecord, labelOf: (i: number) => string): {
     if (blocked > ms) {
       ms = blocked;
       around = labelOf(i);
+      at = from;
     }
   });
-  return { ms, around };
+  return { ms, around, at };
 }
 
 /**

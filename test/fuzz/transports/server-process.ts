@@ -2,7 +2,7 @@
  * The transports fuzz's server in a process of its own, so what the fuzz measures of it (event-loop turns, CPU) is
  * the server's alone: in the test's process the load generator's own work (building 5,000-command and
  * 64 KiB-repeated-field frames, decoding every reply, the SDK bystanders) ran in the same turns and made most of
- * every long one. The loop monitor (./loop.ts) runs inside the server process; counts, errors logged, the node id
+ * every long one. The loop monitor (the live fuzz's, ../live/checks.ts) runs inside the server process; counts, errors logged, the node id
  * and CPU are asked over IPC; an uncaught exception or rejection in the server process is reported back (and the
  * process keeps running, as the server's own handlers would let it). Same shape as the live fuzz's
  * test/fuzz/live/server-process.ts on the h-stall branch.
@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { type LoopRecord, TurnMonitor } from './loop.js';
+import { LoopMonitor, type LoopRecord } from '../live/checks.js';
 
 export interface ServerCounts {
   sessions: number;
@@ -131,7 +131,7 @@ async function serve(): Promise<void> {
   };
 
   let server: Awaited<ReturnType<typeof createChorusServer>> | undefined;
-  let monitor: TurnMonitor | undefined;
+  let monitor: LoopMonitor | undefined;
   const ops: Record<Op, (r: Request) => Promise<unknown> | unknown> = {
     start: async (r) => {
       const base = structuredClone(r.config ?? {}) as Record<string, Record<string, unknown>>;
@@ -152,11 +152,14 @@ async function serve(): Promise<void> {
     },
     errors: () => errors,
     'monitor-start': (r) => {
-      monitor = new TurnMonitor();
+      monitor = new LoopMonitor();
       monitor.keepOverMs = r.keepOverMs ?? 20;
       monitor.start();
     },
-    'monitor-stop': () => monitor?.stop(),
+    'monitor-stop': () => {
+      monitor?.stop();
+      return monitor?.record();
+    },
     cpu: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
